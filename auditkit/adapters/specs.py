@@ -1,0 +1,290 @@
+"""Model specs -> adapters.
+
+A spec is one of
+- a preset name (``vit_b_sup``, ``convnext_b_sup``, ``vit_b_clip``, ``convnext_b_clip``,
+  ``efficientnet_lite0``; PROTOCOLS.md "Models");
+- ``timm:NAME`` (any timm model; pretrained weights from the hub, or ``--weights PATH``);
+- ``open_clip:ARCH/PRETRAINED`` (zero-shot head; ``--weights PATH`` instead of PRETRAINED);
+- ``python:MODULE:FACTORY`` or ``python:path/to/file.py:FACTORY``: the factory returns an
+  ``nn.Module`` with a timm-style ``pretrained_cfg`` dict, or a ``ModelAdapter``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from torch import nn
+
+from auditkit.adapters.base import ClassifierAdapter, ModelAdapter
+from auditkit.adapters.clip import ZeroShotClipAdapter
+from auditkit.adapters.preprocess import (
+    PreprocessConfig,
+    from_pretrained_cfg,
+    paper_supervised,
+)
+from auditkit.adapters.weights import load_into, load_state_dict
+from auditkit.errors import AuditError
+from auditkit.registry import Registry, did_you_mean
+
+PREPROCESS_CHOICES = ("default", "paper", "timm")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Settings from the command line that change how a model is built (logged in the run)."""
+
+    weights: str | None = None
+    preprocess: str = "default"  # default | paper | timm
+    input_size: int | None = None
+    crop_pct: float | None = None
+    interpolation: str | None = None
+    head_cache: Path = Path("~/.cache/auditkit/heads").expanduser()
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    name: str
+    family: str  # "timm", "open_clip" or "embedded"
+    target: str  # timm name, "ARCH/PRETRAINED", or the embedded loader
+    description: str
+
+    def spec(self) -> str:
+        return self.target if self.family == "embedded" else f"{self.family}:{self.target}"
+
+
+PRESETS: Registry[ModelPreset] = Registry("model")
+for _preset in (
+    ModelPreset("vit_b_sup", "timm", "deit3_base_patch16_224.fb_in22k_ft_in1k",
+                "DeiT3-B/16, IN-21k pretrained, IN-1k fine-tuned (paper's supervised ViT)"),
+    ModelPreset("convnext_b_sup", "timm", "convnext_base.fb_in22k_ft_in1k",
+                "ConvNeXt-B, IN-21k pretrained, IN-1k fine-tuned (paper's supervised ConvNet)"),
+    ModelPreset("vit_b_clip", "open_clip", "ViT-B-16/laion400m_e31",
+                "OpenCLIP ViT-B/16 LAION-400M, zero-shot head (paper's CLIP ViT)"),
+    ModelPreset("convnext_b_clip", "open_clip", "convnext_base/laion400m_s13b_b51k",
+                "OpenCLIP ConvNeXt-B LAION-400M, zero-shot head (paper's CLIP ConvNet)"),
+    ModelPreset("efficientnet_lite0", "embedded", "efficientnet_lite0",
+                "EfficientNet-Lite0, ImageNet weights shipped in a pip package (offline default)"),
+):
+    PRESETS.register(_preset.name, _preset)
+
+SPEC_PREFIXES = ("timm:", "open_clip:", "python:")
+
+
+def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapter:
+    """Build the adapter a spec names; every user mistake becomes a one-line ``AuditError``."""
+    if options.preprocess not in PREPROCESS_CHOICES:
+        raise AuditError(
+            f"unknown --preprocess {options.preprocess!r}; use one of {list(PREPROCESS_CHOICES)}"
+        )
+    if spec in PRESETS:
+        preset = PRESETS.get(spec)
+        if preset.family == "embedded":
+            from auditkit.adapters.efficientnet_lite import load_efficientnet_lite0
+
+            return _override(load_efficientnet_lite0(), options)
+        adapter = _load_family(preset.family, preset.target, options, preset_name=spec)
+        return adapter
+    kind, _, rest = spec.partition(":")
+    if not rest or f"{kind}:" not in SPEC_PREFIXES:
+        raise AuditError(
+            f"unknown model {spec!r}{did_you_mean(spec, PRESETS.names())}; give a preset "
+            f"({', '.join(PRESETS.names())}) or timm:NAME, open_clip:ARCH/PRETRAINED, "
+            "python:MODULE:FACTORY (see `audit ls models`)"
+        )
+    if kind == "python":
+        return _override(load_python(rest, options), options)
+    return _load_family(kind, rest, options, preset_name=None)
+
+
+def _load_family(
+    family: str, target: str, options: ModelOptions, preset_name: str | None
+) -> ModelAdapter:
+    label = preset_name or f"{family}:{target}"
+    if family == "timm":
+        return _override(load_timm(target, options, label, paper_default=preset_name is not None), options)
+    return _override(load_open_clip(target, options, label), options)
+
+
+def _override(adapter: ModelAdapter, options: ModelOptions) -> ModelAdapter:
+    """Command-line preprocessing overrides win over the adapter's config (logged in the run)."""
+    adapter.preprocess = adapter.preprocess.with_overrides(
+        input_size=options.input_size,
+        crop_pct=options.crop_pct,
+        interpolation=options.interpolation,
+    )
+    return adapter
+
+
+def _offline_error(label: str, error: Exception) -> AuditError:
+    reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+    return AuditError(
+        f"could not get the weights of {label} ({reason}); with no network, download them "
+        "elsewhere and pass --weights PATH (a .safetensors or .pth state dict)"
+    )
+
+
+@contextlib.contextmanager
+def _quiet_library_logging() -> Iterator[None]:
+    # open_clip logs a multi-line ERROR before raising; our one-line message replaces it.
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def load_timm(name: str, options: ModelOptions, label: str, paper_default: bool) -> ModelAdapter:
+    import timm
+
+    if not timm.is_model(name):
+        raise AuditError(
+            f"timm has no model {name!r}{did_you_mean(name, timm.list_models())}; "
+            "list them with `python -c 'import timm; print(timm.list_models())'`"
+        )
+    if options.weights:
+        model = timm.create_model(name, pretrained=False)
+        load_into(model, load_state_dict(options.weights), options.weights)
+    else:
+        try:
+            with _quiet_library_logging():
+                model = timm.create_model(name, pretrained=True)
+        except (OSError, RuntimeError, ValueError) as error:
+            raise _offline_error(label, error) from None
+    choice = options.preprocess
+    if choice == "default":
+        choice = "paper" if paper_default else "timm"
+    preprocess = paper_supervised() if choice == "paper" else from_pretrained_cfg(
+        dict(model.pretrained_cfg), name="timm"
+    )
+    return ClassifierAdapter(
+        model,
+        name=label,
+        preprocess=preprocess,
+        source={"source": f"timm:{name}", "timm": timm.__version__},
+    )
+
+
+def load_open_clip(target: str, options: ModelOptions, label: str) -> ModelAdapter:
+    import open_clip
+
+    arch, _, pretrained = target.partition("/")
+    if arch not in open_clip.list_models():
+        raise AuditError(
+            f"open_clip has no architecture {arch!r}{did_you_mean(arch, open_clip.list_models())}"
+        )
+    if options.preprocess == "timm":
+        raise AuditError("--preprocess timm does not apply to open_clip models; they use open_clip's")
+    quick_gelu = bool(pretrained and open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu"))
+    if options.weights:
+        source = options.weights
+    elif pretrained:
+        if pretrained not in open_clip.list_pretrained_tags_by_model(arch):
+            tags = open_clip.list_pretrained_tags_by_model(arch)
+            raise AuditError(
+                f"open_clip has no pretrained tag {pretrained!r} for {arch}"
+                f"{did_you_mean(pretrained, tags)}; known: {', '.join(tags) or 'none'}"
+            )
+        source = pretrained
+    else:
+        raise AuditError(
+            f"open_clip:{target} names no weights; use open_clip:{arch}/PRETRAINED or --weights PATH"
+        )
+    try:
+        with _quiet_library_logging():
+            model = open_clip.create_model(
+                arch, pretrained=source, force_quick_gelu=quick_gelu, weights_only=True
+            )
+    except (OSError, RuntimeError, ValueError) as error:
+        if options.weights:
+            raise AuditError(f"cannot load open_clip weights {options.weights}: {str(error)[:160]}") from None
+        raise _offline_error(label, error) from None
+    return ZeroShotClipAdapter(
+        model,
+        tokenizer=open_clip.get_tokenizer(arch),
+        name=label,
+        source={"source": f"open_clip:{arch}/{pretrained or 'weights-file'}",
+                "open_clip": open_clip.__version__},
+        head_cache=options.head_cache,
+    )
+
+
+def load_python(target: str, options: ModelOptions) -> ModelAdapter:
+    """``MODULE:FACTORY`` or ``path/to/file.py:FACTORY`` -> adapter."""
+    location, _, factory_name = target.rpartition(":")
+    if not location or not factory_name:
+        raise AuditError(
+            f"python:{target} must be python:MODULE:FACTORY or python:path/to/file.py:FACTORY"
+        )
+    module, source_file = _import_user_module(location)
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        raise AuditError(
+            f"{location} has no callable {factory_name!r}{did_you_mean(factory_name, names)}"
+        )
+    built = factory()
+    label = f"python:{target}"
+    code_sha256 = hashlib.sha256(Path(source_file).read_bytes()).hexdigest() if source_file else None
+    if isinstance(built, ModelAdapter):
+        if options.weights:
+            raise AuditError(f"{label} returns a ModelAdapter; load --weights inside it instead")
+        return built
+    if not isinstance(built, nn.Module):
+        raise AuditError(
+            f"{label} returned a {type(built).__name__}; the factory must return an nn.Module "
+            "or an auditkit.adapters.ModelAdapter"
+        )
+    if options.weights:
+        load_into(built, load_state_dict(options.weights), options.weights)
+    cfg = getattr(built, "pretrained_cfg", None)
+    if not isinstance(cfg, dict) or not {"mean", "std"} <= set(cfg):
+        raise AuditError(
+            f"{label} has no pretrained_cfg dict with mean and std; set model.pretrained_cfg = "
+            "dict(input_size=(3, 224, 224), interpolation='bicubic', crop_pct=0.875, mean=..., std=...)"
+        )
+    return ClassifierAdapter(
+        built,
+        name=label,
+        preprocess=from_pretrained_cfg(cfg, name="model"),
+        source={"source": label, "code_sha256": code_sha256},
+    )
+
+
+def _import_user_module(location: str) -> tuple[object, str | None]:
+    if location.endswith(".py") or "/" in location:
+        path = Path(location).expanduser().resolve()
+        if not path.is_file():
+            raise AuditError(f"python file {location} does not exist")
+        module_name = f"auditkit_user_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module, str(path)
+    try:
+        module = importlib.import_module(location)
+    except ModuleNotFoundError as error:
+        raise AuditError(
+            f"cannot import module {location!r} ({error}); install it or put it on PYTHONPATH"
+        ) from None
+    return module, inspect.getsourcefile(module)
+
+
+def spec_kinds() -> list[tuple[str, str]]:
+    """The spec forms `audit ls models` lists besides the presets."""
+    return [
+        ("timm:NAME", "any timm model; hub weights, or --weights PATH"),
+        ("open_clip:ARCH/PRETRAINED", "OpenCLIP zero-shot (80 templates, logits = 100 cos)"),
+        ("python:MODULE:FACTORY", "your nn.Module (with pretrained_cfg) or ModelAdapter"),
+        ("python:path/to/file.py:FACTORY", "the same, from a file"),
+    ]
+

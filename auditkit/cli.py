@@ -1,0 +1,214 @@
+"""The `audit` command (also `python -m auditkit`).
+
+User mistakes print one line (``audit: error: ...``) and exit 2; nothing prints a traceback
+unless it is a bug in auditkit.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from auditkit.errors import AuditError
+from auditkit.paths import cache_root, data_root
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Audit vision models for the properties ImageNet accuracy hides.",
+)
+
+LIST_KINDS = ("models", "suites", "datasets")
+DEMO_SUITES = ("calibration",)
+
+
+def _split_suites(suites: str) -> tuple[str, ...]:
+    from suites import SUITES
+
+    names = tuple(dict.fromkeys(s.strip() for s in suites.split(",") if s.strip()))
+    if not names:
+        raise AuditError("--suites is empty; name at least one suite (see `audit ls suites`)")
+    for name in names:
+        SUITES.get(name)
+    return names
+
+
+def _default_out(model: str) -> Path:
+    return Path("audit-out") / re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_")
+
+
+@app.command()
+def run(
+    model: str = typer.Option(..., "--model", "-m", help="preset, timm:NAME, open_clip:ARCH/PRETRAINED or python:MODULE:FACTORY"),
+    suites: str = typer.Option(..., "--suites", "-s", help="comma-separated suite names (audit ls suites)"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="weights file (.safetensors, or .pth state dict)"),
+    preprocess: str = typer.Option("default", "--preprocess", help="default | paper | timm"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="override the crop size"),
+    crop_pct: Optional[float] = typer.Option(None, "--crop-pct", help="override crop_pct (resize = size / crop_pct)"),
+    interpolation: Optional[str] = typer.Option(None, "--interpolation", help="override: bilinear | bicubic | ..."),
+    data_root_dir: Optional[Path] = typer.Option(None, "--data-root", help="folder holding datasets by name (else $AUDITKIT_DATA, else ~/.cache/auditkit)"),
+    data: list[str] = typer.Option([], "--data", help="NAME=PATH for one dataset (repeatable)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default audit-out/<model>)"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="prediction store and head cache (else $AUDITKIT_CACHE, else ~/.cache/auditkit)"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N samples of each dataset (quick look)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the bootstrap CIs"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Run suites on one model and write results.json, figures and report.html."""
+    from auditkit.adapters.specs import ModelOptions, load_model
+    from auditkit.data.catalog import parse_data_overrides
+    from auditkit.runner import RunConfig, default_workers
+
+    suite_names = _split_suites(suites)
+    overrides = parse_data_overrides(data)
+    cache_dir = cache_root(cache)
+    options = ModelOptions(
+        weights=weights, preprocess=preprocess, input_size=input_size, crop_pct=crop_pct,
+        interpolation=interpolation, head_cache=cache_dir / "heads",
+    )
+    adapter = load_model(model, options)
+    config = RunConfig(
+        suites=suite_names, out_dir=out or _default_out(model), cache_dir=cache_dir,
+        data_root=data_root(data_root_dir), data_overrides=overrides, limit=limit,
+        batch_size=batch_size, device=device,
+        workers=default_workers() if workers is None else workers, seed=seed,
+        command=shlex.join(["audit", *sys.argv[1:]]), progress=progress,
+    )
+    _run_and_report(adapter, config)
+
+
+def _run_and_report(adapter, config) -> None:  # type: ignore[no-untyped-def]
+    from auditkit.report import build_report
+    from auditkit.runner import run_audit
+
+    results = run_audit(adapter, config)
+    report = build_report(config.out_dir)
+    _print_summary(results)
+    typer.echo(f"report: {report}")
+
+
+def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    if results.records:
+        table = Table(title=f"{results.header['model']['name']}")
+        for column in ("suite", "dataset", "metric", "value", "95% CI", "n"):
+            table.add_column(column)
+        for r in results.records:
+            if r.condition != "none":
+                continue
+            ci = "" if r.ci_low is None else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
+            value = "n/a" if r.value is None else f"{r.value:.4f}"
+            table.add_row(r.suite, r.dataset, r.metric, value, ci, str(r.n))
+        console.print(table)
+    for s in results.skipped:
+        console.print(f"skipped {s.suite} on {s.dataset}: {s.reason}", markup=False, highlight=False)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("audit-out/demo"), "--out", "-o"),
+    data_root_dir: Optional[Path] = typer.Option(None, "--data-root"),
+    data: list[str] = typer.Option([], "--data", help="NAME=PATH for one dataset (repeatable)"),
+    cache: Optional[Path] = typer.Option(None, "--cache"),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+) -> None:
+    """Audit the embedded EfficientNet-Lite0 (real ImageNet weights, no network) on what is found."""
+    from auditkit.adapters.specs import ModelOptions, load_model
+    from auditkit.data.catalog import parse_data_overrides
+    from auditkit.runner import RunConfig, default_workers
+
+    cache_dir = cache_root(cache)
+    adapter = load_model("efficientnet_lite0", ModelOptions(head_cache=cache_dir / "heads"))
+    config = RunConfig(
+        suites=DEMO_SUITES, out_dir=out, cache_dir=cache_dir, data_root=data_root(data_root_dir),
+        data_overrides=parse_data_overrides(data), limit=limit, workers=default_workers(),
+        command=shlex.join(["audit", *sys.argv[1:]]),
+    )
+    _run_and_report(adapter, config)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="the --out folder of an `audit run`")) -> None:
+    """Rebuild report.html from a run's results.json and figures."""
+    from auditkit.report import build_report
+
+    typer.echo(f"report: {build_report(run_dir)}")
+
+
+@app.command("ls")
+def list_things(
+    kind: str = typer.Argument(..., help="models | suites | datasets"),
+    data_root_dir: Optional[Path] = typer.Option(None, "--data-root"),
+    data: list[str] = typer.Option([], "--data"),
+) -> None:
+    """List what exists, and for datasets what is found locally."""
+    from auditkit.registry import did_you_mean
+
+    if kind not in LIST_KINDS:
+        raise AuditError(f"cannot list {kind!r}{did_you_mean(kind, list(LIST_KINDS))}; use one of {', '.join(LIST_KINDS)}")
+    rows: list[tuple[str, ...]]
+    if kind == "models":
+        from auditkit.adapters.specs import PRESETS, spec_kinds
+
+        rows = [(p.name, p.spec(), p.description) for p in map(PRESETS.get, PRESETS.names())]
+        rows += [(form, "", text) for form, text in spec_kinds()]
+    elif kind == "suites":
+        from suites import SUITES, get_suite
+
+        rows = []
+        for name in SUITES.names():
+            suite = get_suite(name)
+            rows.append((name, f"v{suite.version}", ", ".join(suite.datasets), suite.description))
+    else:
+        from auditkit.data.catalog import DATASETS, open_dataset, parse_data_overrides
+
+        root = data_root(data_root_dir)
+        overrides = parse_data_overrides(data)
+        rows = []
+        for name in DATASETS.names():
+            entry = DATASETS.get(name)
+            where = entry.locate(root, overrides)
+            if entry.reader is None:
+                status = "no reader yet"
+            elif not where.is_dir():
+                status = "not found"
+            else:
+                try:
+                    status = f"found, {len(open_dataset(name, root, overrides))} images"
+                except AuditError as error:
+                    status = f"unreadable: {error}"
+            rows.append((name, status, str(where), entry.layout))
+    for row in rows:
+        typer.echo("  ".join(f"{cell:<22}" if i < len(row) - 1 else cell for i, cell in enumerate(row)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False, prog_name="audit")
+    except AuditError as error:
+        typer.echo(f"audit: error: {error}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError:
+        sys.exit(0)
+    except click.ClickException as error:
+        typer.echo(f"audit: error: {error.format_message()} (see `audit --help`)", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        typer.echo("audit: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)

@@ -1,0 +1,82 @@
+"""The datasets auditkit knows, by the exact names used in flags, records and `audit ls`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
+from auditkit.data.source import DatasetSource
+from auditkit.errors import AuditError
+from auditkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    folder: str  # default folder under the data root
+    layout: str
+    how_to_get: str
+    reader: Callable[[Path], DatasetSource] | None  # None: no reader in this version yet
+
+    def locate(self, data_root: Path, overrides: Mapping[str, str]) -> Path:
+        given = overrides.get(self.name)
+        return Path(given).expanduser() if given else data_root / self.folder
+
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset")
+for _entry in (
+    DatasetEntry(
+        "imagenet-val", "imagenet-val",
+        "val/<wnid>/*.JPEG, or the flat ILSVRC2012_val_*.JPEG folder (+ devkit)",
+        "download ILSVRC2012 val from image-net.org (needs an account)", read_imagenet_val,
+    ),
+    DatasetEntry(
+        "imagenet-r", "imagenet-r", "imagenet-r/<wnid>/*.jpg (200 wnids)",
+        "download imagenet-r.tar from github.com/hendrycks/imagenet-r", read_imagenet_r,
+    ),
+    DatasetEntry("imagenet-v2", "imagenet-v2", "imagenetv2-matched-frequency-format-val/<index>/*.jpeg",
+                 "reader arrives with the robustness suite", None),
+    DatasetEntry("imagenet-a", "imagenet-a", "imagenet-a/<wnid>/*.jpg (200 wnids)",
+                 "reader arrives with the robustness suite", None),
+    DatasetEntry("imagenet-sketch", "imagenet-sketch", "sketch/<wnid>/*.JPEG",
+                 "reader arrives with the robustness suite", None),
+    DatasetEntry("imagenet-real", "imagenet-val", "ImageNet val + ReaL labels (imagenet-x package)",
+                 "reader arrives with the robustness suite", None),
+    DatasetEntry("imagenet-hard", "imagenet-hard", "HF taesiri/imagenet-hard saved to disk",
+                 "reader arrives with the robustness suite", None),
+    DatasetEntry("imagenet-c", "imagenet-c", "<corruption>/<severity>/<wnid>/*.JPEG",
+                 "reader arrives with the robustness suite", None),
+    DatasetEntry("cue-conflict", "cue-conflict", "<shape>/<shape><i>-<texture><j>.png (1280)",
+                 "reader arrives with the shape-bias suite", None),
+    DatasetEntry("pug-imagenet", "pug-imagenet", "<Subset>/<PUG class>/<image> + class_to_imagenet_idx.json",
+                 "reader arrives with the PUG suite", None),
+):
+    DATASETS.register(_entry.name, _entry)
+
+
+def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> DatasetSource:
+    """Read a dataset or raise one ``AuditError`` saying where we looked and how to provide it."""
+    entry = DATASETS.get(name)
+    if entry.reader is None:
+        raise AuditError(f"dataset {name}: no reader in auditkit yet ({entry.how_to_get})")
+    root = entry.locate(data_root, overrides)
+    if not root.is_dir():
+        raise AuditError(
+            f"dataset {name} not found at {root}; put it there ({entry.layout}; "
+            f"{entry.how_to_get}) or pass --data {name}=PATH"
+        )
+    return entry.reader(root)
+
+
+def parse_data_overrides(pairs: list[str]) -> dict[str, str]:
+    """``["imagenet-val=/data/val", ...]`` -> {name: path}, names checked."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not path:
+            raise AuditError(f"--data {pair!r} must look like NAME=PATH, e.g. imagenet-val=/data/val")
+        DATASETS.get(name)  # did-you-mean on a typo
+        overrides[name] = path
+    return overrides

@@ -1,0 +1,128 @@
+"""Readers for ImageNet val and ImageNet-R in the layouts they are released in.
+
+- ``imagenet-val``: an ImageFolder tree ``val/<wnid>/ILSVRC2012_val_XXXXXXXX.JPEG``, or the flat
+  release folder of ``ILSVRC2012_val_XXXXXXXX.JPEG`` files, labelled by the devkit
+  (``ILSVRC2012_devkit_t12/data/meta.mat`` + ``ILSVRC2012_validation_ground_truth.txt``, whose
+  ILSVRC2012_IDs are NOT class indices) or, when no devkit is beside it, by the standard val
+  labels that ship in the imagenet-x package (``filename_label.csv``).
+- ``imagenet-r``: ``imagenet-r/<wnid>/*.jpg`` over (a subset of) its 200 wnids.
+A label is always the ImageNet index of the wnid, so a subset of folders scores as the full set.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from importlib import resources
+from pathlib import Path
+
+from auditkit.data.classes import imagenet_wnids, subset_indices, wnid_to_index
+from auditkit.data.source import DatasetSource, Sample, list_images
+from auditkit.errors import AuditError
+
+WNID = re.compile(r"^n\d{8}$")
+VAL_FILE = re.compile(r"^ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
+
+
+def _wnid_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and WNID.match(p.name))
+
+
+def _image_folder_samples(
+    name: str, root: Path, allowed: set[str], id_is_basename: bool
+) -> list[Sample]:
+    index = wnid_to_index()
+    samples: list[Sample] = []
+    for folder in _wnid_folders(root):
+        if folder.name not in allowed:
+            raise AuditError(
+                f"{name}: folder {folder} is not one of the dataset's classes; "
+                "remove it or point --data at the released layout"
+            )
+        for path in list_images(folder):
+            sample_id = path.name if id_is_basename else f"{folder.name}/{path.name}"
+            samples.append(Sample(path=path, label=index[folder.name], sample_id=sample_id))
+    return samples
+
+
+def _require_samples(name: str, root: Path, samples: list[Sample], layout: str) -> None:
+    if not samples:
+        raise AuditError(f"{name}: no images found in {root}; expected {layout}")
+    ids = [s.sample_id for s in samples]
+    if len(set(ids)) != len(ids):
+        raise AuditError(f"{name}: duplicate image names under {root}; each file may appear once")
+
+
+def read_imagenet_val(root: Path) -> DatasetSource:
+    name = "imagenet-val"
+    if (root / "val").is_dir() and not _wnid_folders(root) and not _flat_val_files(root):
+        root = root / "val"
+    if _wnid_folders(root):
+        samples = _image_folder_samples(name, root, set(imagenet_wnids()), id_is_basename=True)
+        label_source = "wnid folders"
+    else:
+        files = _flat_val_files(root)
+        labels, label_source = _flat_val_labels(root)
+        samples = []
+        for path in files:
+            if path.name not in labels:
+                raise AuditError(f"{name}: {path.name} is not an ImageNet val file name")
+            samples.append(Sample(path=path, label=labels[path.name], sample_id=path.name))
+    _require_samples(
+        name, root, samples,
+        "val/<wnid>/*.JPEG or a flat folder of ILSVRC2012_val_XXXXXXXX.JPEG files",
+    )
+    samples.sort(key=lambda s: s.sample_id)
+    return DatasetSource(name, root, tuple(samples), info={"labels": label_source})
+
+
+def _flat_val_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_file() and VAL_FILE.match(p.name))
+
+
+def _flat_val_labels(root: Path) -> tuple[dict[str, int], str]:
+    for devkit in (root / "ILSVRC2012_devkit_t12", root.parent / "ILSVRC2012_devkit_t12"):
+        if (devkit / "data" / "meta.mat").is_file():
+            return devkit_val_labels(devkit), f"devkit {devkit}"
+    return imagenet_x_val_labels(), "imagenet-x filename_label.csv"
+
+
+def devkit_val_labels(devkit: Path) -> dict[str, int]:
+    """File name -> class index from the ILSVRC2012 devkit (as torchvision's ImageNet parses it)."""
+    from scipy.io import loadmat
+
+    meta = loadmat(str(devkit / "data" / "meta.mat"), squeeze_me=True)["synsets"]
+    id_to_wnid = {
+        int(row["ILSVRC2012_ID"]): str(row["WNID"])
+        for row in meta
+        if int(row["num_children"]) == 0
+    }
+    ground_truth = (devkit / "data" / "ILSVRC2012_validation_ground_truth.txt").read_text().split()
+    index = wnid_to_index()
+    return {
+        f"ILSVRC2012_val_{number:08d}.JPEG": index[id_to_wnid[int(ilsvrc_id)]]
+        for number, ilsvrc_id in enumerate(ground_truth, start=1)
+    }
+
+
+def imagenet_x_val_labels() -> dict[str, int]:
+    """The 50,000 standard val labels that ship with the imagenet-x package."""
+    table = resources.files("imagenet_x") / "annotations" / "filename_label.csv"
+    with table.open() as handle:
+        return {row["file_name"]: int(row["label"]) for row in csv.DictReader(handle)}
+
+
+def read_imagenet_r(root: Path) -> DatasetSource:
+    name = "imagenet-r"
+    if (root / "imagenet-r").is_dir() and not _wnid_folders(root):
+        root = root / "imagenet-r"
+    classes = subset_indices("imagenet_r")
+    allowed = {imagenet_wnids()[i] for i in classes}
+    samples = _image_folder_samples(name, root, allowed, id_is_basename=False)
+    _require_samples(name, root, samples, "imagenet-r/<wnid>/*.jpg over its 200 wnids")
+    samples.sort(key=lambda s: s.sample_id)
+    present = len({s.label for s in samples})
+    return DatasetSource(
+        name, root, tuple(samples), class_indices=classes,
+        info={"labels": "wnid folders", "class_folders_present": present},
+    )

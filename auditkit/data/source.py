@@ -1,0 +1,97 @@
+"""A dataset as the engine sees it: ordered samples (path, label, id) and a manifest hash."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".webp"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int  # ImageNet-1k class index, -1 when the dataset has none
+    sample_id: str  # stable across machines: the released file name or relative path
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Samples sorted by id. ``class_indices``: the label space a suite restricts logits to
+    (None = all 1000). ``info``: where labels came from, for the run header."""
+
+    name: str
+    root: Path
+    samples: tuple[Sample, ...]
+    class_indices: tuple[int, ...] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def limited(self, limit: int | None) -> "DatasetSource":
+        if limit is None or limit >= len(self.samples):
+            return self
+        return replace(self, samples=self.samples[:limit], info={**self.info, "limit": limit})
+
+    @property
+    def manifest_hash(self) -> str:
+        """SHA-256 over (id, label, byte size) of every sample: a changed, added or removed
+        file changes it; per-image content hashes are stored with the predictions."""
+        digest = hashlib.sha256(self.name.encode())
+        for sample in self.samples:
+            size = sample.path.stat().st_size
+            digest.update(f"\n{sample.sample_id}\t{sample.label}\t{size}".encode())
+        return digest.hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "root": str(self.root),
+            "samples": len(self.samples),
+            "classes": len(self.class_indices) if self.class_indices else 1000,
+            "manifest_sha256": self.manifest_hash,
+            **self.info,
+        }
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Decodes each sample once; returns (tensor, position, content sha1, error message)."""
+
+    def __init__(self, samples: tuple[Sample, ...], transform: Callable[[Image.Image], torch.Tensor]):
+        self.samples = samples
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor | None, int, str, str]:
+        sample = self.samples[position]
+        try:
+            data = sample.path.read_bytes()
+            with Image.open(io.BytesIO(data)) as image:
+                tensor = self.transform(image)
+        except Exception as error:  # reported in the main process as one AuditError
+            return None, position, "", f"cannot decode {sample.path}: {error}"
+        return tensor, position, hashlib.sha1(data).hexdigest(), ""
+
+
+def collate(batch: list[tuple[torch.Tensor | None, int, str, str]]) -> dict[str, Any]:
+    errors = [item[3] for item in batch if item[3]]
+    tensors = [item[0] for item in batch if item[0] is not None]
+    return {
+        "images": torch.stack(tensors) if tensors and not errors else None,
+        "positions": [item[1] for item in batch],
+        "content_sha1": [item[2] for item in batch],
+        "errors": errors,
+    }
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

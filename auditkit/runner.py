@@ -1,0 +1,299 @@
+"""The runner: collect what the suites need, forward each image once, hand arrays to suites.
+
+model spec -> ModelAdapter -> PredictionStore -> Suite -> MetricRecord[] -> report. Every
+(dataset, condition) the chosen suites request is forwarded once per model however many suites
+read it; predictions come from the store when present, so a repeated audit does no forward pass
+and an interrupted one resumes at the first missing shard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+import auditkit
+from auditkit.adapters.base import ModelAdapter
+from auditkit.data.catalog import open_dataset
+from auditkit.data.source import DatasetSource, ImageDataset, collate
+from auditkit.errors import AuditError
+from auditkit.records import FigureRef, RunResults, Skipped
+from auditkit.store import PredictionStore, StoreEntry
+from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteOutput
+from suites import get_suite
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+VERSIONED_PACKAGES = ("torch", "torchvision", "timm", "open_clip_torch", "numpy", "netcal", "pillow")
+
+
+def default_workers() -> int:
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    suites: tuple[str, ...]
+    out_dir: Path
+    cache_dir: Path
+    data_root: Path
+    data_overrides: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+    batch_size: int = 64
+    device: str = "cpu"
+    workers: int = field(default_factory=default_workers)
+    seed: int = 0
+    command: str = ""
+    progress: bool = True
+
+
+@dataclass
+class ForwardLog:
+    """How many images each (dataset, condition) forwarded in this run (0 = all from the store)."""
+
+    forwarded: dict[str, int] = field(default_factory=dict)
+    from_store: dict[str, int] = field(default_factory=dict)
+
+
+def check_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AuditError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise AuditError(f"unknown --device {device!r}; use cpu or cuda")
+    return torch.device(device)
+
+
+def run_audit(adapter: ModelAdapter, config: RunConfig) -> RunResults:
+    if config.batch_size < 1:
+        raise AuditError(f"--batch-size must be at least 1, got {config.batch_size}")
+    if config.limit is not None and config.limit < 1:
+        raise AuditError(f"--limit must be at least 1, got {config.limit}")
+    adapter.to(check_device(config.device))
+    suites = [get_suite(name) for name in config.suites]
+    started = time.time()
+
+    sources, missing = _open_datasets(suites, config)
+    store = PredictionStore(config.cache_dir / "store")
+    log = ForwardLog()
+    predictions: dict[PredictionRequest, Predictions] = {}
+    for request in dict.fromkeys(r for suite in suites for r in suite.requests()):
+        if request.dataset in sources:
+            predictions[request] = predict(adapter, sources[request.dataset], request.condition,
+                                           store, config, log)
+
+    results = RunResults(header={})
+    for suite in suites:
+        wanted = {r: p for r, p in predictions.items() if r in suite.requests()}
+        for request in suite.requests():
+            if request.dataset in missing:
+                results.skipped.append(Skipped(suite.name, request.dataset, missing[request.dataset]))
+        if not wanted:
+            continue
+        output = suite.evaluate(adapter.name, wanted, seed=config.seed)
+        _collect(suite, output, wanted, results, config.out_dir)
+    results.skipped = list(dict.fromkeys(results.skipped))
+    results.header = _header(adapter, suites, sources, config, log, time.time() - started)
+    results.write(config.out_dir)
+    return results
+
+
+def _open_datasets(
+    suites: list[Suite], config: RunConfig
+) -> tuple[dict[str, DatasetSource], dict[str, str]]:
+    sources: dict[str, DatasetSource] = {}
+    missing: dict[str, str] = {}
+    for name in dict.fromkeys(r.dataset for s in suites for r in s.requests()):
+        try:
+            sources[name] = open_dataset(name, config.data_root, config.data_overrides).limited(config.limit)
+        except AuditError as error:
+            missing[name] = str(error)
+    return sources, missing
+
+
+def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torch.Tensor]:
+    """The input transform of a condition; "none" is the model's own preprocessing."""
+    if condition != "none":
+        raise ValueError(f"no transform for condition {condition!r}")
+    return adapter.preprocess.transform()
+
+
+def predict(
+    adapter: ModelAdapter,
+    source: DatasetSource,
+    condition: str,
+    store: PredictionStore,
+    config: RunConfig,
+    log: ForwardLog,
+) -> Predictions:
+    entry = store.entry(
+        adapter.fingerprint, source.manifest_hash, condition, len(source),
+        describe={"model": adapter.name, "dataset": source.name},
+    )
+    todo = entry.missing()
+    label = f"{source.name}/{condition}"
+    if todo:
+        _forward_shards(adapter, source, condition, entry, todo, config, label)
+    forwarded = sum(end - start for start, end in todo)
+    log.forwarded[label] = forwarded
+    log.from_store[label] = len(source) - forwarded
+    logits, content_sha1 = entry.load()
+    return Predictions(source=source, condition=condition, logits=logits, content_sha1=content_sha1)
+
+
+def _forward_shards(
+    adapter: ModelAdapter,
+    source: DatasetSource,
+    condition: str,
+    entry: StoreEntry,
+    shards: list[tuple[int, int]],
+    config: RunConfig,
+    label: str,
+) -> None:
+    positions = [i for start, end in shards for i in range(start, end)]
+    dataset = torch.utils.data.Subset(ImageDataset(source.samples, transform_for(adapter, condition)), positions)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        num_workers=config.workers,
+        collate_fn=collate,
+        pin_memory=adapter.device.type == "cuda",
+        persistent_workers=False,
+    )
+    pending = iter(shards)
+    shard = next(pending)
+    rows: list[np.ndarray] = []
+    hashes: list[str] = []
+    with _progress(label, len(positions), config.progress) as advance, torch.inference_mode():
+        for batch in loader:
+            if batch["errors"]:
+                raise AuditError(f"{source.name}: {batch['errors'][0]}; remove or replace the file")
+            logits = adapter.logits(batch["images"]).float().cpu().numpy()
+            rows.extend(logits)
+            hashes.extend(batch["content_sha1"])
+            while shard is not None and len(rows) >= shard[1] - shard[0]:
+                size = shard[1] - shard[0]
+                entry.write_shard(shard[0], shard[1], np.stack(rows[:size]), hashes[:size])
+                rows, hashes = rows[size:], hashes[size:]
+                shard = next(pending, None)
+            advance(len(batch["positions"]))
+
+
+class _progress:
+    """A rich progress bar with images/s on stderr (silent when disabled)."""
+
+    def __init__(self, label: str, total: int, enabled: bool) -> None:
+        self.label, self.total, self.enabled = label, total, enabled
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} img/s"), TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(f"forward {self.label}", total=self.total, rate="-")
+        self._start = time.perf_counter()
+        self._done = 0
+
+        def advance(n: int) -> None:
+            self._done += n
+            rate = self._done / max(time.perf_counter() - self._start, 1e-9)
+            self._progress.update(self._task, advance=n, rate=f"{rate:.1f}")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+
+def _collect(
+    suite: Suite,
+    output: SuiteOutput,
+    predictions: dict[PredictionRequest, Predictions],
+    results: RunResults,
+    out_dir: Path,
+) -> None:
+    import matplotlib.pyplot as plt
+
+    results.records.extend(output.records)
+    results.skipped.extend(output.skipped)
+    figure_dir = out_dir / "figures"
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    for item in output.figures:
+        stem = f"{suite.name}__{item.dataset}__{item.name}"
+        for fmt in FIGURE_FORMATS:
+            item.figure.savefig(figure_dir / f"{stem}.{fmt}", dpi=150 if fmt == "png" else None,
+                                bbox_inches="tight", metadata=_figure_metadata(fmt))
+        plt.close(item.figure)
+        results.figures.append(FigureRef(suite.name, item.dataset, item.name, stem, item.caption))
+    sample_dir = out_dir / "per_sample" / suite.name
+    for (dataset, condition), arrays in output.per_sample.items():
+        request = PredictionRequest(dataset, condition)
+        sample_dir.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            sample_dir / f"{dataset}__{condition.replace('/', '_')}.npz",
+            sample_id=predictions[request].sample_ids,
+            content_sha1=predictions[request].content_sha1,
+            **arrays,
+        )
+
+
+def _figure_metadata(fmt: str) -> dict[str, Any] | None:
+    # Fixed metadata keeps figure files byte-identical across identical runs.
+    if fmt == "svg":
+        return {"Date": None}
+    if fmt == "pdf":
+        return {"CreationDate": None}
+    return None
+
+
+def _header(
+    adapter: ModelAdapter,
+    suites: list[Suite],
+    sources: dict[str, DatasetSource],
+    config: RunConfig,
+    log: ForwardLog,
+    seconds: float,
+) -> dict[str, Any]:
+    return {
+        "command": config.command,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "auditkit_version": auditkit.__version__,
+        "versions": {"python": platform.python_version(), **_package_versions()},
+        "platform": f"{platform.system()} {platform.machine()}",
+        "model": adapter.describe(),
+        "datasets": {name: source.describe() for name, source in sources.items()},
+        "suites": {suite.name: suite.version for suite in suites},
+        "seed": config.seed,
+        "device": config.device,
+        "batch_size": config.batch_size,
+        "limit": config.limit,
+        "images_forwarded": log.forwarded,
+        "images_from_store": log.from_store,
+        "seconds": round(seconds, 2),
+        "argv": sys.argv,
+    }
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

@@ -1,0 +1,75 @@
+"""What a suite is: the (dataset, condition) predictions it needs and a protocol over arrays.
+
+A suite never touches a torch module. It declares ``requests``; the runner hands it
+``Predictions`` (logits, labels, ids) and it returns tidy records, figures and per-sample arrays.
+Add a suite by subclassing ``Suite`` in ``suites/<name>/suite.py`` and adding one registry line
+in ``suites/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from auditkit.data.source import DatasetSource
+from auditkit.records import MetricRecord, Skipped
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    dataset: str
+    condition: str = "none"
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Logits of one model on one (dataset, condition), rows in ``source.samples`` order."""
+
+    source: DatasetSource
+    condition: str
+    logits: np.ndarray  # (n, 1000) float32
+    content_sha1: np.ndarray  # (n,) hex digests of the image files
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.source.samples], dtype=np.int64)
+
+    @property
+    def sample_ids(self) -> np.ndarray:
+        return np.array([s.sample_id for s in self.source.samples])
+
+
+@dataclass
+class SuiteFigure:
+    dataset: str
+    name: str
+    figure: Any  # matplotlib.figure.Figure
+    caption: str
+
+
+@dataclass
+class SuiteOutput:
+    records: list[MetricRecord] = field(default_factory=list)
+    figures: list[SuiteFigure] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    # per (dataset, condition): named per-sample arrays, saved beside results.json
+    per_sample: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+class Suite(abc.ABC):
+    name: str
+    version: str  # bump when the protocol changes a number
+    description: str
+    datasets: tuple[str, ...]
+
+    def requests(self) -> list[PredictionRequest]:
+        return [PredictionRequest(dataset) for dataset in self.datasets]
+
+    @abc.abstractmethod
+    def evaluate(
+        self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
+    ) -> SuiteOutput:
+        """Metrics for the requests whose data is present (the runner reports the rest)."""

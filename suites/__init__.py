@@ -1,0 +1,14 @@
+"""The suite registry: one line per suite, resolved lazily (``"module:Class"``)."""
+
+from auditkit.registry import Registry
+from auditkit.suite import Suite
+
+SUITES: Registry[type[Suite]] = Registry("suite")
+SUITES.register("calibration", "suites.calibration.suite:CalibrationSuite")
+
+
+def get_suite(name: str) -> Suite:
+    suite_class = SUITES.get(name)
+    if not (isinstance(suite_class, type) and issubclass(suite_class, Suite)):
+        raise TypeError(f"suite {name!r} does not resolve to a Suite subclass")
+    return suite_class()

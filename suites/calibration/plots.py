@@ -1,0 +1,56 @@
+"""Calibration plots: one function per figure, each returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from suites.calibration.suite import NUM_BINS, _bin_stats, bin_edges, bin_index, expected_calibration_error
+
+# Okabe-Ito: colour-blind-safe.
+BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"
+
+
+def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, title: str) -> Figure:
+    edges = bin_edges(NUM_BINS)
+    count, mean_conf, accuracy, filled = _bin_stats(confidence, correct, bin_index(confidence), NUM_BINS)
+    width = edges[1] - edges[0]
+    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    axis.bar(edges[:-1][filled], accuracy[filled], width=width, align="edge", color=BLUE,
+             edgecolor="white", label="accuracy")
+    low = np.minimum(accuracy, mean_conf)[filled]
+    gap = np.abs(accuracy - mean_conf)[filled]
+    axis.bar(edges[:-1][filled], gap, bottom=low, width=width, align="edge", color=ORANGE,
+             alpha=0.45, hatch="//", edgecolor=ORANGE, label="gap to mean confidence")
+    axis.plot([0, 1], [0, 1], linestyle="--", color=GREY, linewidth=1, label="perfect calibration")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("confidence (max softmax probability)")
+    axis.set_ylabel("accuracy")
+    ece = expected_calibration_error(confidence, correct)
+    axis.set_title(f"{title}\nECE = {ece:.3f} ({NUM_BINS} bins, n = {len(confidence)})", fontsize=10)
+    axis.legend(loc="upper left", fontsize=8, frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, title: str) -> Figure:
+    edges = bin_edges(NUM_BINS)
+    figure, axis = plt.subplots(figsize=(4.6, 3.2))
+    axis.hist([confidence[correct], confidence[~correct]], bins=edges, stacked=True,
+              color=[BLUE, ORANGE], label=["correct", "wrong"], edgecolor="white")
+    axis.axvline(confidence.mean(), color="black", linestyle="--", linewidth=1,
+                 label=f"mean confidence {confidence.mean():.3f}")
+    axis.axvline(correct.mean(), color=GREY, linestyle=":", linewidth=1.5,
+                 label=f"accuracy {correct.mean():.3f}")
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("confidence (max softmax probability)")
+    axis.set_ylabel("images")
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=8, frameon=False, loc="upper left")
+    figure.tight_layout()
+    return figure
