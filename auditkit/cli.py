@@ -17,6 +17,7 @@ import typer
 
 from auditkit.errors import AuditError
 from auditkit.paths import cache_root, data_root
+from auditkit.store import SHARD_SIZE
 
 app = typer.Typer(
     add_completion=False,
@@ -64,6 +65,7 @@ def run(
     limit: Optional[int] = typer.Option(None, "--limit", help="only the first N samples of each dataset (quick look)"),
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap CIs"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    shard_size: int = typer.Option(SHARD_SIZE, "--shard-size", hidden=True, help="images per store shard"),
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
@@ -83,7 +85,7 @@ def run(
         data_root=data_root(data_root_dir), data_overrides=overrides, limit=limit,
         batch_size=batch_size, device=device,
         workers=default_workers() if workers is None else workers, seed=seed,
-        command=shlex.join(["audit", *sys.argv[1:]]), progress=progress,
+        command=shlex.join(["audit", *sys.argv[1:]]), progress=progress, shard_size=shard_size,
     )
     _run_and_report(adapter, config)
 

@@ -27,7 +27,7 @@ from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
 from auditkit.errors import AuditError
 from auditkit.records import FigureRef, RunResults, Skipped
-from auditkit.store import PredictionStore, StoreEntry
+from auditkit.store import SHARD_SIZE, PredictionStore, StoreEntry
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteOutput
 from suites import get_suite
 
@@ -51,6 +51,7 @@ class RunConfig:
     device: str = "cpu"
     workers: int = field(default_factory=default_workers)
     seed: int = 0
+    shard_size: int = SHARD_SIZE
     command: str = ""
     progress: bool = True
 
@@ -135,7 +136,7 @@ def predict(
 ) -> Predictions:
     entry = store.entry(
         adapter.fingerprint, source.manifest_hash, condition, len(source),
-        describe={"model": adapter.name, "dataset": source.name},
+        describe={"model": adapter.name, "dataset": source.name}, shard_size=config.shard_size,
     )
     todo = entry.missing()
     label = f"{source.name}/{condition}"

@@ -45,6 +45,8 @@ class StoreEntry:
             for start in range(0, self.num_samples, self.shard_size)
         ]
 
+    # Shards are named by their range, so runs with different shard sizes never misread each
+    # other; a range that is not there is simply computed.
     def _shard_path(self, start: int, end: int) -> Path:
         return self.path / f"shard-{start:09d}-{end:09d}.npz"
 
@@ -77,7 +79,7 @@ class PredictionStore:
 
     def entry(
         self, model_fingerprint: str, manifest_hash: str, condition: str, num_samples: int,
-        describe: dict[str, object],
+        describe: dict[str, object], shard_size: int = SHARD_SIZE,
     ) -> StoreEntry:
         key = store_key(model_fingerprint, manifest_hash, condition)
         path = self.root / key[:2] / key
@@ -90,7 +92,6 @@ class PredictionStore:
                 "manifest_sha256": manifest_hash,
                 "condition": condition,
                 "samples": num_samples,
-                "shard_size": SHARD_SIZE,
                 **describe,
             })
-        return StoreEntry(path=path, num_samples=num_samples)
+        return StoreEntry(path=path, num_samples=num_samples, shard_size=shard_size)

@@ -1,0 +1,27 @@
+# Two commands for a fresh machine: `make demo` and `make test` (README).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: demo test install install-test clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch and torchvision are pinned in pyproject.toml; pip takes them from local disk here.
+install: $(PY)
+	$(PIP) install --quiet -e .
+
+install-test: $(PY)
+	$(PIP) install --quiet -e '.[test]'
+
+demo: install
+	$(VENV)/bin/audit demo
+
+test: install-test
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+clean:
+	rm -rf audit-out .pytest_cache

@@ -1,0 +1,76 @@
+"""Shared fixtures: offline always, generated data in released layouts, a tiny custom model."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# A few real ImageNet wnids with their class indices (sorted-wnid order).
+VAL_CLASSES = {"n01440764": 0, "n01443537": 1, "n01484850": 2, "n02085620": 151}
+
+TINY_MODEL = textwrap.dedent(
+    '''
+    import torch
+    from torch import nn
+
+    class Tiny(nn.Module):
+        """A deterministic 1000-class model on 32x32 inputs."""
+
+        def __init__(self):
+            super().__init__()
+            generator = torch.Generator().manual_seed(0)
+            self.conv = nn.Conv2d(3, 8, 3, stride=4)
+            self.fc = nn.Linear(8, 1000)
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+            self.pretrained_cfg = dict(input_size=(3, 32, 32), interpolation="bilinear",
+                                       crop_pct=0.875, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+        def forward(self, x):
+            return self.fc(self.conv(x).mean((2, 3))) * 3
+
+    def make():
+        return Tiny()
+    '''
+)
+
+
+def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int] = (40, 52)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(path)
+
+
+@pytest.fixture
+def val_folder(tmp_path: Path) -> Path:
+    """ImageNet val as an ImageFolder tree: val/<wnid>/ILSVRC2012_val_XXXXXXXX.JPEG."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "val"
+    number = 0
+    for wnid in VAL_CLASSES:
+        for _ in range(6):
+            number += 1
+            write_image(root / wnid / f"ILSVRC2012_val_{number:08d}.JPEG", rng)
+    return root
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_model.py"
+    path.write_text(TINY_MODEL)
+    return path
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
