@@ -28,7 +28,9 @@ app = typer.Typer(
 )
 
 LIST_KINDS = ("models", "suites", "datasets")
-DEMO_SUITES = ("calibration",)
+DEMO_SUITES = ("shape_bias", "calibration")
+# In a development checkout the stimuli sit in ../shared/data beside the repository.
+DEVELOPMENT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _split_suites(suites: str) -> tuple[str, ...]:
@@ -97,6 +99,12 @@ def _run_and_report(adapter, config) -> None:  # type: ignore[no-untyped-def]
     results = run_audit(adapter, config)
     report = build_report(config.out_dir)
     _print_summary(results)
+    forwarded = sum(results.header.get("images_forwarded", {}).values())
+    seconds = results.header["seconds"]
+    typer.echo(
+        f"wall time {seconds:.1f} s; {forwarded} images forwarded"
+        + (f" ({forwarded / seconds:.1f} img/s)" if forwarded and seconds else " (all from the store)")
+    )
     typer.echo(f"report: {report}")
 
 
@@ -128,16 +136,23 @@ def demo(
     cache: Optional[Path] = typer.Option(None, "--cache"),
     limit: Optional[int] = typer.Option(None, "--limit"),
 ) -> None:
-    """Audit the embedded EfficientNet-Lite0 (real ImageNet weights, no network) on what is found."""
+    """Audit the embedded EfficientNet-Lite0 (real ImageNet weights, no network) on what is found:
+    cue-conflict from the data root, else ../shared/data in a development checkout, else the
+    public release (downloaded when online); ImageNet val / R when present."""
     from auditkit.adapters.specs import ModelOptions, load_model
     from auditkit.data.catalog import parse_data_overrides
     from auditkit.runner import RunConfig, default_workers
 
+    overrides = parse_data_overrides(data)
+    root = data_root(data_root_dir)
+    development = DEVELOPMENT_DATA / "cue-conflict"
+    if "cue-conflict" not in overrides and not (root / "cue-conflict").is_dir() and development.is_dir():
+        overrides["cue-conflict"] = str(development)
     cache_dir = cache_root(cache)
     adapter = load_model("efficientnet_lite0", ModelOptions(head_cache=cache_dir / "heads"))
     config = RunConfig(
-        suites=DEMO_SUITES, out_dir=out, cache_dir=cache_dir, data_root=data_root(data_root_dir),
-        data_overrides=parse_data_overrides(data), limit=limit, workers=default_workers(),
+        suites=DEMO_SUITES, out_dir=out, cache_dir=cache_dir, data_root=root,
+        data_overrides=overrides, limit=limit, workers=default_workers(),
         command=shlex.join(["audit", *sys.argv[1:]]),
     )
     _run_and_report(adapter, config)

@@ -23,6 +23,7 @@ import torch
 
 import auditkit
 from auditkit.adapters.base import ModelAdapter
+from auditkit.adapters.observers import DecisionsObserver
 from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
 from auditkit.errors import AuditError
@@ -72,23 +73,35 @@ def check_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def run_audit(adapter: ModelAdapter, config: RunConfig) -> RunResults:
+Model = ModelAdapter | DecisionsObserver
+
+
+def run_audit(adapter: Model, config: RunConfig) -> RunResults:
+    """Run the suites on a live model (forward passes through the store) or a recorded observer."""
     if config.batch_size < 1:
         raise AuditError(f"--batch-size must be at least 1, got {config.batch_size}")
     if config.limit is not None and config.limit < 1:
         raise AuditError(f"--limit must be at least 1, got {config.limit}")
-    adapter.to(check_device(config.device))
+    if isinstance(adapter, ModelAdapter):
+        adapter.to(check_device(config.device))
     suites = [get_suite(name) for name in config.suites]
     started = time.time()
 
-    sources, missing = _open_datasets(suites, config)
+    sources, missing = _open_datasets(adapter, suites, config)
     store = PredictionStore(config.cache_dir / "store")
     log = ForwardLog()
     predictions: dict[PredictionRequest, Predictions] = {}
     for request in dict.fromkeys(r for suite in suites for r in suite.requests()):
-        if request.dataset in sources:
-            predictions[request] = predict(adapter, sources[request.dataset], request.condition,
-                                           store, config, log)
+        if request.dataset not in sources:
+            continue
+        source = sources[request.dataset]
+        if isinstance(adapter, DecisionsObserver):
+            predictions[request] = Predictions(
+                source=source, condition=request.condition, logits=None,
+                content_sha1=np.full(len(source), ""), decisions=adapter.trials.responses[: len(source)],
+            )
+        else:
+            predictions[request] = predict(adapter, source, request.condition, store, config, log)
 
     results = RunResults(header={})
     for suite in suites:
@@ -107,23 +120,35 @@ def run_audit(adapter: ModelAdapter, config: RunConfig) -> RunResults:
 
 
 def _open_datasets(
-    suites: list[Suite], config: RunConfig
+    model: Model, suites: list[Suite], config: RunConfig
 ) -> tuple[dict[str, DatasetSource], dict[str, str]]:
     sources: dict[str, DatasetSource] = {}
     missing: dict[str, str] = {}
     for name in dict.fromkeys(r.dataset for s in suites for r in s.requests()):
         try:
-            sources[name] = open_dataset(name, config.data_root, config.data_overrides).limited(config.limit)
+            if isinstance(model, DecisionsObserver):
+                source = model.source(name)
+            else:
+                source = open_dataset(name, config.data_root, config.data_overrides)
+            sources[name] = source.limited(config.limit)
         except AuditError as error:
             missing[name] = str(error)
     return sources, missing
 
 
+CONDITIONS = {
+    "none": "the model's preprocessing (resize, center crop, normalise)",
+    "native": "no resize or crop (stimuli at the input size), the model's mean/std",
+}
+
+
 def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torch.Tensor]:
-    """The input transform of a condition; "none" is the model's own preprocessing."""
-    if condition != "none":
-        raise ValueError(f"no transform for condition {condition!r}")
-    return adapter.preprocess.transform()
+    """The input transform of a store condition (described in ``CONDITIONS``)."""
+    if condition == "none":
+        return adapter.preprocess.transform()
+    if condition == "native":
+        return adapter.preprocess.native_transform()
+    raise ValueError(f"no transform for condition {condition!r}")
 
 
 def predict(
@@ -241,6 +266,8 @@ def _collect(
                                 bbox_inches="tight", metadata=_figure_metadata(fmt))
         plt.close(item.figure)
         results.figures.append(FigureRef(suite.name, item.dataset, item.name, stem, item.caption))
+    for relative, text in output.files.items():
+        (out_dir / relative).write_text(text)
     sample_dir = out_dir / "per_sample" / suite.name
     for (dataset, condition), arrays in output.per_sample.items():
         request = PredictionRequest(dataset, condition)
@@ -263,7 +290,7 @@ def _figure_metadata(fmt: str) -> dict[str, Any] | None:
 
 
 def _header(
-    adapter: ModelAdapter,
+    adapter: Model,
     suites: list[Suite],
     sources: dict[str, DatasetSource],
     config: RunConfig,
@@ -279,6 +306,10 @@ def _header(
         "model": adapter.describe(),
         "datasets": {name: source.describe() for name, source in sources.items()},
         "suites": {suite.name: suite.version for suite in suites},
+        "conditions": {
+            f"{r.dataset}/{r.condition}": CONDITIONS.get(r.condition, r.condition)
+            for suite in suites for r in suite.requests() if r.dataset in sources
+        },
         "seed": config.seed,
         "device": config.device,
         "batch_size": config.batch_size,

@@ -26,12 +26,17 @@ class PredictionRequest:
 
 @dataclass(frozen=True)
 class Predictions:
-    """Logits of one model on one (dataset, condition), rows in ``source.samples`` order."""
+    """One model's answers on one (dataset, condition), rows in ``source.samples`` order.
+
+    A live model gives ``logits``; a recorded observer (``decisions:PATH``) gives ``decisions``
+    in the dataset's own label space (e.g. the 16 cue-conflict categories) and no logits.
+    """
 
     source: DatasetSource
     condition: str
-    logits: np.ndarray  # (n, 1000) float32
-    content_sha1: np.ndarray  # (n,) hex digests of the image files
+    logits: np.ndarray | None  # (n, 1000) float32
+    content_sha1: np.ndarray  # (n,) hex digests of the image files ("" for recorded answers)
+    decisions: np.ndarray | None = None  # (n,) recorded answers, strings
 
     @property
     def labels(self) -> np.ndarray:
@@ -57,6 +62,8 @@ class SuiteOutput:
     skipped: list[Skipped] = field(default_factory=list)
     # per (dataset, condition): named per-sample arrays, saved beside results.json
     per_sample: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+    # extra files for the run folder, e.g. decisions.csv in another benchmark's schema
+    files: dict[str, str] = field(default_factory=dict)
 
 
 class Suite(abc.ABC):

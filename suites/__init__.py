@@ -5,6 +5,7 @@ from auditkit.suite import Suite
 
 SUITES: Registry[type[Suite]] = Registry("suite")
 SUITES.register("calibration", "suites.calibration.suite:CalibrationSuite")
+SUITES.register("shape_bias", "suites.shape_bias.suite:ShapeBiasSuite")
 
 
 def get_suite(name: str) -> Suite:

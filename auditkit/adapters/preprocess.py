@@ -74,12 +74,32 @@ class PreprocessConfig:
             ]
         )
 
+    def native_transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        """For stimuli already made at the model's input size (cue-conflict is 224x224): no
+        resize and no crop, only RGB, [0, 1] and the model's mean/std, as the paper's code
+        feeds them. An image of another size is resized to (input_size, input_size)."""
+        return _NativeTransform(self.input_size, self.interpolation, self.mean, self.std)
+
     def describe(self) -> dict[str, Any]:
         described = asdict(self)
         described["resize_size"] = self.resize_size
         described["mean"] = list(self.mean)
         described["std"] = list(self.std)
         return described
+
+
+class _NativeTransform:
+    # A class, not a closure, so DataLoader workers can pickle it under any start method.
+    def __init__(self, size: int, interpolation: str, mean: tuple[float, ...], std: tuple[float, ...]):
+        self.size = size
+        self.interpolation = _INTERPOLATIONS[interpolation]
+        self.normalize = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = _to_rgb(image)
+        if image.size != (self.size, self.size):
+            image = T.functional.resize(image, [self.size, self.size], interpolation=self.interpolation)
+        return self.normalize(image)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -25,6 +25,7 @@ from torch import nn
 
 from auditkit.adapters.base import ClassifierAdapter, ModelAdapter
 from auditkit.adapters.clip import ZeroShotClipAdapter
+from auditkit.adapters.observers import DecisionsObserver
 from auditkit.adapters.preprocess import (
     PreprocessConfig,
     from_pretrained_cfg,
@@ -75,11 +76,13 @@ for _preset in (
 ):
     PRESETS.register(_preset.name, _preset)
 
-SPEC_PREFIXES = ("timm:", "open_clip:", "python:")
+SPEC_PREFIXES = ("timm:", "open_clip:", "python:", "decisions:")
 
 
-def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapter:
-    """Build the adapter a spec names; every user mistake becomes a one-line ``AuditError``."""
+def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapter | DecisionsObserver:
+    """Build the adapter a spec names; every user mistake becomes a one-line ``AuditError``.
+
+    ``decisions:PATH`` gives a recorded observer instead of a model (nothing to forward)."""
     if options.preprocess not in PREPROCESS_CHOICES:
         raise AuditError(
             f"unknown --preprocess {options.preprocess!r}; use one of {list(PREPROCESS_CHOICES)}"
@@ -97,10 +100,14 @@ def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapte
         raise AuditError(
             f"unknown model {spec!r}{did_you_mean(spec, PRESETS.names())}; give a preset "
             f"({', '.join(PRESETS.names())}) or timm:NAME, open_clip:ARCH/PRETRAINED, "
-            "python:MODULE:FACTORY (see `audit ls models`)"
+            "python:MODULE:FACTORY, decisions:PATH (see `audit ls models`)"
         )
     if kind == "python":
         return _override(load_python(rest, options), options)
+    if kind == "decisions":
+        if options.weights:
+            raise AuditError("decisions:PATH is a recorded observer; it takes no --weights")
+        return DecisionsObserver(rest)
     return _load_family(kind, rest, options, preset_name=None)
 
 
@@ -286,5 +293,6 @@ def spec_kinds() -> list[tuple[str, str]]:
         ("open_clip:ARCH/PRETRAINED", "OpenCLIP zero-shot (80 templates, logits = 100 cos)"),
         ("python:MODULE:FACTORY", "your nn.Module (with pretrained_cfg) or ModelAdapter"),
         ("python:path/to/file.py:FACTORY", "the same, from a file"),
+        ("decisions:PATH", "recorded decisions (model-vs-human CSV; a folder = one pooled observer)"),
     ]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue_conflict
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
 from auditkit.data.source import DatasetSource
 from auditkit.errors import AuditError
@@ -19,6 +20,7 @@ class DatasetEntry:
     layout: str
     how_to_get: str
     reader: Callable[[Path], DatasetSource] | None  # None: no reader in this version yet
+    fetch: Callable[[Path], Path] | None = None  # downloads into the given folder when allowed
 
     def locate(self, data_root: Path, overrides: Mapping[str, str]) -> Path:
         given = overrides.get(self.name)
@@ -49,7 +51,8 @@ for _entry in (
     DatasetEntry("imagenet-c", "imagenet-c", "<corruption>/<severity>/<wnid>/*.JPEG",
                  "reader arrives with the robustness suite", None),
     DatasetEntry("cue-conflict", "cue-conflict", "<shape>/<shape><i>-<texture><j>.png (1280)",
-                 "reader arrives with the shape-bias suite", None),
+                 f"downloaded automatically when online, from {RELEASE_URL}", read_cue_conflict,
+                 fetch_cue_conflict),
     DatasetEntry("pug-imagenet", "pug-imagenet", "<Subset>/<PUG class>/<image> + class_to_imagenet_idx.json",
                  "reader arrives with the PUG suite", None),
 ):
@@ -62,6 +65,11 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
     if entry.reader is None:
         raise AuditError(f"dataset {name}: no reader in auditkit yet ({entry.how_to_get})")
     root = entry.locate(data_root, overrides)
+    if not root.is_dir() and entry.fetch is not None and entry.name not in overrides:
+        from auditkit.data.cue_conflict import network_allowed
+
+        if network_allowed():
+            entry.fetch(root)
     if not root.is_dir():
         raise AuditError(
             f"dataset {name} not found at {root}; put it there ({entry.layout}; "

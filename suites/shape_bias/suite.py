@@ -1,0 +1,243 @@
+"""Shape bias on the cue-conflict stimuli (Geirhos et al., ICLR 2019; model-vs-human).
+
+Protocol (PROTOCOLS.md "Shape bias"; the paper's Sec. "Shape / texture bias"):
+- 1280 stimuli; shape = folder, texture = file name after the last '-' (digits, '.png'
+  stripped). The 80 stimuli with shape == texture carry no conflict and are excluded.
+- Input: the 224x224 stimuli with NO resize or crop, the model's mean/std (store condition
+  ``native``; for open_clip models this equals their preprocess on a 224 image).
+- 16-class decision: softmax over all 1000 logits; for each category the MEAN probability of
+  its ImageNet indices (``CATEGORY_INDICES``); decision = argmax over the 16 categories.
+- shape_bias = shape hits / (shape hits + texture hits) over conflict trials, pooled; per
+  category (condition = the SHAPE category) the same over that category's trials.
+- shape_match / texture_match: hits over conflict trials divided by ALL trials, as
+  model-vs-human's ``ShapeBias`` analysis divides (so they are comparable with its numbers);
+  neither: fraction of conflict trials decided as neither shape nor texture.
+- shape_hits / texture_hits / conflict_trials: exact counts, no CI.
+95 % bootstrap CIs over trials (images; for a pooled observer, subject x image trials).
+Paper (ViT-sup / ConvNeXt-sup / ViT-CLIP / ConvNeXt-CLIP): 39.9 / 33.3 / 46.5 / 42.4 %.
+Recorded observers (``decisions:PATH``, humans) go through the same functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
+from auditkit.records import MetricRecord
+from auditkit.stats import bootstrap_intervals
+from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+
+
+def _span(first: int, last: int) -> list[int]:
+    return list(range(first, last + 1))
+
+
+# ImageNet indices of each category (PROTOCOLS.md; model-vs-human decision_mappings).
+CATEGORY_INDICES: dict[str, list[int]] = {
+    "airplane": [404],
+    "bear": _span(294, 297),
+    "bicycle": [444, 671],
+    "bird": [8, *_span(10, 16), *_span(18, 20), *_span(22, 24), *_span(80, 83), *_span(87, 96),
+             *_span(98, 100), *_span(127, 133), *_span(135, 145)],
+    "boat": [472, 554, 625, 814, 914],
+    "bottle": [440, 720, 737, 898, 899, 901, 907],
+    "car": [436, 511, 817],
+    "cat": _span(281, 286),
+    "chair": [423, 559, 765, 857],
+    "clock": [409, 530, 892],
+    "dog": [*_span(152, 191), *_span(193, 203), *_span(205, 226), *_span(228, 241),
+            *_span(243, 250), *_span(252, 257), 259, *_span(261, 263), *_span(265, 268)],
+    "elephant": [385, 386],
+    "keyboard": [508, 878],
+    "knife": [499],
+    "oven": [766],
+    "truck": [555, 569, 656, 675, 717, 734, 864, 867],
+}
+assert tuple(CATEGORY_INDICES) == CATEGORIES
+
+
+def decisions_from_logits(logits: np.ndarray) -> np.ndarray:
+    """16-class decisions: argmax over categories of the mean softmax probability."""
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(shifted)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    category_scores = np.stack(
+        [probabilities[:, CATEGORY_INDICES[c]].mean(axis=1) for c in CATEGORIES], axis=1
+    )
+    return np.array(CATEGORIES)[category_scores.argmax(axis=1)]
+
+
+@dataclass(frozen=True)
+class Trials:
+    """Per trial: the stimulus' shape and texture, and the observer's decision."""
+
+    shape: np.ndarray
+    texture: np.ndarray
+    decision: np.ndarray
+    subject: np.ndarray | None = None  # for pooled observers (humans)
+
+    @classmethod
+    def from_ids(
+        cls, sample_ids: np.ndarray, decisions: np.ndarray, subjects: np.ndarray | None = None
+    ) -> "Trials":
+        parsed = [parse_stimulus(str(i)) for i in sample_ids]
+        return cls(
+            shape=np.array([p[0] for p in parsed]),
+            texture=np.array([p[1] for p in parsed]),
+            decision=np.asarray(decisions),
+            subject=subjects,
+        )
+
+    def subset(self, index: np.ndarray) -> "Trials":
+        subject = None if self.subject is None else self.subject[index]
+        return Trials(self.shape[index], self.texture[index], self.decision[index], subject)
+
+    @property
+    def conflict(self) -> np.ndarray:
+        return self.shape != self.texture
+
+
+@dataclass(frozen=True)
+class Counts:
+    trials: int
+    conflict_trials: int
+    shape_hits: int
+    texture_hits: int
+
+    @property
+    def shape_bias(self) -> float:
+        hits = self.shape_hits + self.texture_hits
+        return self.shape_hits / hits if hits else float("nan")
+
+    @property
+    def shape_match(self) -> float:
+        return self.shape_hits / self.trials
+
+    @property
+    def texture_match(self) -> float:
+        return self.texture_hits / self.trials
+
+    @property
+    def neither(self) -> float:
+        return 1 - (self.shape_hits + self.texture_hits) / self.conflict_trials
+
+
+def count(trials: Trials) -> Counts:
+    conflict = trials.conflict
+    return Counts(
+        trials=len(trials.decision),
+        conflict_trials=int(conflict.sum()),
+        shape_hits=int(np.sum(conflict & (trials.decision == trials.shape))),
+        texture_hits=int(np.sum(conflict & (trials.decision == trials.texture))),
+    )
+
+
+RATE_METRICS = ("shape_bias", "shape_match", "texture_match", "neither")
+
+
+def _rates(trials: Trials) -> np.ndarray:
+    counts = count(trials)
+    return np.array([getattr(counts, m) for m in RATE_METRICS])
+
+
+@lru_cache(maxsize=None)
+def reference_trials(observer: str) -> Trials:
+    """Shipped published decisions: ``humans`` (ten subjects pooled) or ``resnet50``."""
+    from auditkit.adapters.observers import read_decisions
+
+    folder = resources.files("suites.shape_bias") / "reference"
+    pattern = "cue-conflict_subject-*_session_1.csv" if observer == "humans" else f"cue-conflict_{observer}_session-1.csv"
+    with resources.as_file(folder) as path:
+        recorded = read_decisions(sorted(path.glob(pattern)))
+    return Trials.from_ids(recorded.sample_ids, recorded.responses, recorded.subjects)
+
+
+def per_category_shape_bias(trials: Trials) -> dict[str, float]:
+    return {c: count(trials.subset(trials.shape == c)).shape_bias for c in CATEGORIES}
+
+
+def decisions_csv(model: str, sample_ids: np.ndarray, trials: Trials) -> str:
+    """The decisions in model-vs-human's raw-data schema, ready to drop into its pipeline."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["subj", "session", "trial", "rt", "object_response", "category", "condition", "imagename"])
+    for number, (image, shape, decision) in enumerate(zip(sample_ids, trials.shape, trials.decision), 1):
+        writer.writerow([model, 1, number, "NaN", decision, shape, 0, image])
+    return buffer.getvalue()
+
+
+class ShapeBiasSuite(Suite):
+    name = "shape_bias"
+    version = "1.0"
+    description = "cue-conflict shape vs texture decisions (16 classes), vs humans and ResNet-50"
+    datasets = ("cue-conflict",)
+
+    def requests(self) -> list[PredictionRequest]:
+        return [PredictionRequest("cue-conflict", "native")]
+
+    def evaluate(
+        self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
+    ) -> SuiteOutput:
+        from suites.shape_bias.plots import decision_breakdown, per_category_plot
+
+        output = SuiteOutput()
+        for request, prediction in predictions.items():
+            decisions = (
+                prediction.decisions if prediction.decisions is not None
+                else decisions_from_logits(prediction.logits)
+            )
+            trials = Trials.from_ids(prediction.sample_ids, decisions)
+            output.records.extend(self._records(model, request.dataset, "none", trials, seed))
+            for category in CATEGORIES:
+                selected = trials.subset(trials.shape == category)
+                output.records.extend(self._records(model, request.dataset, category, selected, seed,
+                                                    only=("shape_bias",)))
+            output.per_sample[(request.dataset, request.condition)] = {
+                "shape": trials.shape, "texture": trials.texture, "decision": trials.decision,
+            }
+            if prediction.decisions is None:
+                output.files["decisions.csv"] = decisions_csv(model, prediction.sample_ids, trials)
+            humans, resnet50 = reference_trials("humans"), reference_trials("resnet50")
+            output.figures.append(SuiteFigure(
+                request.dataset, "shape_bias_per_category",
+                per_category_plot(model, trials, humans, resnet50),
+                "Shape bias per category (model-vs-human style): fraction of shape decisions among "
+                "shape-or-texture decisions; humans: mean of ten subjects, bar = their range.",
+            ))
+            output.figures.append(SuiteFigure(
+                request.dataset, "decision_breakdown",
+                decision_breakdown(model, trials, humans, resnet50),
+                "Decisions on the 1200 cue-conflict trials: shape, texture or neither.",
+            ))
+        return output
+
+    def _records(
+        self, model: str, dataset: str, condition: str, trials: Trials, seed: int,
+        only: tuple[str, ...] = RATE_METRICS,
+    ) -> list[MetricRecord]:
+        counts = count(trials)
+        low, high = bootstrap_intervals(lambda index: _rates(trials.subset(index)), len(trials.decision), seed=seed)
+        records = []
+        for k, metric in enumerate(RATE_METRICS):
+            if metric not in only:
+                continue
+            records.append(MetricRecord(
+                model=model, suite=self.name, dataset=dataset, condition=condition, metric=metric,
+                value=float(getattr(counts, metric)), ci_low=float(low[k]), ci_high=float(high[k]),
+                n=counts.conflict_trials, suite_version=self.version,
+            ))
+        if condition == "none":
+            for metric in ("shape_hits", "texture_hits", "conflict_trials"):
+                records.append(MetricRecord(
+                    model=model, suite=self.name, dataset=dataset, condition=condition, metric=metric,
+                    value=float(getattr(counts, metric)), ci_low=None, ci_high=None,
+                    n=counts.trials, suite_version=self.version,
+                ))
+        return records
