@@ -183,21 +183,25 @@ def _forward_shards(
     config: RunConfig,
     label: str,
 ) -> None:
-    positions = [i for start, end in shards for i in range(start, end)]
-    dataset = torch.utils.data.Subset(ImageDataset(source.samples, transform_for(adapter, condition)), positions)
+    # Batches never straddle a shard and always start at the shard's first image, so a shard's
+    # logits are bit-identical whether it is computed in a fresh run or a resumed one (CPU conv
+    # kernels give float results that depend on the batch they see).
+    batches = [
+        list(range(first, min(first + config.batch_size, end)))
+        for start, end in shards for first in range(start, end, config.batch_size)
+    ]
     loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=config.batch_size,
+        ImageDataset(source.samples, transform_for(adapter, condition)),
+        batch_sampler=batches,
         num_workers=config.workers,
         collate_fn=collate,
         pin_memory=adapter.device.type == "cuda",
-        persistent_workers=False,
     )
     pending = iter(shards)
     shard = next(pending)
     rows: list[np.ndarray] = []
     hashes: list[str] = []
-    with _progress(label, len(positions), config.progress) as advance, torch.inference_mode():
+    with _progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode():
         for batch in loader:
             if batch["errors"]:
                 raise AuditError(f"{source.name}: {batch['errors'][0]}; remove or replace the file")
