@@ -262,7 +262,8 @@ def load_python(target: str, options: ModelOptions) -> ModelAdapter:
         built,
         name=label,
         preprocess=from_pretrained_cfg(cfg, name="model"),
-        source={"source": label, "code_sha256": code_sha256},
+        # not the spec string: the same file reached as a module or a path is the same model
+        source={"code_sha256": code_sha256},
     )
 
 

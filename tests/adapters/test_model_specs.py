@@ -1,0 +1,287 @@
+"""Model specs -> adapters: real embedded weights, timm / open_clip / python specs, offline errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import textwrap
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import skimage.data
+import timm
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import save_file
+
+from auditkit.adapters import ModelAdapter, ModelOptions, PreprocessConfig, load_model
+from auditkit.adapters.efficientnet_lite import map_by_order
+from auditkit.errors import AuditError
+
+TINY_CLIP = "auditkit-test-tiny"
+
+
+def one_line_error(spec: str, options: ModelOptions = ModelOptions()) -> str:
+    with pytest.raises(AuditError) as error:
+        load_model(spec, options)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def batch_for(adapter: ModelAdapter, *images: Image.Image) -> torch.Tensor:
+    transform = adapter.preprocess.transform()
+    return torch.stack([transform(image) for image in images])
+
+
+# --- the embedded real model -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lite0() -> ModelAdapter:
+    return load_model("efficientnet_lite0")
+
+
+def test_efficientnet_lite0_recognises_real_photos(lite0):
+    with torch.inference_mode():
+        logits = lite0.logits(batch_for(lite0, Image.fromarray(skimage.data.chelsea()),
+                                        Image.fromarray(skimage.data.coffee())))
+    top = logits.argmax(1).tolist()
+    # measured: chelsea -> 285 Egyptian cat (282 tiger cat close behind), coffee -> 967 espresso
+    assert top[0] in (281, 282, 285)
+    assert top[1] == 967
+    assert lite0.preprocess.mean == (0.5, 0.5, 0.5) and lite0.preprocess.interpolation == "bicubic"
+
+
+def test_package_mapping_refuses_shape_mismatch():
+    target = OrderedDict(a=torch.zeros(3), b=torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="does not fit"):
+        map_by_order(OrderedDict(x=torch.zeros(2, 2), y=torch.zeros(3)), target)
+    with pytest.raises(ValueError, match="source tensors"):
+        map_by_order(OrderedDict(x=torch.zeros(3)), target)
+
+
+# --- timm --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vit_tiny_patch16_224"])
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_timm_with_weights_file_reproduces_the_module(name, suffix, tmp_path):
+    torch.manual_seed(0)
+    reference = timm.create_model(name, pretrained=False).eval()
+    path = tmp_path / f"weights{suffix}"
+    if suffix == ".safetensors":
+        save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, path)
+    else:
+        torch.save({"state_dict": reference.state_dict()}, path)
+    adapter = load_model(f"timm:{name}", ModelOptions(weights=str(path)))
+    assert adapter.preprocess.name == "timm"  # timm:NAME defaults to timm's own config
+    images = batch_for(adapter, Image.fromarray(skimage.data.coffee()))
+    with torch.inference_mode():
+        torch.testing.assert_close(adapter.logits(images), reference(images), atol=1e-4, rtol=1e-4)
+
+
+def test_timm_offline_without_weights_names_the_option():
+    assert "--weights PATH" in one_line_error("timm:resnet18.a1_in1k")
+
+
+def test_timm_typo_gets_did_you_mean():
+    assert "did you mean" in one_line_error("timm:resnet1")
+
+
+def test_weights_for_another_architecture(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_file(timm.create_model("resnet18").state_dict(), path)
+    assert "do not fit" in one_line_error("timm:resnet34", ModelOptions(weights=str(path)))
+
+
+class Payload:
+    def __reduce__(self):
+        return (Path("/tmp/auditkit-pickle-ran").touch, ())
+
+
+def test_pickled_code_is_never_executed(tmp_path):
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"state_dict": Payload()}))
+    message = one_line_error("timm:resnet18", ModelOptions(weights=str(path)))
+    assert "cannot read weights" in message
+    assert not Path("/tmp/auditkit-pickle-ran").exists()
+
+
+@pytest.mark.parametrize("preset", ["vit_b_sup", "convnext_b_sup", "vit_b_clip", "convnext_b_clip"])
+def test_presets_offline_fail_in_one_line_naming_weights(preset):
+    assert "--weights PATH" in one_line_error(preset)
+
+
+def test_preset_defaults_to_paper_preprocessing(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_file(timm.create_model("convnext_base").state_dict(), path)
+    paper = load_model("convnext_b_sup", ModelOptions(weights=str(path)))
+    assert (paper.preprocess.name, paper.preprocess.resize_size, paper.preprocess.interpolation) == ("paper", 256, "bilinear")
+    own = load_model("convnext_b_sup", ModelOptions(weights=str(path), preprocess="timm"))
+    assert own.preprocess.name == "timm" and own.preprocess.interpolation == "bicubic"
+    assert own.fingerprint != paper.fingerprint
+
+
+def test_unknown_spec_did_you_mean():
+    assert "did you mean 'vit_b_sup'" in one_line_error("vit_b_su")
+
+
+# --- open_clip zero-shot -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("open_clip")
+    config = {"embed_dim": 16,
+              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (folder / f"{TINY_CLIP}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(folder / f"{TINY_CLIP}.json")
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_CLIP, pretrained=None)
+    torch.save(model.state_dict(), folder / "weights.pth")
+    return folder / "weights.pth", folder / "heads"
+
+
+def test_open_clip_zero_shot_head_and_logits(tiny_clip, monkeypatch):
+    weights, heads = tiny_clip
+    adapter = load_model(f"open_clip:{TINY_CLIP}", ModelOptions(weights=str(weights), head_cache=heads))
+    model = open_clip.create_model(TINY_CLIP, pretrained=None)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(TINY_CLIP)
+    with torch.no_grad():
+        for index in (0, 999):
+            prompts = [t(open_clip.IMAGENET_CLASSNAMES[index]) for t in open_clip.OPENAI_IMAGENET_TEMPLATES]
+            assert len(prompts) == 80
+            text = F.normalize(model.encode_text(tokenizer(prompts)), dim=-1).mean(0)
+            torch.testing.assert_close(adapter.head[:, index], F.normalize(text, dim=0), atol=1e-5, rtol=1e-4)
+        images = batch_for(adapter, Image.fromarray(skimage.data.coffee()))
+        expected = 100 * F.normalize(model.encode_image(images), dim=-1) @ adapter.head
+        torch.testing.assert_close(adapter.logits(images), expected, atol=1e-4, rtol=1e-4)
+    assert len(list(heads.glob("*.pt"))) == 1
+
+    # the head comes from the cache the second time
+    monkeypatch.setattr(open_clip, "build_zero_shot_classifier", lambda *a, **k: pytest.fail("head rebuilt"))
+    again = load_model(f"open_clip:{TINY_CLIP}", ModelOptions(weights=str(weights), head_cache=heads))
+    torch.testing.assert_close(again.head, adapter.head)
+    assert again.fingerprint == adapter.fingerprint
+
+
+def test_open_clip_unknown_tag_and_arch():
+    assert "did you mean" in one_line_error("open_clip:ViT-B-16/laion400m_e3")
+    assert "did you mean" in one_line_error("open_clip:ViT-B-61/laion400m_e31")
+
+
+# --- python: factories ---------------------------------------------------------------------
+
+
+FACTORY = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self, classes=1000, cfg=True):
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc = nn.Linear(3, classes)
+            if cfg:
+                self.pretrained_cfg = dict(input_size=(3, 24, 24), interpolation="bilinear",
+                                           crop_pct=1.0, mean=(0.5,) * 3, std=(0.5,) * 3)
+
+        def forward(self, x):
+            return self.fc(x.mean((2, 3)))
+
+    def make():
+        return Net()
+
+    def make_no_cfg():
+        return Net(cfg=False)
+
+    def make_wrong_head():
+        return Net(classes=10)
+
+    def make_string():
+        return "not a model"
+    """
+)
+
+
+@pytest.fixture
+def factory_file(tmp_path) -> Path:
+    path = tmp_path / "user_models.py"
+    path.write_text(FACTORY)
+    return path
+
+
+def test_python_file_and_module_factories(factory_file, monkeypatch):
+    from_file = load_model(f"python:{factory_file}:make")
+    assert from_file.preprocess.input_size == 24
+    monkeypatch.syspath_prepend(str(factory_file.parent))
+    from_module = load_model("python:user_models:make")
+    assert from_module.fingerprint == from_file.fingerprint == load_model(f"python:{factory_file}:make").fingerprint
+
+
+def test_python_factory_mistakes(factory_file):
+    assert "pretrained_cfg" in one_line_error(f"python:{factory_file}:make_no_cfg")
+    assert "did you mean 'make'" in one_line_error(f"python:{factory_file}:mkae")
+    assert "must return an nn.Module" in one_line_error(f"python:{factory_file}:make_string")
+    assert "does not exist" in one_line_error("python:/nonexistent/file.py:make")
+    assert "cannot import module" in one_line_error("python:no_such_module_xyz:make")
+    wrong = load_model(f"python:{factory_file}:make_wrong_head")
+    with pytest.raises(AuditError, match=r"\(batch, 1000\)"):
+        wrong.logits(torch.zeros(2, 3, 24, 24))
+
+
+def test_factory_returning_an_adapter_is_used_as_is(tmp_path):
+    path = tmp_path / "adapter_model.py"
+    path.write_text(textwrap.dedent(
+        """
+        import torch
+        from auditkit.adapters import ModelAdapter, PreprocessConfig
+
+        class Constant(ModelAdapter):
+            name = "constant"
+            preprocess = PreprocessConfig("custom", input_size=16, crop_pct=1.0)
+
+            def logits(self, images):
+                return torch.zeros(len(images), 1000)
+
+            def identity(self):
+                return {"weights_sha256": "none"}
+
+        def make():
+            return Constant()
+        """
+    ))
+    adapter = load_model(f"python:{path}:make")
+    assert adapter.name == "constant" and adapter.logits(torch.zeros(2, 3, 16, 16)).shape == (2, 1000)
+
+
+def test_fingerprint_follows_weights_preprocessing_and_code(factory_file, tmp_path):
+    base = load_model(f"python:{factory_file}:make")
+    weights = {k: v.clone() for k, v in base.module.state_dict().items()}
+    save_file(weights, tmp_path / "same.safetensors")
+    weights["fc.bias"][0] += 1e-3
+    save_file(weights, tmp_path / "changed.safetensors")
+    same = load_model(f"python:{factory_file}:make", ModelOptions(weights=str(tmp_path / "same.safetensors")))
+    changed = load_model(f"python:{factory_file}:make", ModelOptions(weights=str(tmp_path / "changed.safetensors")))
+    cropped = load_model(f"python:{factory_file}:make", ModelOptions(crop_pct=0.875))
+    assert same.fingerprint == base.fingerprint
+    assert len({base.fingerprint, changed.fingerprint, cropped.fingerprint}) == 3
+    factory_file.write_text(factory_file.read_text() + "\n# edited\n")
+    assert load_model(f"python:{factory_file}:make").fingerprint != base.fingerprint
+
+
+def test_preprocess_config_rejects_nonsense():
+    with pytest.raises(AuditError):
+        PreprocessConfig("custom", interpolation="cubic-ish")
+    with pytest.raises(AuditError):
+        PreprocessConfig("custom", crop_pct=1.5)
+    assert np.isclose(PreprocessConfig("custom", input_size=224, crop_pct=0.875).resize_size, 256)
