@@ -100,11 +100,10 @@ def _run_and_report(adapter, config) -> None:  # type: ignore[no-untyped-def]
     report = build_report(config.out_dir)
     _print_summary(results)
     forwarded = sum(results.header.get("images_forwarded", {}).values())
+    reused = sum(results.header.get("images_from_store", {}).values())
     seconds = results.header["seconds"]
-    typer.echo(
-        f"wall time {seconds:.1f} s; {forwarded} images forwarded"
-        + (f" ({forwarded / seconds:.1f} img/s)" if forwarded and seconds else " (all from the store)")
-    )
+    rate = f" ({forwarded / seconds:.1f} img/s)" if forwarded and seconds else ""
+    typer.echo(f"wall time {seconds:.1f} s; {forwarded} images forwarded{rate}, {reused} from the store")
     typer.echo(f"report: {report}")
 
 
@@ -112,17 +111,16 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
+    from auditkit.report.html import format_ci, format_value
+
     console = Console(stderr=True)
     if results.records:
         table = Table(title=f"{results.header['model']['name']}")
         for column in ("suite", "dataset", "metric", "value", "95% CI", "n"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for r in results.records:
-            if r.condition != "none":
-                continue
-            ci = "" if r.ci_low is None else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
-            value = "n/a" if r.value is None else f"{r.value:.4f}"
-            table.add_row(r.suite, r.dataset, r.metric, value, ci, str(r.n))
+            if r.condition == "none":
+                table.add_row(r.suite, r.dataset, r.metric, format_value(r.value), format_ci(r), str(r.n))
         console.print(table)
     for s in results.skipped:
         console.print(f"skipped {s.suite} on {s.dataset}: {s.reason}", markup=False, highlight=False)
@@ -209,8 +207,15 @@ def list_things(
                 except AuditError as error:
                     status = f"unreadable: {error}"
             rows.append((name, status, str(where), entry.layout))
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for _ in rows[0]:
+        table.add_column(overflow="fold")
     for row in rows:
-        typer.echo("  ".join(f"{cell:<22}" if i < len(row) - 1 else cell for i, cell in enumerate(row)).rstrip())
+        table.add_row(*row)
+    Console(width=160).print(table, markup=False, highlight=False)
 
 
 def main(argv: list[str] | None = None) -> None:
