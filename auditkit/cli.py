@@ -105,6 +105,11 @@ def _run_and_report(adapter, config) -> None:  # type: ignore[no-untyped-def]
     rate = f" ({forwarded / seconds:.1f} img/s)" if forwarded and seconds else ""
     typer.echo(f"wall time {seconds:.1f} s; {forwarded} images forwarded{rate}, {reused} from the store")
     typer.echo(f"report: {report}")
+    if not results.records:
+        raise AuditError(
+            f"nothing could be computed ({len(results.skipped)} skipped; first: "
+            f"{results.skipped[0].reason if results.skipped else 'no suite produced a metric'})"
+        )
 
 
 def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
@@ -122,8 +127,9 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
             if r.condition == "none":
                 table.add_row(r.suite, r.dataset, r.metric, format_value(r.value), format_ci(r), str(r.n))
         console.print(table)
-    for s in results.skipped:
-        console.print(f"skipped {s.suite} on {s.dataset}: {s.reason}", markup=False, highlight=False)
+        # with no records the run ends in one error line instead (the report lists every skip)
+        for s in results.skipped:
+            console.print(f"skipped {s.suite} on {s.dataset}: {s.reason}", markup=False, highlight=False)
 
 
 @app.command()

@@ -86,5 +86,7 @@ def parse_data_overrides(pairs: list[str]) -> dict[str, str]:
         if not sep or not path:
             raise AuditError(f"--data {pair!r} must look like NAME=PATH, e.g. imagenet-val=/data/val")
         DATASETS.get(name)  # did-you-mean on a typo
+        if not Path(path).expanduser().exists():
+            raise AuditError(f"--data {name}={path}: no such file or folder; check the path")
         overrides[name] = path
     return overrides

@@ -159,8 +159,11 @@ def test_kill_9_then_resume_gives_identical_records(tiny_model_file, val_folder,
         (["run", "--model", "vit_b_su", "--suites", "calibration"], "did you mean 'vit_b_sup'"),
         (["run", "--model", "efficientnet_lite0", "--suites", "calibratoin"], "did you mean 'calibration'"),
         (["ls", "modles"], "did you mean 'models'"),
-        (["run", "--model", "efficientnet_lite0", "--suites", "calibration", "--data", "imagenet-val=/nonexistent/val",
-          "--device", "cuda"], "--device cpu"),
+        (["run", "--model", "efficientnet_lite0", "--suites", "calibration", "--device", "cuda"], "--device cpu"),
+        (["run", "--model", "efficientnet_lite0", "--suites", "calibration", "--data", "imagenet-val=/nonexistent/val"],
+         "no such file or folder"),
+        (["run", "--model", "efficientnet_lite0", "--suites", "calibration", "--data-root", "/nonexistent"],
+         "dataset imagenet-val not found at /nonexistent/imagenet-val"),
     ],
 )
 def test_user_mistakes_exit_nonzero_with_one_line(args, expected, tmp_path):
@@ -175,11 +178,13 @@ def test_user_mistakes_exit_nonzero_with_one_line(args, expected, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_missing_dataset_only_run_reports_skips(tiny_model_file, tmp_path, cache_dir):
+def test_run_with_no_data_at_all_reports_skips_and_fails(tiny_model_file, tmp_path, cache_dir):
     out = tmp_path / "out"
-    run_cli("run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration",
-            "--data-root", str(tmp_path / "empty"), "--out", str(out), "--cache", str(cache_dir),
-            "--no-progress", "--workers", "0")
+    with pytest.raises(SystemExit) as exit_:
+        run_cli("run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration",
+                "--data-root", str(tmp_path / "empty"), "--out", str(out), "--cache", str(cache_dir),
+                "--no-progress", "--workers", "0")
+    assert exit_.value.code == 2
     payload = json.loads((out / "results.json").read_text())
     assert payload["records"] == []
     assert {s["dataset"] for s in payload["skipped"]} == {"imagenet-val", "imagenet-r"}
