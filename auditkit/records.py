@@ -42,6 +42,15 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A warning about results that did run, e.g. partial data coverage."""
+
+    suite: str
+    dataset: str
+    message: str
+
+
+@dataclass(frozen=True)
 class FigureRef:
     """A figure saved under ``figures/`` as ``<stem>.png``, ``.pdf`` and ``.svg``."""
 
@@ -58,6 +67,7 @@ class RunResults:
     records: list[MetricRecord] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     figures: list[FigureRef] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +76,7 @@ class RunResults:
             "records": [_clean(asdict(r)) for r in self.records],
             "skipped": [asdict(s) for s in self.skipped],
             "figures": [asdict(f) for f in self.figures],
+            "notices": [asdict(n) for n in self.notices],
         }
 
     def write(self, out_dir: Path) -> Path:
@@ -100,4 +111,5 @@ def read_results(run_dir: Path) -> RunResults:
         records=[MetricRecord(**r) for r in payload["records"]],
         skipped=[Skipped(**s) for s in payload.get("skipped", [])],
         figures=[FigureRef(**f) for f in payload.get("figures", [])],
+        notices=[Notice(**n) for n in payload.get("notices", [])],
     )

@@ -23,7 +23,7 @@ import torch
 
 import auditkit
 from auditkit.adapters.base import ModelAdapter
-from auditkit.adapters.observers import DecisionsObserver
+from auditkit.adapters.observers import RecordedObserver
 from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
 from auditkit.errors import AuditError
@@ -73,7 +73,7 @@ def check_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-Model = ModelAdapter | DecisionsObserver
+Model = ModelAdapter | RecordedObserver
 
 
 def run_audit(adapter: Model, config: RunConfig) -> RunResults:
@@ -95,10 +95,10 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
         if request.dataset not in sources:
             continue
         source = sources[request.dataset]
-        if isinstance(adapter, DecisionsObserver):
+        if isinstance(adapter, RecordedObserver):
             predictions[request] = Predictions(
                 source=source, condition=request.condition, logits=None,
-                content_sha1=np.full(len(source), ""), decisions=adapter.trials.responses[: len(source)],
+                content_sha1=np.full(len(source), ""), **adapter.answers(source, request.condition),
             )
         else:
             predictions[request] = predict(adapter, source, request.condition, store, config, log)
@@ -126,7 +126,7 @@ def _open_datasets(
     missing: dict[str, str] = {}
     for name in dict.fromkeys(r.dataset for s in suites for r in s.requests()):
         try:
-            if isinstance(model, DecisionsObserver):
+            if isinstance(model, RecordedObserver):
                 source = model.source(name)
             else:
                 source = open_dataset(name, config.data_root, config.data_overrides)
@@ -261,6 +261,7 @@ def _collect(
 
     results.records.extend(output.records)
     results.skipped.extend(output.skipped)
+    results.notices.extend(output.notices)
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
     for item in output.figures:

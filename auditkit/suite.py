@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from auditkit.data.source import DatasetSource
-from auditkit.records import MetricRecord, Skipped
+from auditkit.records import MetricRecord, Notice, Skipped
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,28 @@ class Predictions:
     logits: np.ndarray | None  # (n, 1000) float32
     content_sha1: np.ndarray  # (n,) hex digests of the image files ("" for recorded answers)
     decisions: np.ndarray | None = None  # (n,) recorded answers, strings
+    top1: np.ndarray | None = None  # (n,) recorded top-1 ImageNet classes (imported predictions)
+    top1_probability: np.ndarray | None = None  # (n,) their recorded softmax probability
+
+    @property
+    def predicted_class(self) -> np.ndarray:
+        """Top-1 ImageNet class: argmax of the logits, or the recorded prediction."""
+        if self.logits is not None:
+            return self.logits.argmax(axis=1)
+        if self.top1 is None:
+            raise ValueError("these predictions hold neither logits nor top-1 classes")
+        return self.top1
+
+    @property
+    def predicted_probability(self) -> np.ndarray:
+        """Softmax probability of the top-1 class (over all 1000 logits)."""
+        if self.logits is not None:
+            logits = self.logits.astype(np.float64)
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            return 1.0 / np.exp(shifted).sum(axis=1)
+        if self.top1_probability is None:
+            raise ValueError("these predictions hold no probabilities")
+        return self.top1_probability
 
     @property
     def labels(self) -> np.ndarray:
@@ -64,6 +86,7 @@ class SuiteOutput:
     per_sample: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
     # extra files for the run folder, e.g. decisions.csv in another benchmark's schema
     files: dict[str, str] = field(default_factory=dict)
+    notices: list[Notice] = field(default_factory=list)  # warnings the report must show
 
 
 class Suite(abc.ABC):

@@ -6,6 +6,7 @@ from auditkit.suite import Suite
 SUITES: Registry[type[Suite]] = Registry("suite")
 SUITES.register("calibration", "suites.calibration.suite:CalibrationSuite")
 SUITES.register("shape_bias", "suites.shape_bias.suite:ShapeBiasSuite")
+SUITES.register("imagenet_x", "suites.imagenet_x.suite:ImageNetXSuite")
 
 
 def get_suite(name: str) -> Suite:

@@ -1,13 +1,19 @@
 """Recorded observers: "a model is a subject" (model-vs-human).
 
-``decisions:PATH`` imports trial-level decisions in model-vs-human's CSV schema (subj, session,
-trial, rt, object_response, category, condition, imagename); a folder of CSVs is one pooled
-observer (e.g. ten human subjects). An observer forwards nothing: the runner asks it for the
-decisions it holds on a dataset, and the same suites score them as they score a live model.
+An observer forwards nothing: it holds answers recorded elsewhere (another lab's model, human
+subjects), and the same suites score them as they score a live model.
+
+- ``decisions:PATH``: trial-level decisions in model-vs-human's CSV schema (subj, session,
+  trial, rt, object_response, category, condition, imagename) on ``cue-conflict``; a folder of
+  CSVs is one pooled observer (e.g. ten human subjects).
+- ``predictions:PATH``: ImageNet val top-1 predictions in the imagenet_x CSV format
+  (file_name, predicted_class, predicted_probability); a folder of CSVs is one model whose
+  predictions are split over files. Usable by every suite that needs only top-1 classes.
 """
 
 from __future__ import annotations
 
+import abc
 import csv
 import hashlib
 from dataclasses import dataclass
@@ -20,6 +26,64 @@ from auditkit.data.source import DatasetSource, Sample
 from auditkit.errors import AuditError
 
 DECISION_COLUMNS = ("subj", "session", "trial", "rt", "object_response", "category", "condition", "imagename")
+PREDICTION_COLUMNS = ("file_name", "predicted_class", "predicted_probability")
+
+
+def _csv_files(path: Path, kind: str) -> list[Path]:
+    if not path.exists():
+        raise AuditError(f"{kind} {path} does not exist; give a CSV file or a folder of CSVs")
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    if not files:
+        raise AuditError(f"{kind} folder {path} holds no .csv files")
+    return files
+
+
+def _rows(file: Path, required: tuple[str, ...], schema: tuple[str, ...]) -> list[dict[str, str]]:
+    with file.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise AuditError(f"{file} lacks columns {missing}; expected the columns {', '.join(schema)}")
+        return list(reader)
+
+
+class RecordedObserver(abc.ABC):
+    """Answers recorded in files; ``datasets`` says which datasets they cover."""
+
+    name: str
+    path: Path
+    files: tuple[Path, ...]
+    datasets: tuple[str, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for file in self.files:
+            digest.update(file.read_bytes())
+        return digest.hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "adapter": type(self).__name__,
+            "fingerprint": self.fingerprint,
+            "files": [str(f) for f in self.files],
+        }
+
+    def source(self, dataset: str) -> DatasetSource:
+        if dataset not in self.datasets:
+            raise AuditError(
+                f"{self.name} holds recorded answers only for {', '.join(self.datasets)}, not {dataset}"
+            )
+        return self._source(dataset)
+
+    @abc.abstractmethod
+    def _source(self, dataset: str) -> DatasetSource:
+        """The recorded samples as a dataset (no image files behind them)."""
+
+    @abc.abstractmethod
+    def answers(self, source: DatasetSource, condition: str) -> dict[str, np.ndarray]:
+        """Recorded answers for ``source`` rows: ``decisions`` or ``top1``/``top1_probability``."""
 
 
 @dataclass(frozen=True)
@@ -32,50 +96,27 @@ class Trials:
     files: tuple[Path, ...]
 
 
-class DecisionsObserver:
-    """Decisions from model-vs-human CSV files; covers the ``cue-conflict`` dataset."""
-
+class DecisionsObserver(RecordedObserver):
     datasets = ("cue-conflict",)
 
     def __init__(self, path: str | Path, name: str | None = None) -> None:
         self.path = Path(path).expanduser()
-        files = sorted(self.path.glob("*.csv")) if self.path.is_dir() else [self.path]
-        if not self.path.exists():
-            raise AuditError(f"decisions {self.path} does not exist; give a CSV file or a folder of CSVs")
-        if not files:
-            raise AuditError(f"decisions folder {self.path} holds no .csv files")
-        self.trials = read_decisions(files)
-        subjects = sorted(set(self.trials.subjects))
+        self.trials = read_decisions(_csv_files(self.path, "decisions"))
+        self.files = self.trials.files
+        subjects = sorted(set(self.trials.subjects.tolist()))
         self.name = name or (subjects[0] if len(subjects) == 1 else f"{self.path.name} ({len(subjects)} subjects)")
 
-    @property
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for file in self.trials.files:
-            digest.update(file.read_bytes())
-        return digest.hexdigest()
-
     def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "adapter": "DecisionsObserver",
-            "source": f"decisions:{self.path}",
-            "fingerprint": self.fingerprint,
-            "files": [str(f) for f in self.trials.files],
-            "subjects": sorted(set(self.trials.subjects.tolist())),
-            "trials": len(self.trials.sample_ids),
-        }
+        return {**super().describe(), "source": f"decisions:{self.path}",
+                "subjects": sorted(set(self.trials.subjects.tolist())), "trials": len(self.trials.sample_ids)}
 
-    def source(self, dataset: str) -> DatasetSource:
-        """The observer's trials as a dataset (one sample per trial, ids may repeat)."""
-        if dataset not in self.datasets:
-            raise AuditError(f"observer {self.name} holds decisions only for {', '.join(self.datasets)}, not {dataset}")
-        samples = tuple(
-            Sample(path=self.trials.files[0], label=-1, sample_id=str(sample_id))
-            for sample_id in self.trials.sample_ids
-        )
-        return DatasetSource(dataset, self.path, samples, info={"labels": "recorded decisions",
-                                                                  "trials": len(samples)})
+    def _source(self, dataset: str) -> DatasetSource:
+        # one sample per trial: a pooled observer has each stimulus once per subject
+        samples = tuple(Sample(path=self.files[0], label=-1, sample_id=str(i)) for i in self.trials.sample_ids)
+        return DatasetSource(dataset, self.path, samples, info={"labels": "recorded decisions", "trials": len(samples)})
+
+    def answers(self, source: DatasetSource, condition: str) -> dict[str, np.ndarray]:
+        return {"decisions": self.trials.responses[: len(source)]}
 
 
 def read_decisions(files: list[Path]) -> Trials:
@@ -83,19 +124,57 @@ def read_decisions(files: list[Path]) -> Trials:
 
     ids, responses, subjects = [], [], []
     for file in files:
-        with file.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in ("subj", "object_response", "category", "imagename") if c not in (reader.fieldnames or [])]
-            if missing:
-                raise AuditError(
-                    f"{file} lacks columns {missing}; decisions must use model-vs-human's columns "
-                    f"({', '.join(DECISION_COLUMNS)})"
-                )
-            for line, row in enumerate(reader, start=2):
-                shape, _ = parse_stimulus(row["imagename"])
-                if row["category"] != shape:
-                    raise AuditError(f"{file}:{line}: category {row['category']!r} but the image is a {shape}")
-                ids.append(row["imagename"].rsplit("_", 1)[-1])
-                responses.append(row["object_response"].strip())
-                subjects.append(row["subj"])
+        for line, row in enumerate(_rows(file, ("subj", "object_response", "category", "imagename"), DECISION_COLUMNS), 2):
+            shape, _ = parse_stimulus(row["imagename"])
+            if row["category"] != shape:
+                raise AuditError(f"{file}:{line}: category {row['category']!r} but the image is a {shape}")
+            ids.append(row["imagename"].rsplit("_", 1)[-1])
+            responses.append(row["object_response"].strip())
+            subjects.append(row["subj"])
     return Trials(np.array(ids), np.array(responses), np.array(subjects), tuple(files))
+
+
+class PredictionsObserver(RecordedObserver):
+    """Top-1 predictions on ImageNet val, labelled with the standard val labels."""
+
+    datasets = ("imagenet-val",)
+
+    def __init__(self, path: str | Path, name: str | None = None) -> None:
+        self.path = Path(path).expanduser()
+        self.files = tuple(_csv_files(self.path, "predictions"))
+        predictions: dict[str, tuple[int, float]] = {}
+        for file in self.files:
+            for line, row in enumerate(_rows(file, PREDICTION_COLUMNS, PREDICTION_COLUMNS), 2):
+                try:
+                    value = (int(row["predicted_class"]), float(row["predicted_probability"]))
+                except ValueError:
+                    raise AuditError(f"{file}:{line}: predicted_class must be an integer and "
+                                     "predicted_probability a number") from None
+                if not 0 <= value[0] < 1000:
+                    raise AuditError(f"{file}:{line}: predicted_class {value[0]} is not an ImageNet class")
+                if row["file_name"] in predictions:
+                    raise AuditError(f"{file}:{line}: {row['file_name']} is predicted twice")
+                predictions[row["file_name"]] = value
+        self.predictions = predictions
+        self.name = name or (self.path.stem if self.path.is_file() else self.path.name)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "source": f"predictions:{self.path}", "images": len(self.predictions)}
+
+    def _source(self, dataset: str) -> DatasetSource:
+        from auditkit.data.imagenet import imagenet_x_val_labels
+
+        labels = imagenet_x_val_labels()
+        unknown = [name for name in self.predictions if name not in labels]
+        if unknown:
+            raise AuditError(f"{self.name}: {unknown[0]} is not an ImageNet val file name "
+                             f"({len(unknown)} such rows); file_name must be the val file's basename")
+        samples = tuple(
+            Sample(path=self.files[0], label=labels[name], sample_id=name) for name in sorted(self.predictions)
+        )
+        return DatasetSource(dataset, self.path, samples,
+                             info={"labels": "imagenet-x filename_label.csv", "recorded_predictions": len(samples)})
+
+    def answers(self, source: DatasetSource, condition: str) -> dict[str, np.ndarray]:
+        rows = [self.predictions[s.sample_id] for s in source.samples]
+        return {"top1": np.array([r[0] for r in rows]), "top1_probability": np.array([r[1] for r in rows])}

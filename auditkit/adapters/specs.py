@@ -25,7 +25,7 @@ from torch import nn
 
 from auditkit.adapters.base import ClassifierAdapter, ModelAdapter
 from auditkit.adapters.clip import ZeroShotClipAdapter
-from auditkit.adapters.observers import DecisionsObserver
+from auditkit.adapters.observers import DecisionsObserver, PredictionsObserver, RecordedObserver
 from auditkit.adapters.preprocess import (
     PreprocessConfig,
     from_pretrained_cfg,
@@ -76,13 +76,13 @@ for _preset in (
 ):
     PRESETS.register(_preset.name, _preset)
 
-SPEC_PREFIXES = ("timm:", "open_clip:", "python:", "decisions:")
+SPEC_PREFIXES = ("timm:", "open_clip:", "python:", "decisions:", "predictions:")
 
 
-def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapter | DecisionsObserver:
+def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapter | RecordedObserver:
     """Build the adapter a spec names; every user mistake becomes a one-line ``AuditError``.
 
-    ``decisions:PATH`` gives a recorded observer instead of a model (nothing to forward)."""
+    ``decisions:PATH`` and ``predictions:PATH`` give recorded observers (nothing to forward)."""
     if options.preprocess not in PREPROCESS_CHOICES:
         raise AuditError(
             f"unknown --preprocess {options.preprocess!r}; use one of {list(PREPROCESS_CHOICES)}"
@@ -100,14 +100,14 @@ def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapte
         raise AuditError(
             f"unknown model {spec!r}{did_you_mean(spec, PRESETS.names())}; give a preset "
             f"({', '.join(PRESETS.names())}) or timm:NAME, open_clip:ARCH/PRETRAINED, "
-            "python:MODULE:FACTORY, decisions:PATH (see `audit ls models`)"
+            "python:MODULE:FACTORY, decisions:PATH, predictions:PATH (see `audit ls models`)"
         )
     if kind == "python":
         return _override(load_python(rest, options), options)
-    if kind == "decisions":
+    if kind in ("decisions", "predictions"):
         if options.weights:
-            raise AuditError("decisions:PATH is a recorded observer; it takes no --weights")
-        return DecisionsObserver(rest)
+            raise AuditError(f"{kind}:PATH holds recorded answers; it takes no --weights")
+        return DecisionsObserver(rest) if kind == "decisions" else PredictionsObserver(rest)
     return _load_family(kind, rest, options, preset_name=None)
 
 
@@ -295,5 +295,6 @@ def spec_kinds() -> list[tuple[str, str]]:
         ("python:MODULE:FACTORY", "your nn.Module (with pretrained_cfg) or ModelAdapter"),
         ("python:path/to/file.py:FACTORY", "the same, from a file"),
         ("decisions:PATH", "recorded decisions (model-vs-human CSV; a folder = one pooled observer)"),
+        ("predictions:PATH", "recorded ImageNet val top-1 (imagenet_x CSV; a folder = one model)"),
     ]
 

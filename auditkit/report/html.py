@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from auditkit.errors import AuditError
-from auditkit.records import FigureRef, MetricRecord, RunResults, Skipped, read_results
+from auditkit.records import FigureRef, MetricRecord, Notice, RunResults, Skipped, read_results
 
 REPORT_FILE = "report.html"
 
@@ -36,12 +36,36 @@ def format_ci(record: MetricRecord) -> str:
 
 
 @dataclass
+class Pivot:
+    """One dataset's records as a table: conditions down, metrics across."""
+
+    dataset: str
+    metrics: list[str]
+    rows: list[tuple[str, dict[str, MetricRecord]]]
+
+
+@dataclass
 class SuiteSection:
     name: str
     version: str
     records: list[MetricRecord] = field(default_factory=list)
     figures: list[dict[str, str]] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+    @property
+    def pivots(self) -> list[Pivot]:
+        tables: dict[str, Pivot] = {}
+        for record in self.records:
+            pivot = tables.setdefault(record.dataset, Pivot(record.dataset, [], []))
+            if record.metric not in pivot.metrics:
+                pivot.metrics.append(record.metric)
+            row = next((cells for condition, cells in pivot.rows if condition == record.condition), None)
+            if row is None:
+                row = {}
+                pivot.rows.append((record.condition, row))
+            row[record.metric] = record
+        return list(tables.values())
 
 
 def _sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
@@ -52,6 +76,8 @@ def _sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
         sections[record.suite].records.append(record)
     for skipped in results.skipped:
         sections[skipped.suite].skipped.append(skipped)
+    for notice in results.notices:
+        sections.setdefault(notice.suite, SuiteSection(notice.suite, "")).notices.append(notice)
     for figure in results.figures:
         sections[figure.suite].figures.append(_embed(figure, run_dir))
     return list(sections.values())
@@ -109,6 +135,7 @@ def build_report(run_dir: Path) -> Path:
         summary=summary,
         sections=_sections(results, run_dir),
         skipped=results.skipped,
+        notices=results.notices,
         css=environment.loader.get_source(environment, "report.css")[0],  # type: ignore[union-attr]
     )
     path = run_dir / REPORT_FILE

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditkit.records import MetricRecord
+from auditkit.records import MetricRecord, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
@@ -136,6 +136,12 @@ class CalibrationSuite(Suite):
 
         output = SuiteOutput()
         for request, prediction in predictions.items():
+            if prediction.logits is None:
+                output.skipped.append(Skipped(
+                    self.name, request.dataset,
+                    "calibration needs the full softmax; recorded answers hold no logits",
+                ))
+                continue
             arrays = calibration_arrays(prediction.logits, prediction.labels, prediction.source.class_indices)
             n = len(arrays.confidence)
             low, high = bootstrap_intervals(
