@@ -1,0 +1,178 @@
+"""ImageNet-X against the imagenet_x package, the published README rows and hand-worked ratios."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import imagenet_x
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from auditkit.cli import main
+from auditkit.data.classes import imagenet_wnids
+from tests.conftest import SHARED
+
+PREDICTIONS = SHARED / "data" / "reference" / "imagenet-x-predictions"
+needs_predictions = pytest.mark.skipif(not PREDICTIONS.is_dir(), reason=f"{PREDICTIONS} absent")
+FACTORS = list(imagenet_x.FACTORS)
+
+PUBLISHED = {
+    "ResNet50": [0.694739, 1.1417, 0.771442, 1.18883, 1.49743, 1.74423, 1.13236, 2.10548, 2.39386,
+                 1.31592, 1.71502, 1.92327, 2.17128, 1.92798, 1.16639, 1.97389],
+    "ViT": [0.74067, 1.09097, 0.862456, 1.15164, 1.64401, 1.53992, 0.917235, 2.01538, 2.04465,
+            1.29087, 1.83403, 1.98596, 1.93631, 1.60108, 0.782348, None],
+}
+
+
+def run(model: str, out: Path, *extra: str) -> dict:
+    main(["run", "--model", model, "--suites", "imagenet_x", "--out", str(out),
+          "--cache", str(out.parent / "cache"), "--no-progress", "--workers", "0", *extra])
+    return json.loads((out / "results.json").read_text())
+
+
+def ratios(payload: dict, prefix: str = "") -> dict[str, float]:
+    return {r["condition"][len(prefix):]: r["value"] for r in payload["records"]
+            if r["metric"] == "error_ratio" and r["condition"].startswith(prefix)
+            and ("/" in r["condition"]) == bool(prefix)}
+
+
+def package_ratios(predictions: pd.DataFrame, which: str) -> pd.Series:
+    """The package's own pipeline (the partial-set route PROTOCOLS.md checked)."""
+    annotations = imagenet_x.load_annotations(which_factor=which, partition="val", filter_prototypes=True)
+    merged = imagenet_x.augment_model_predictions(annotations, {"m": predictions})
+    accuracies = imagenet_x.compute_factor_accuracies(merged, imagenet_x.FACTORS)
+    return imagenet_x.error_ratio(accuracies).loc["m"]
+
+
+@needs_predictions
+@pytest.mark.parametrize("model", ["ResNet50", "ViT"])
+def test_published_rows_reproduced(model, tmp_path):
+    payload = run(f"predictions:{PREDICTIONS / f'{model}.csv'}", tmp_path / "out")
+    ours = ratios(payload)
+    for factor, published in zip(FACTORS, PUBLISHED[model]):
+        if published is not None:
+            assert ours[factor] == pytest.approx(published, abs=1e-4), factor
+    # and every ratio, top and multi, equals the package's own computation on the same file
+    predictions = pd.read_csv(PREDICTIONS / f"{model}.csv")
+    for which, prefix in (("top", ""), ("multi", "multi/")):
+        expected = package_ratios(predictions, which)
+        got = ratios(payload, prefix)
+        for factor in FACTORS:
+            assert got[factor] == pytest.approx(expected[factor], rel=1e-12), (which, factor)
+    mean = [r for r in payload["records"] if r["metric"] == "error_ratio_mean" and r["condition"] == "none"][0]
+    assert mean["value"] == pytest.approx(np.mean([ours[f] for f in FACTORS]))
+    coverage = [r for r in payload["records"] if r["metric"] == "coverage"][0]
+    assert coverage["value"] == 1.0 and coverage["n"] == 46110
+
+
+@needs_predictions
+def test_get_factor_accuracies_on_a_full_file_agrees(tmp_path):
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    (folder / "ResNet50.csv").write_bytes((PREDICTIONS / "ResNet50.csv").read_bytes())
+    expected = imagenet_x.error_ratio(imagenet_x.get_factor_accuracies(str(folder))).loc["ResNet50"]
+    got = ratios(run(f"predictions:{folder}", tmp_path / "out"))
+    for factor in FACTORS:
+        assert got[factor] == pytest.approx(expected[factor], rel=1e-12)
+
+
+# --- a live model on a partial val folder, predictions chosen by hand ----------------------
+
+COLOUR_MODEL = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    class ColourCode(nn.Module):
+        # Reads the class a solid-colour image encodes: R = 8 * (c // 32) + 4, G = 8 * (c % 32) + 4.
+        def __init__(self):
+            super().__init__()
+            self.pretrained_cfg = dict(input_size=(3, 16, 16), interpolation="bilinear", crop_pct=1.0,
+                                       mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+        def forward(self, x):
+            rgb = x.mean((2, 3)) * 255
+            c = torch.round((rgb[:, 0] - 4) / 8) * 32 + torch.round((rgb[:, 1] - 4) / 8)
+            return torch.nn.functional.one_hot(c.long().clamp(0, 999), 1000).float() * 10
+
+    def make():
+        return ColourCode()
+    """
+)
+
+
+def encode(path: Path, predicted: int) -> None:
+    colour = (8 * (predicted // 32) + 4, 8 * (predicted % 32) + 4, 128)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (20, 20), colour).save(path, format="JPEG", quality=95)
+
+
+@pytest.fixture
+def partial_val(tmp_path):
+    """Two real annotated val images per top factor. Factor i even: one right, one wrong;
+    i odd: both right. So acc_f = 0.5 or 1, overall 24/32 = 0.75, ratio 2.0 or 0.0."""
+    annotations = imagenet_x.load_annotations(which_factor="top", partition="val", filter_prototypes=True)
+    wnids = imagenet_wnids()
+    root = tmp_path / "val"
+    for i, factor in enumerate(FACTORS):
+        rows = annotations[annotations[factor] == 1].sort_values("file_name").head(2)
+        for j, (_, row) in enumerate(rows.iterrows()):
+            label = int(row["class"])
+            wrong = i % 2 == 0 and j == 1
+            encode(root / wnids[label] / row["file_name"], (label + 1) % 1000 if wrong else label)
+    model = tmp_path / "colour_model.py"
+    model.write_text(COLOUR_MODEL)
+    return root, model
+
+
+def test_hand_worked_ratios_on_a_partial_folder(partial_val, tmp_path):
+    root, model = partial_val
+    payload = run(f"python:{model}:make", tmp_path / "out", "--data", f"imagenet-val={root}")
+    got = ratios(payload)
+    for i, factor in enumerate(FACTORS):
+        assert got[factor] == pytest.approx(2.0 if i % 2 == 0 else 0.0), factor
+    coverage = [r for r in payload["records"] if r["metric"] == "coverage"][0]
+    assert coverage["value"] == pytest.approx(32 / 46110)
+    assert "32 of 46110" in payload["notices"][0]["message"]
+    assert "32 of 46110" in (tmp_path / "out" / "report.html").read_text()
+
+    # the exported predictions are the package's input format and give the package's ratios
+    exported = pd.read_csv(tmp_path / "out" / "imagenet_x_predictions.csv")
+    expected = package_ratios(exported, "multi")
+    for factor in FACTORS:
+        assert ratios(payload, "multi/")[factor] == pytest.approx(expected[factor], rel=1e-12)
+
+    # and importing that export runs the same protocol to the same numbers
+    again = run(f"predictions:{tmp_path / 'out' / 'imagenet_x_predictions.csv'}", tmp_path / "again")
+    assert ratios(again) == pytest.approx(got)
+
+
+def test_missing_factor_is_refused_not_nan(partial_val, tmp_path):
+    root, model = partial_val
+    annotations = imagenet_x.load_annotations(which_factor="top", partition="val", filter_prototypes=True)
+    for name in annotations[annotations["multiple_objects"] == 1]["file_name"]:
+        for path in root.glob(f"*/{name}"):
+            path.unlink()
+    with pytest.raises(SystemExit):
+        run(f"python:{model}:make", tmp_path / "out", "--data", f"imagenet-val={root}")
+    payload = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert not [r for r in payload["records"] if r["suite"] == "imagenet_x" and r["metric"] == "error_ratio"]
+    reason = [s["reason"] for s in payload["skipped"] if s["suite"] == "imagenet_x"][0]
+    assert "multiple_objects" in reason and "\n" not in reason
+
+
+def test_predictions_file_mistakes(tmp_path):
+    from auditkit.adapters import load_model
+    from auditkit.errors import AuditError
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,class\nILSVRC2012_val_00000001.JPEG,1\n")
+    with pytest.raises(AuditError, match="lacks columns"):
+        load_model(f"predictions:{bad}")
+    bad.write_text("file_name,predicted_class,predicted_probability\nILSVRC2012_val_00000001.JPEG,1000,0.5\n")
+    with pytest.raises(AuditError, match="not an ImageNet class"):
+        load_model(f"predictions:{bad}")
