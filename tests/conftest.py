@@ -51,16 +51,23 @@ def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int] = (4
     Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(path)
 
 
+def standard_val_names(class_index: int, count: int) -> list[str]:
+    """The first ``count`` real val file names of a class (standard labels, imagenet-x package)."""
+    from auditkit.data.imagenet import imagenet_x_val_labels
+
+    names = sorted(n for n, label in imagenet_x_val_labels().items() if label == class_index)
+    return names[:count]
+
+
 @pytest.fixture
 def val_folder(tmp_path: Path) -> Path:
-    """ImageNet val as an ImageFolder tree: val/<wnid>/ILSVRC2012_val_XXXXXXXX.JPEG."""
+    """ImageNet val as an ImageFolder tree: val/<wnid>/ILSVRC2012_val_XXXXXXXX.JPEG, with the
+    real file names of each class (random pixels)."""
     rng = np.random.default_rng(0)
     root = tmp_path / "val"
-    number = 0
-    for wnid in VAL_CLASSES:
-        for _ in range(6):
-            number += 1
-            write_image(root / wnid / f"ILSVRC2012_val_{number:08d}.JPEG", rng)
+    for wnid, index in VAL_CLASSES.items():
+        for name in standard_val_names(index, 6):
+            write_image(root / wnid / name, rng)
     return root
 
 

@@ -60,6 +60,7 @@ def read_imagenet_val(root: Path) -> DatasetSource:
     if _wnid_folders(root):
         samples = _image_folder_samples(name, root, set(imagenet_wnids()), id_is_basename=True)
         label_source = "wnid folders"
+        _check_against_standard_labels(name, samples)
     else:
         files = _flat_val_files(root)
         labels, label_source = _flat_val_labels(root)
@@ -74,6 +75,19 @@ def read_imagenet_val(root: Path) -> DatasetSource:
     )
     samples.sort(key=lambda s: s.sample_id)
     return DatasetSource(name, root, tuple(samples), info={"labels": label_source})
+
+
+def _check_against_standard_labels(name: str, samples: list[Sample]) -> None:
+    """A real val file in the wrong class folder would be silently mislabelled: refuse it."""
+    standard = imagenet_x_val_labels()
+    wrong = [s for s in samples if s.sample_id in standard and standard[s.sample_id] != s.label]
+    if wrong:
+        first = wrong[0]
+        raise AuditError(
+            f"{name}: {len(wrong)} val file(s) sit in the wrong class folder, e.g. {first.path} is "
+            f"class {standard[first.sample_id]} ({imagenet_wnids()[standard[first.sample_id]]}); "
+            "rebuild the val/<wnid>/ tree from the official labels"
+        )
 
 
 def _flat_val_files(root: Path) -> list[Path]:

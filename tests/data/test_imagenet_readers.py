@@ -37,6 +37,13 @@ def test_image_folder_labels_are_wnid_indices_not_folder_order(val_folder: Path,
     assert {s.label for s in only.samples} == {151}
 
 
+def test_real_val_file_in_the_wrong_class_folder_is_refused(val_folder: Path, tmp_path: Path):
+    moved = next((val_folder / "n01440764").iterdir())
+    moved.rename(val_folder / "n01443537" / moved.name)
+    with pytest.raises(AuditError, match="wrong class folder"):
+        open_dataset("imagenet-val", tmp_path, {"imagenet-val": str(val_folder)})
+
+
 def test_imagenet_root_with_val_folder_is_found(val_folder: Path):
     root = val_folder.parent
     source = open_dataset("imagenet-val", root / "nowhere", {"imagenet-val": str(root)})

@@ -97,7 +97,8 @@ def test_outputs_figures_per_sample_and_report(tiny_model_file, val_folder, tmp_
         for fmt in ("png", "pdf", "svg"):
             assert (out / "figures" / f"{stem}.{fmt}").stat().st_size > 1000
     per_sample = np.load(out / "per_sample" / "calibration" / "imagenet-val__none.npz")
-    assert len(per_sample["sample_id"]) == 24 and per_sample["sample_id"][0] == "ILSVRC2012_val_00000001.JPEG"
+    assert len(per_sample["sample_id"]) == 24
+    assert list(per_sample["sample_id"]) == sorted(p.name for p in val_folder.glob("*/*.JPEG"))
     ece = [r for r in records(out) if r["metric"] == "top1"][0]
     assert per_sample["correct"].mean() == pytest.approx(ece["value"])
     html = (out / "report.html").read_text()
@@ -189,3 +190,14 @@ def test_run_with_no_data_at_all_reports_skips_and_fails(tiny_model_file, tmp_pa
     assert payload["records"] == []
     assert {s["dataset"] for s in payload["skipped"]} == {"imagenet-val", "imagenet-r"}
     assert "skipped" in (out / "report.html").read_text().lower()
+
+
+def test_suites_sharing_a_dataset_forward_each_image_once(tiny_model_file, val_folder, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    args = audit_args(tiny_model_file, val_folder, out, cache_dir)
+    args[args.index("calibration")] = "calibration,imagenet_x"
+    run_cli(*args)
+    assert header(out)["images_forwarded"] == {"imagenet-val/none": 24}
+    assert {r["suite"] for r in records(out)} == {"calibration"}  # 24 images cover no ImageNet-X factor set
+    skipped = json.loads((out / "results.json").read_text())["skipped"]
+    assert any(s["suite"] == "imagenet_x" and "no annotated image" in s["reason"] for s in skipped)
