@@ -204,7 +204,7 @@ def list_things(
             entry = DATASETS.get(name)
             where = entry.locate(root, overrides)
             if entry.reader is None:
-                status = "no reader yet"
+                status = "via imagenet-val" if name == "imagenet-real" else "no reader yet"
             elif not where.is_dir():
                 status = "not found"
             else:

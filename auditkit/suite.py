@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -60,11 +61,11 @@ class Predictions:
             raise ValueError("these predictions hold no probabilities")
         return self.top1_probability
 
-    @property
+    @cached_property
     def labels(self) -> np.ndarray:
         return np.array([s.label for s in self.source.samples], dtype=np.int64)
 
-    @property
+    @cached_property
     def sample_ids(self) -> np.ndarray:
         return np.array([s.sample_id for s in self.source.samples])
 

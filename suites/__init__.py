@@ -7,6 +7,7 @@ SUITES: Registry[type[Suite]] = Registry("suite")
 SUITES.register("calibration", "suites.calibration.suite:CalibrationSuite")
 SUITES.register("shape_bias", "suites.shape_bias.suite:ShapeBiasSuite")
 SUITES.register("imagenet_x", "suites.imagenet_x.suite:ImageNetXSuite")
+SUITES.register("robustness", "suites.robustness.suite:RobustnessSuite")
 
 
 def get_suite(name: str) -> Suite:

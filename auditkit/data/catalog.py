@@ -8,6 +8,7 @@ from typing import Callable, Mapping
 
 from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue_conflict
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
+from auditkit.data.robustness import read_imagenet_a, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
 from auditkit.errors import AuditError
 from auditkit.registry import Registry
@@ -39,13 +40,16 @@ for _entry in (
         "download imagenet-r.tar from github.com/hendrycks/imagenet-r", read_imagenet_r,
     ),
     DatasetEntry("imagenet-v2", "imagenet-v2", "imagenetv2-matched-frequency-format-val/<index>/*.jpeg",
-                 "reader arrives with the robustness suite", None),
+                 "download imagenetv2-matched-frequency.tar.gz (github.com/modestyachts/ImageNetV2; "
+                 "HF vaishaal/ImageNetV2)", read_imagenet_v2),
     DatasetEntry("imagenet-a", "imagenet-a", "imagenet-a/<wnid>/*.jpg (200 wnids)",
-                 "reader arrives with the robustness suite", None),
+                 "download imagenet-a.tar from github.com/hendrycks/natural-adv-examples", read_imagenet_a),
     DatasetEntry("imagenet-sketch", "imagenet-sketch", "sketch/<wnid>/*.JPEG",
-                 "reader arrives with the robustness suite", None),
+                 "download ImageNet-Sketch (github.com/HaohanWang/ImageNet-Sketch; HF "
+                 "clip-benchmark/wds_imagenet_sketch)", read_imagenet_sketch),
     DatasetEntry("imagenet-real", "imagenet-val", "ImageNet val + ReaL labels (imagenet-x package)",
-                 "reader arrives with the robustness suite", None),
+                 "the robustness suite scores imagenet-val's predictions with the ReaL labels; "
+                 "provide imagenet-val", None),
     DatasetEntry("imagenet-hard", "imagenet-hard", "HF taesiri/imagenet-hard saved to disk",
                  "reader arrives with the robustness suite", None),
     DatasetEntry("imagenet-c", "imagenet-c", "<corruption>/<severity>/<wnid>/*.JPEG",
@@ -63,7 +67,7 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
     """Read a dataset or raise one ``AuditError`` saying where we looked and how to provide it."""
     entry = DATASETS.get(name)
     if entry.reader is None:
-        raise AuditError(f"dataset {name}: no reader in auditkit yet ({entry.how_to_get})")
+        raise AuditError(f"dataset {name}: not read on its own ({entry.how_to_get})")
     root = entry.locate(data_root, overrides)
     if not root.is_dir() and entry.fetch is not None and entry.name not in overrides:
         from auditkit.data.cue_conflict import network_allowed

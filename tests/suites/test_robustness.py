@@ -1,0 +1,130 @@
+"""Robustness: released layouts (V2 index folders, A/R masking, Sketch), ReaL vs timm's scorer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from timm.data import RealLabelsImagenet
+
+from auditkit.cli import main
+from auditkit.data import open_dataset
+from auditkit.data.classes import imagenet_wnids, subset_indices
+from auditkit.errors import AuditError
+from suites.robustness.suite import real_labels, restricted_topk
+from tests.conftest import standard_val_names
+from tests.suites.test_imagenet_x import COLOUR_MODEL, encode
+
+
+def test_restricted_topk_takes_the_best_of_the_subset():
+    classes = subset_indices("imagenet_a")
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(40, 1000))
+    outside = next(i for i in range(1000) if i not in classes)
+    logits[:, outside] = 100.0  # the unrestricted winner, never an answer
+    ours = restricted_topk(logits, classes, 5)
+    masked = torch.full((40, 1000), float("-inf"))
+    masked[:, list(classes)] = torch.tensor(logits[:, list(classes)], dtype=torch.float32)
+    np.testing.assert_array_equal(ours, masked.topk(5, dim=1).indices.numpy())
+
+
+def test_v2_labels_are_folder_integers_not_sort_positions(tmp_path):
+    root = tmp_path / "imagenet-v2" / "imagenetv2-matched-frequency-format-val"
+    for folder in ("2", "10", "100", "999"):  # string sort: 10, 100, 2, 999
+        encode(root / folder / "a.jpeg", int(folder))
+    source = open_dataset("imagenet-v2", tmp_path, {})
+    assert sorted((s.sample_id, s.label) for s in source.samples) == [
+        ("10/a.jpeg", 10), ("100/a.jpeg", 100), ("2/a.jpeg", 2), ("999/a.jpeg", 999)]
+    (root / "n01440764").mkdir()
+    with pytest.raises(AuditError, match="class index"):
+        open_dataset("imagenet-v2", tmp_path, {})
+
+
+def test_real_accuracy_matches_timm_real_labels_scorer():
+    from auditkit.data.source import DatasetSource, Sample
+    from auditkit.suite import PredictionRequest, Predictions
+    from suites.robustness.suite import RobustnessSuite
+
+    names = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(1, 50001)]
+    sets = real_labels()
+    assert sets[names[0]] == frozenset() and sets[names[1]] == frozenset({970, 795})
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50000, 1000)).astype(np.float32)
+    for i, name in enumerate(names):  # make about half right under ReaL
+        if sets[name] and i % 2:
+            logits[i, max(sets[name])] = 50
+    source = DatasetSource("imagenet-val", Path("/nowhere"),
+                           tuple(Sample(Path("/nowhere"), 0, n) for n in names))
+    prediction = Predictions(source, "none", logits, np.full(50000, ""))
+    output = RobustnessSuite().evaluate("m", {PredictionRequest("imagenet-val"): prediction}, seed=0)
+    real = {r.metric: r for r in output.records if r.dataset == "imagenet-real"}
+
+    scorer = RealLabelsImagenet(names, topk=(1,))
+    scorer.add_result(torch.from_numpy(logits))
+    assert real["top1"].value * 100 == pytest.approx(scorer.get_accuracy(1), abs=1e-9)
+    assert real["top1"].n == 46837 and real["unlabelled"].value == 50000 - 46837
+
+
+@pytest.fixture
+def shift_root(tmp_path):
+    """Every robustness dataset present, solid-colour images whose colour encodes the class the
+    colour model will answer; a few answers are wrong on purpose."""
+    root = tmp_path / "data"
+    wnids = imagenet_wnids()
+    answers = {}
+    for index in (0, 1, 151):
+        for j, name in enumerate(standard_val_names(index, 3)):
+            answers[name] = index if j else 2  # 1 of 3 wrong
+            encode(root / "imagenet-val" / wnids[index] / name, answers[name])
+    # ReaL: val file 2 has labels {970, 795}; predicting 795 is right under ReaL, wrong under val
+    encode(root / "imagenet-val" / wnids[970] / "ILSVRC2012_val_00000002.JPEG", 795)
+    encode(root / "imagenet-val" / wnids[65] / "ILSVRC2012_val_00000001.JPEG", 65)  # no ReaL label
+    for label in (0, 5, 999):
+        encode(root / "imagenet-v2" / "imagenetv2-matched-frequency-format-val" / str(label) / "x.jpeg", label)
+    a_classes = subset_indices("imagenet_a")
+    for index in a_classes[:4]:
+        encode(root / "imagenet-a" / wnids[index] / "x.jpg", index)
+    outside = next(i for i in range(1000) if i not in a_classes)
+    encode(root / "imagenet-a" / wnids[a_classes[5]] / "y.jpg", outside)  # masked to the best of 200
+    r_classes = subset_indices("imagenet_r")
+    for index in r_classes[:2]:
+        encode(root / "imagenet-r" / wnids[index] / "art_0.jpg", index)
+    for index in (3, 4):
+        encode(root / "imagenet-sketch" / "sketch" / wnids[index] / "sketch_0.JPEG", index if index == 3 else 7)
+    model = tmp_path / "colour_model.py"
+    model.write_text(COLOUR_MODEL)
+    answers.update({"ILSVRC2012_val_00000002.JPEG": 795, "ILSVRC2012_val_00000001.JPEG": 65})
+    return root, model, answers
+
+
+def test_every_dataset_scored_and_val_forwarded_once(shift_root, tmp_path):
+    root, model, answers = shift_root
+    out = tmp_path / "out"
+    main(["run", "--model", f"python:{model}:make", "--suites", "robustness,calibration",
+          "--data-root", str(root), "--out", str(out), "--cache", str(tmp_path / "c"), "--no-progress",
+          "--workers", "0"])
+    payload = json.loads((out / "results.json").read_text())
+    top1 = {r["dataset"]: r["value"] for r in payload["records"]
+            if r["suite"] == "robustness" and r["metric"] == "top1"}
+    # independent: count by hand from the fixture
+    assert top1["imagenet-val"] == pytest.approx(7 / 11)  # 6 of 9 + file 1 right + file 2 wrong
+    sets = real_labels()
+    scored = [name for name in answers if sets[name]]  # file 1 has no ReaL label: skipped
+    assert "ILSVRC2012_val_00000001.JPEG" not in scored
+    assert answers["ILSVRC2012_val_00000002.JPEG"] in sets["ILSVRC2012_val_00000002.JPEG"]
+    assert top1["imagenet-real"] == pytest.approx(np.mean([answers[n] in sets[n] for n in scored]))
+    assert top1["imagenet-v2"] == 1.0
+    assert top1["imagenet-a"] == pytest.approx(4 / 5)
+    assert top1["imagenet-r"] == 1.0
+    assert top1["imagenet-sketch"] == 0.5
+    unlabelled = [r for r in payload["records"] if r["metric"] == "unlabelled"][0]
+    assert unlabelled["value"] == 11 - len(scored)
+    gap = {r["dataset"]: r["value"] for r in payload["records"] if r["metric"] == "top1_gap"}
+    assert gap["imagenet-sketch"] == pytest.approx(7 / 11 - 0.5)
+    assert payload["header"]["images_forwarded"]["imagenet-val/none"] == 11
+    assert set(payload["header"]["images_forwarded"]) == {
+        "imagenet-val/none", "imagenet-v2/none", "imagenet-a/none", "imagenet-r/none", "imagenet-sketch/none"}
