@@ -87,13 +87,17 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     suites = [get_suite(name) for name in config.suites]
     started = time.time()
 
-    sources, missing = _open_datasets(adapter, suites, config)
+    sources, missing = _open_datasets(adapter, [r for s in suites for r in s.requests()], config)
+    # a missing dataset may be made from another (ImageNet-C from val): open what that needs
+    fallbacks = [r for s in suites for m in missing for r in s.fallback_requests(m)]
+    more_sources, more_missing = _open_datasets(adapter, fallbacks, config, known=sources)
+    sources.update(more_sources)
+    requests = {suite.name: _all_requests(suite, sources) for suite in suites}
+
     store = PredictionStore(config.cache_dir / "store")
     log = ForwardLog()
     predictions: dict[PredictionRequest, Predictions] = {}
-    for request in dict.fromkeys(r for suite in suites for r in suite.requests()):
-        if request.dataset not in sources:
-            continue
+    for request in dict.fromkeys(r for suite in suites for r in requests[suite.name]):
         source = sources[request.dataset]
         if isinstance(adapter, RecordedObserver):
             predictions[request] = Predictions(
@@ -105,9 +109,10 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
 
     results = RunResults(header={})
     for suite in suites:
-        wanted = {r: p for r, p in predictions.items() if r in suite.requests()}
+        wanted = {r: predictions[r] for r in requests[suite.name]}
         for request in suite.requests():
-            if request.dataset in missing:
+            made = suite.fallback_requests(request.dataset)
+            if request.dataset in missing and not (made and all(r in wanted for r in made)):
                 results.skipped.append(Skipped(suite.name, request.dataset, missing[request.dataset]))
         if not wanted:
             continue
@@ -119,12 +124,28 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     return results
 
 
+def _all_requests(suite: Suite, sources: dict[str, DatasetSource]) -> list[PredictionRequest]:
+    """The suite's requests whose data is present, plus fallbacks for those whose data is not."""
+    chosen: list[PredictionRequest] = []
+    for request in suite.requests():
+        if request.dataset in sources:
+            chosen.append(request)
+            continue
+        made = suite.fallback_requests(request.dataset)
+        if made and all(r.dataset in sources for r in made):
+            chosen.extend(made)
+    return list(dict.fromkeys(chosen))
+
+
 def _open_datasets(
-    model: Model, suites: list[Suite], config: RunConfig
+    model: Model, requests: list[PredictionRequest], config: RunConfig,
+    known: dict[str, DatasetSource] | None = None,
 ) -> tuple[dict[str, DatasetSource], dict[str, str]]:
     sources: dict[str, DatasetSource] = {}
     missing: dict[str, str] = {}
-    for name in dict.fromkeys(r.dataset for s in suites for r in s.requests()):
+    for name in dict.fromkeys(r.dataset for r in requests):
+        if known and name in known:
+            continue
         try:
             if isinstance(model, RecordedObserver):
                 source = model.source(name)
@@ -139,6 +160,8 @@ def _open_datasets(
 CONDITIONS = {
     "none": "the model's preprocessing (resize, center crop, normalise)",
     "native": "no resize or crop (stimuli at the input size), the model's mean/std",
+    "corrupt/<name>/<severity>": "ImageNet-C made from val: Resize 256, CenterCrop 224, corrupt "
+    "(corrupt-tta, seeded per image), JPEG 85, no further resize, the model's mean/std",
 }
 
 
@@ -148,6 +171,10 @@ def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torc
         return adapter.preprocess.transform()
     if condition == "native":
         return adapter.preprocess.native_transform()
+    if condition.startswith("corrupt/"):
+        from auditkit.data.corruptions import CorruptionTransform, parse_condition
+
+        return CorruptionTransform(adapter.preprocess, *parse_condition(condition))
     raise ValueError(f"no transform for condition {condition!r}")
 
 
@@ -312,8 +339,9 @@ def _header(
         "datasets": {name: source.describe() for name, source in sources.items()},
         "suites": {suite.name: suite.version for suite in suites},
         "conditions": {
-            f"{r.dataset}/{r.condition}": CONDITIONS.get(r.condition, r.condition)
-            for suite in suites for r in suite.requests() if r.dataset in sources
+            f"{r.dataset}/{r.condition}": CONDITIONS.get(r.condition.split("/")[0] + ("/<name>/<severity>"
+                                                         if r.condition.startswith("corrupt/") else ""), r.condition)
+            for suite in suites for r in _all_requests(suite, sources) if r.dataset in sources
         },
         "seed": config.seed,
         "device": config.device,

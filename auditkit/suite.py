@@ -99,6 +99,11 @@ class Suite(abc.ABC):
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(dataset) for dataset in self.datasets]
 
+    def fallback_requests(self, missing_dataset: str) -> list[PredictionRequest]:
+        """What to request instead when ``missing_dataset`` is absent (e.g. ImageNet-C made on
+        the fly from val); empty: the dataset is reported as skipped."""
+        return []
+
     @abc.abstractmethod
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int

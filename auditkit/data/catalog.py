@@ -8,7 +8,7 @@ from typing import Callable, Mapping
 
 from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue_conflict
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
-from auditkit.data.robustness import read_imagenet_a, read_imagenet_sketch, read_imagenet_v2
+from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
 from auditkit.errors import AuditError
 from auditkit.registry import Registry
@@ -53,7 +53,8 @@ for _entry in (
     DatasetEntry("imagenet-hard", "imagenet-hard", "HF taesiri/imagenet-hard saved to disk",
                  "reader arrives with the robustness suite", None),
     DatasetEntry("imagenet-c", "imagenet-c", "<corruption>/<severity>/<wnid>/*.JPEG",
-                 "reader arrives with the robustness suite", None),
+                 "download from zenodo.org/record/2235448; when absent the robustness suite makes it "
+                 "from imagenet-val (15 corruptions x 5 severities, corrupt-tta)", read_imagenet_c),
     DatasetEntry("cue-conflict", "cue-conflict", "<shape>/<shape><i>-<texture><j>.png (1280)",
                  f"downloaded automatically when online, from {RELEASE_URL}", read_cue_conflict,
                  fetch_cue_conflict),

@@ -62,3 +62,29 @@ def read_imagenet_sketch(root: Path) -> DatasetSource:
     _require_samples(name, root, samples, "sketch/<wnid>/*.JPEG over the 1000 wnids")
     samples.sort(key=lambda s: s.sample_id)
     return DatasetSource(name, root, tuple(samples), info={"labels": "wnid folders"})
+
+
+def read_imagenet_c(root: Path) -> DatasetSource:
+    """The released ImageNet-C folders ``<corruption>/<severity>/<wnid>/*.JPEG`` (224x224 JPEGs,
+    evaluated with no further resize). Sample id: ``corruption/severity/wnid/file``."""
+    from auditkit.data.corruptions import CORRUPTIONS, HOLD_OUT
+
+    name = "imagenet-c"
+    known = set(CORRUPTIONS) | set(HOLD_OUT)
+    index_of = {w: i for i, w in enumerate(imagenet_wnids())}
+    samples: list[Sample] = []
+    for corruption in sorted(p for p in root.iterdir() if p.is_dir()):
+        if corruption.name not in known:
+            raise AuditError(f"{name}: folder {corruption} is not an ImageNet-C corruption ({', '.join(sorted(known))})")
+        for severity in sorted(p for p in corruption.iterdir() if p.is_dir()):
+            if severity.name not in {"1", "2", "3", "4", "5"}:
+                raise AuditError(f"{name}: {severity} is not a severity folder 1..5")
+            for folder in _wnid_folders(severity):
+                if folder.name not in index_of:
+                    raise AuditError(f"{name}: {folder} is not an ImageNet class folder")
+                for path in list_images(folder):
+                    samples.append(Sample(path, index_of[folder.name],
+                                          f"{corruption.name}/{severity.name}/{folder.name}/{path.name}"))
+    _require_samples(name, root, samples, "<corruption>/<severity>/<wnid>/*.JPEG")
+    samples.sort(key=lambda s: s.sample_id)
+    return DatasetSource(name, root, tuple(samples), info={"labels": "wnid folders", "generated": False})

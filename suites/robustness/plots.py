@@ -29,3 +29,25 @@ def accuracy_bars(model: str, top1: dict[str, float]) -> Figure:
     axis.set_title(f"Robustness — {model}", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def corruption_heatmap(model: str, accuracy: dict[tuple[str, int], float]) -> Figure:
+    corruptions = list(dict.fromkeys(c for c, _ in accuracy))
+    severities = sorted({s for _, s in accuracy})
+    grid = np.full((len(corruptions), len(severities)), np.nan)
+    for (corruption, severity), value in accuracy.items():
+        grid[corruptions.index(corruption), severities.index(severity)] = 100 * value
+    figure, axis = plt.subplots(figsize=(4.8, 0.32 * len(corruptions) + 1.4))
+    image = axis.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i in range(len(corruptions)):
+        for j in range(len(severities)):
+            if np.isfinite(grid[i, j]):
+                axis.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                          color="white" if grid[i, j] < 60 else "black")
+    axis.set_xticks(range(len(severities)), [str(s) for s in severities])
+    axis.set_yticks(range(len(corruptions)), [c.replace("_", " ") for c in corruptions], fontsize=8)
+    axis.set_xlabel("severity")
+    axis.set_title(f"ImageNet-C top-1 (%) — {model}", fontsize=10)
+    figure.colorbar(image, ax=axis, label="top-1 (%)")
+    figure.tight_layout()
+    return figure
