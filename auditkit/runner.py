@@ -218,7 +218,7 @@ def _forward_shards(
         for start, end in shards for first in range(start, end, config.batch_size)
     ]
     loader = torch.utils.data.DataLoader(
-        ImageDataset(source.samples, transform_for(adapter, condition)),
+        ImageDataset(source.samples, transform_for(adapter, condition), source.table),
         batch_sampler=batches,
         num_workers=config.workers,
         collate_fn=collate,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 from PIL import Image
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+# datasets' parquet cache stays out of the user's home during tests
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="auditkit-hf-cache-"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

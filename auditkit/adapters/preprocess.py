@@ -113,6 +113,15 @@ def paper_supervised() -> PreprocessConfig:
 
 def from_pretrained_cfg(cfg: dict[str, Any], name: str = "model") -> PreprocessConfig:
     """A config from a timm-style ``pretrained_cfg`` dict (missing keys take timm's defaults)."""
+    crop_mode = cfg.get("crop_mode", "center")
+    if crop_mode != "center":
+        # timm's 'squash' and 'border' are other protocols (no crop, or padding); a center crop
+        # in their place would silently evaluate something else (timm PR #1383).
+        raise AuditError(
+            f"{name} preprocessing uses crop_mode {crop_mode!r}, but auditkit implements only "
+            "timm's 'center' crop: pass --preprocess paper, or give a pretrained_cfg with "
+            "crop_mode='center'"
+        )
     input_size = cfg.get("input_size", (3, 224, 224))
     size = input_size[-1] if isinstance(input_size, (tuple, list)) else int(input_size)
     return PreprocessConfig(

@@ -130,10 +130,13 @@ def _override(adapter: ModelAdapter, options: ModelOptions) -> ModelAdapter:
     return adapter
 
 
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+
+
 def _offline_error(label: str, error: Exception) -> AuditError:
-    reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
     return AuditError(
-        f"could not get the weights of {label} ({reason}); with no network, download them "
+        f"could not get the weights of {label} ({_first_line(error)}); with no network, download them "
         "elsewhere and pass --weights PATH (a .safetensors or .pth state dict)"
     )
 
@@ -210,10 +213,15 @@ def load_open_clip(target: str, options: ModelOptions, label: str) -> ModelAdapt
             model = open_clip.create_model(
                 arch, pretrained=source, force_quick_gelu=quick_gelu, weights_only=True
             )
-    except (OSError, RuntimeError, ValueError) as error:
+    except Exception as error:  # open_clip raises many types for a corrupt, unsafe or wrong file
         if options.weights:
-            raise AuditError(f"cannot load open_clip weights {options.weights}: {str(error)[:160]}") from None
-        raise _offline_error(label, error) from None
+            raise AuditError(
+                f"cannot load open_clip weights {options.weights} ({_first_line(error)}); "
+                f"give a state dict of open_clip {arch} as a .safetensors or .pth file"
+            ) from None
+        if isinstance(error, (OSError, RuntimeError, ValueError)):
+            raise _offline_error(label, error) from None
+        raise
     return ZeroShotClipAdapter(
         model,
         tokenizer=open_clip.get_tokenizer(arch),

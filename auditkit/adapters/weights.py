@@ -25,21 +25,28 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as error:  # SafetensorError for a corrupt or truncated file
+            raise _unreadable(path, error) from None
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for unsafe or corrupt files
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise AuditError(
-            f"cannot read weights {path} safely ({first_line}); "
-            "save a plain state dict (torch.save(model.state_dict(), PATH)) or a .safetensors file"
-        ) from None
+        raise _unreadable(path, error) from None
     for key in ("state_dict", "model", "module"):
         if isinstance(loaded, dict) and key in loaded and isinstance(loaded[key], dict):
             loaded = loaded[key]
     if not isinstance(loaded, dict):
         raise AuditError(f"weights file {path} holds a {type(loaded).__name__}, not a state dict")
     return {k.removeprefix("module."): v for k, v in loaded.items()}
+
+
+def _unreadable(path: Path, error: Exception) -> AuditError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return AuditError(
+        f"cannot read weights {path} safely ({first_line}); "
+        "save a plain state dict (torch.save(model.state_dict(), PATH)) or a .safetensors file"
+    )
 
 
 def load_into(module: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:

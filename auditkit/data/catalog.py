@@ -8,6 +8,7 @@ from typing import Callable, Mapping
 
 from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue_conflict
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
+from auditkit.data.imagenet_hard import fetch_imagenet_hard, read_imagenet_hard
 from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
 from auditkit.errors import AuditError
@@ -50,8 +51,8 @@ for _entry in (
     DatasetEntry("imagenet-real", "imagenet-val", "ImageNet val + ReaL labels (imagenet-x package)",
                  "the robustness suite scores imagenet-val's predictions with the ReaL labels; "
                  "provide imagenet-val", None),
-    DatasetEntry("imagenet-hard", "imagenet-hard", "HF taesiri/imagenet-hard saved to disk",
-                 "reader arrives with the robustness suite", None),
+    DatasetEntry("imagenet-hard", "imagenet-hard", "HF taesiri/imagenet-hard (validation): save_to_disk copy or parquet files",
+                 "downloaded from the Hugging Face hub when online", read_imagenet_hard, fetch_imagenet_hard),
     DatasetEntry("imagenet-c", "imagenet-c", "<corruption>/<severity>/<wnid>/*.JPEG",
                  "download from zenodo.org/record/2235448; when absent the robustness suite makes it "
                  "from imagenet-val (15 corruptions x 5 severities, corrupt-tta)", read_imagenet_c),
@@ -73,7 +74,7 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
     if not root.is_dir() and entry.fetch is not None and entry.name not in overrides:
         from auditkit.data.cue_conflict import network_allowed
 
-        if network_allowed():
+        if network_allowed():  # each fetcher explains its own failure in one line
             entry.fetch(root)
     if not root.is_dir():
         raise AuditError(

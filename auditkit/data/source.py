@@ -16,9 +16,12 @@ IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".webp"}
 
 @dataclass(frozen=True)
 class Sample:
-    path: Path
+    path: Path  # the image file; for images stored in a table, the table's folder
     label: int  # ImageNet-1k class index, -1 when the dataset has none
     sample_id: str  # stable across machines: the released file name or relative path
+    label_set: tuple[int, ...] = ()  # multi-label sets (ImageNet-Hard): correct if the answer is in it
+    row: int = -1  # row in ``DatasetSource.table`` for images stored in a table
+    size: int = -1  # byte size of a table-stored image (files use their stat size)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class DatasetSource:
     samples: tuple[Sample, ...]
     class_indices: tuple[int, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    table: "ImageTable | None" = None  # images stored in a table instead of files
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -46,8 +50,9 @@ class DatasetSource:
         file changes it; per-image content hashes are stored with the predictions."""
         digest = hashlib.sha256(self.name.encode())
         for sample in self.samples:
-            size = sample.path.stat().st_size
-            digest.update(f"\n{sample.sample_id}\t{sample.label}\t{size}".encode())
+            size = sample.size if sample.row >= 0 else sample.path.stat().st_size
+            labels = ",".join(map(str, sample.label_set)) if sample.label_set else sample.label
+            digest.update(f"\n{sample.sample_id}\t{labels}\t{size}".encode())
         return digest.hexdigest()
 
     def describe(self) -> dict[str, Any]:
@@ -61,12 +66,34 @@ class DatasetSource:
         }
 
 
+class ImageTable:
+    """Encoded images in a column of a Hugging Face ``datasets.Dataset`` (read lazily, by row)."""
+
+    def __init__(self, dataset: Any, column: str = "image") -> None:
+        import datasets
+
+        self.dataset = dataset.cast_column(column, datasets.Image(decode=False))
+        self.column = column
+
+    def read(self, row: int) -> bytes:
+        cell = self.dataset[row][self.column]
+        if cell.get("bytes") is not None:
+            return cell["bytes"]
+        return Path(cell["path"]).read_bytes()
+
+
 class ImageDataset(torch.utils.data.Dataset):
     """Decodes each sample once; returns (tensor, position, content sha1, error message)."""
 
-    def __init__(self, samples: tuple[Sample, ...], transform: Callable[[Image.Image], torch.Tensor]):
+    def __init__(
+        self,
+        samples: tuple[Sample, ...],
+        transform: Callable[[Image.Image], torch.Tensor],
+        table: ImageTable | None = None,
+    ):
         self.samples = samples
         self.transform = transform
+        self.table = table
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -74,7 +101,7 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, position: int) -> tuple[torch.Tensor | None, int, str, str]:
         sample = self.samples[position]
         try:
-            data = sample.path.read_bytes()
+            data = self.table.read(sample.row) if sample.row >= 0 and self.table else sample.path.read_bytes()
             with Image.open(io.BytesIO(data)) as image:
                 tensor = self.transform(image)
         except Exception as error:  # reported in the main process as one AuditError
