@@ -51,3 +51,25 @@ def corruption_heatmap(model: str, accuracy: dict[tuple[str, int], float]) -> Fi
     figure.colorbar(image, ax=axis, label="top-1 (%)")
     figure.tight_layout()
     return figure
+
+
+def accuracy_on_the_line(model: str, top1: dict[str, float]) -> Figure:
+    """Each shifted set's top-1 against val top-1 (Recht et al.; Miller et al.): one point per
+    dataset here, the models' line appears when runs are compared."""
+    val = 100 * top1["imagenet-val"]
+    figure, axis = plt.subplots(figsize=(4.4, 4.0))
+    axis.plot([0, 100], [0, 100], color="#999999", linestyle="--", linewidth=1, label="y = x")
+    for name, value in top1.items():
+        if name == "imagenet-val":
+            continue
+        axis.scatter(val, 100 * value, color=BLUE, s=30, zorder=3)
+        axis.annotate(name.replace("imagenet-", ""), (val, 100 * value), textcoords="offset points",
+                      xytext=(6, -3), fontsize=8)
+    axis.set_xlim(0, 100)
+    axis.set_ylim(0, 100)
+    axis.set_xlabel("ImageNet val top-1 (%)")
+    axis.set_ylabel("shifted set top-1 (%)")
+    axis.set_title(f"Accuracy on the line — {model}", fontsize=10)
+    axis.legend(fontsize=8, frameon=False, loc="upper left")
+    figure.tight_layout()
+    return figure

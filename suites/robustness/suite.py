@@ -109,7 +109,7 @@ class RobustnessSuite(Suite):
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
     ) -> SuiteOutput:
-        from suites.robustness.plots import accuracy_bars
+        from suites.robustness.plots import accuracy_bars, accuracy_on_the_line
 
         output = SuiteOutput()
         top1: dict[str, float] = {}
@@ -147,6 +147,12 @@ class RobustnessSuite(Suite):
             output.figures.append(SuiteFigure(
                 "all", "accuracy", accuracy_bars(model, top1),
                 "Top-1 per dataset (A and R: best of their 200 classes); dashed: ImageNet val.",
+            ))
+        if "imagenet-val" in top1 and len(top1) > 1:
+            output.figures.append(SuiteFigure(
+                "all", "accuracy_on_the_line", accuracy_on_the_line(model, top1),
+                "Each dataset's top-1 against ImageNet val top-1; models compared in `audit compare` "
+                "form the line.",
             ))
         return output
 

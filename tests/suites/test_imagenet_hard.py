@@ -61,6 +61,7 @@ def test_hard_multi_label_top1(form, tmp_path):
 def test_hard_download_with_a_local_stand_in(tmp_path, monkeypatch):
     dataset, _ = hard_dataset()
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
 
     class Info:
         sha = "0123abcd" * 5

@@ -126,5 +126,9 @@ def test_every_dataset_scored_and_val_forwarded_once(shift_root, tmp_path):
     gap = {r["dataset"]: r["value"] for r in payload["records"] if r["metric"] == "top1_gap"}
     assert gap["imagenet-sketch"] == pytest.approx(7 / 11 - 0.5)
     assert payload["header"]["images_forwarded"]["imagenet-val/none"] == 11
-    assert set(payload["header"]["images_forwarded"]) == {
+    forwarded = payload["header"]["images_forwarded"]
+    assert {k for k in forwarded if "/corrupt/" not in k} == {
         "imagenet-val/none", "imagenet-v2/none", "imagenet-a/none", "imagenet-r/none", "imagenet-sketch/none"}
+    assert len([k for k in forwarded if k.startswith("imagenet-val/corrupt/")]) == 75  # ImageNet-C made from val
+    skipped = {s["dataset"] for s in payload["skipped"] if s["suite"] == "robustness"}
+    assert skipped == {"imagenet-hard"}  # listed with the reason, not dropped

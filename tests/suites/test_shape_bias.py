@@ -160,6 +160,7 @@ def test_decisions_file_with_wrong_columns_is_refused(tmp_path):
 @needs_stimuli
 def test_download_path_with_a_local_stand_in(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     archive = tmp_path / "cue-conflict.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(STIMULI, arcname="cue-conflict", filter=lambda m: None if m.name.endswith(("LICENSE", ".md")) else m)
