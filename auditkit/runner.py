@@ -90,9 +90,8 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     sources, missing = _open_datasets(adapter, [r for s in suites for r in s.requests()], config)
     # a missing dataset may be made from another (ImageNet-C from val): open what that needs
     fallbacks = [r for s in suites for m in missing for r in s.fallback_requests(m)]
-    more_sources, more_missing = _open_datasets(adapter, fallbacks, config, known=sources)
-    sources.update(more_sources)
-    requests = {suite.name: _all_requests(suite, sources) for suite in suites}
+    sources.update(_open_datasets(adapter, fallbacks, config, known=sources)[0])
+    requests = {suite.name: _all_requests(suite, sources, adapter) for suite in suites}
 
     store = PredictionStore(config.cache_dir / "store")
     log = ForwardLog()
@@ -124,15 +123,23 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     return results
 
 
-def _all_requests(suite: Suite, sources: dict[str, DatasetSource]) -> list[PredictionRequest]:
-    """The suite's requests whose data is present, plus fallbacks for those whose data is not."""
+def _all_requests(suite: Suite, sources: dict[str, DatasetSource], model: Model) -> list[PredictionRequest]:
+    """The suite's requests whose data is present, plus fallbacks for those whose data is not.
+
+    A recorded observer answers only the conditions it was recorded under: its val predictions
+    must never stand in for transformed inputs such as ImageNet-C made from val."""
+
+    def answerable(request: PredictionRequest) -> bool:
+        recorded = not isinstance(model, RecordedObserver) or request.condition in model.conditions
+        return request.dataset in sources and recorded
+
     chosen: list[PredictionRequest] = []
     for request in suite.requests():
-        if request.dataset in sources:
+        if answerable(request):
             chosen.append(request)
             continue
         made = suite.fallback_requests(request.dataset)
-        if made and all(r.dataset in sources for r in made):
+        if made and all(answerable(r) for r in made):
             chosen.extend(made)
     return list(dict.fromkeys(chosen))
 
@@ -341,7 +348,7 @@ def _header(
         "conditions": {
             f"{r.dataset}/{r.condition}": CONDITIONS.get(r.condition.split("/")[0] + ("/<name>/<severity>"
                                                          if r.condition.startswith("corrupt/") else ""), r.condition)
-            for suite in suites for r in _all_requests(suite, sources) if r.dataset in sources
+            for suite in suites for r in _all_requests(suite, sources, adapter)
         },
         "seed": config.seed,
         "device": config.device,

@@ -54,6 +54,8 @@ class RecordedObserver(abc.ABC):
     path: Path
     files: tuple[Path, ...]
     datasets: tuple[str, ...]
+    # the inputs were shown as released: plain preprocessing, or stimuli at their own size
+    conditions: tuple[str, ...] = ("none", "native")
 
     @property
     def fingerprint(self) -> str:

@@ -132,3 +132,19 @@ def test_every_dataset_scored_and_val_forwarded_once(shift_root, tmp_path):
     assert len([k for k in forwarded if k.startswith("imagenet-val/corrupt/")]) == 75  # ImageNet-C made from val
     skipped = {s["dataset"] for s in payload["skipped"] if s["suite"] == "robustness"}
     assert skipped == {"imagenet-hard"}  # listed with the reason, not dropped
+
+
+def test_recorded_predictions_never_stand_in_for_generated_imagenet_c(tmp_path):
+    from tests.suites.test_imagenet_x import PREDICTIONS
+
+    if not PREDICTIONS.is_dir():
+        pytest.skip(f"{PREDICTIONS} absent")
+    out = tmp_path / "out"
+    main(["run", "--model", f"predictions:{PREDICTIONS / 'ResNet50.csv'}", "--suites", "robustness",
+          "--out", str(out), "--cache", str(tmp_path / "c"), "--no-progress"])
+    payload = json.loads((out / "results.json").read_text())
+    datasets = {r["dataset"] for r in payload["records"]}
+    assert datasets == {"imagenet-val", "imagenet-real"}
+    val = [r for r in payload["records"] if r["dataset"] == "imagenet-val" and r["metric"] == "top1"][0]
+    assert val["value"] == pytest.approx(0.7613, abs=5e-4)  # torchvision ResNet-50 v1: 76.13 %
+    assert "imagenet-c" in {s["dataset"] for s in payload["skipped"]}
