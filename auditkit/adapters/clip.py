@@ -103,7 +103,7 @@ class ZeroShotClipAdapter(ModelAdapter):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         features = self.model.encode_image(images.to(self.device))
-        return LOGIT_SCALE * F.normalize(features, dim=-1) @ self.head.to(features.dtype)
+        return LOGIT_SCALE * F.normalize(features, dim=-1) @ self.head.to(features.device, features.dtype)
 
 
 def _prompts_hash(classnames: Sequence[str], templates: Sequence[str]) -> str:

@@ -92,6 +92,7 @@ def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapte
         if preset.family == "embedded":
             from auditkit.adapters.efficientnet_lite import load_efficientnet_lite0
 
+            _refuse_preprocess_choice(spec, options)
             return _override(load_efficientnet_lite0(), options)
         adapter = _load_family(preset.family, preset.target, options, preset_name=spec)
         return adapter
@@ -103,6 +104,7 @@ def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapte
             "python:MODULE:FACTORY, decisions:PATH, predictions:PATH (see `audit ls models`)"
         )
     if kind == "python":
+        _refuse_preprocess_choice(spec, options)
         return _override(load_python(rest, options), options)
     if kind in ("decisions", "predictions"):
         if options.weights:
@@ -118,6 +120,16 @@ def _load_family(
     if family == "timm":
         return _override(load_timm(target, options, label, paper_default=preset_name is not None), options)
     return _override(load_open_clip(target, options, label), options)
+
+
+def _refuse_preprocess_choice(label: str, options: ModelOptions) -> None:
+    """--preprocess paper|timm only chooses between the two configs of timm models; elsewhere it
+    would be silently ignored, so it is refused (single fields can still be overridden)."""
+    if options.preprocess != "default":
+        raise AuditError(
+            f"--preprocess {options.preprocess} applies to timm models only; {label} carries its own "
+            "preprocessing (override single fields with --input-size, --crop-pct, --interpolation)"
+        )
 
 
 def _override(adapter: ModelAdapter, options: ModelOptions) -> ModelAdapter:
@@ -191,8 +203,7 @@ def load_open_clip(target: str, options: ModelOptions, label: str) -> ModelAdapt
         raise AuditError(
             f"open_clip has no architecture {arch!r}{did_you_mean(arch, open_clip.list_models())}"
         )
-    if options.preprocess == "timm":
-        raise AuditError("--preprocess timm does not apply to open_clip models; they use open_clip's")
+    _refuse_preprocess_choice(f"open_clip:{target}", options)
     quick_gelu = bool(pretrained and open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu"))
     if options.weights:
         source = options.weights

@@ -1,32 +1,42 @@
 """One self-contained ``report.html`` per run: figures embedded, nothing fetched.
 
 Reads only ``results.json`` and ``figures/`` (STYLE.md: evaluation and report are separate
-steps), so ``audit report RUN_DIR`` rebuilds it at any time. Every user string is escaped by
-Jinja2's autoescape.
+steps, CLIP_benchmark's ``eval`` vs ``build``), so ``audit report RUN_DIR`` rebuilds it at any
+time. The report only arranges records; it never computes a metric. Every user string (model
+names, specs, paths, captions, skip reasons) goes through Jinja2's autoescape.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup, escape
 
 from auditkit.errors import AuditError
 from auditkit.records import FigureRef, MetricRecord, Notice, RunResults, Skipped, read_results
 
 REPORT_FILE = "report.html"
+HEADLINE_CONDITION = "none"
+# A header list longer than this (e.g. 1000 class labels) is cut in the page; results.json keeps it.
+HEADER_LIST_LIMIT = 24
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def format_value(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    """Four significant digits, trailing zeros kept so a column reads at one precision."""
+    if value is None or not math.isfinite(value):
         return "n/a"
     if float(value).is_integer() and abs(value) >= 1:
-        return f"{int(value)}"
-    return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+        return f"{int(value)}"  # counts (hits, trials) read as counts, not as 197.0
+    return f"{value:#.4g}".rstrip(".")
 
 
 def format_ci(record: MetricRecord) -> str:
@@ -35,87 +45,159 @@ def format_ci(record: MetricRecord) -> str:
     return f"[{format_value(record.ci_low)}, {format_value(record.ci_high)}]"
 
 
-@dataclass
-class Pivot:
-    """One dataset's records as a table: conditions down, metrics across."""
+@dataclass(frozen=True)
+class SummaryRow:
+    """One (suite, dataset): its headline records by metric, and the n most of them share."""
 
     dataset: str
+    cells: dict[str, MetricRecord]
+    n: int
+
+
+@dataclass(frozen=True)
+class SummaryBlock:
+    """One suite's headline rows; metrics in the order the suite first wrote them."""
+
+    suite: str
+    anchor: str  # the suite's section, so a headline links to its full table
     metrics: list[str]
-    rows: list[tuple[str, dict[str, MetricRecord]]]
+    rows: list[SummaryRow]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    record: MetricRecord
+    first_of_dataset: bool  # starts a dataset group: drawn with a rule, repeated names muted
+    first_of_condition: bool
+
+
+@dataclass(frozen=True)
+class EmbeddedFigure:
+    src: str  # a data: URI, so the page needs no file beside it
+    alt: str
+    caption: str
+    dataset: str
 
 
 @dataclass
 class SuiteSection:
     name: str
+    anchor: str
     version: str
-    records: list[MetricRecord] = field(default_factory=list)
-    figures: list[dict[str, str]] = field(default_factory=list)
+    rows: list[MetricRow] = field(default_factory=list)
+    figures: list[EmbeddedFigure] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 
-    @property
-    def pivots(self) -> list[Pivot]:
-        tables: dict[str, Pivot] = {}
-        for record in self.records:
-            pivot = tables.setdefault(record.dataset, Pivot(record.dataset, [], []))
-            if record.metric not in pivot.metrics:
-                pivot.metrics.append(record.metric)
-            row = next((cells for condition, cells in pivot.rows if condition == record.condition), None)
-            if row is None:
-                row = {}
-                pivot.rows.append((record.condition, row))
-            row[record.metric] = record
-        return list(tables.values())
+
+def summary_blocks(records: list[MetricRecord]) -> list[SummaryBlock]:
+    """Headline rows per suite: the condition-"none" records, one row per dataset."""
+    grouped: dict[str, dict[str, dict[str, MetricRecord]]] = {}
+    metrics: dict[str, list[str]] = {}
+    for record in records:
+        if record.condition != HEADLINE_CONDITION:
+            continue
+        suite_metrics = metrics.setdefault(record.suite, [])
+        if record.metric not in suite_metrics:
+            suite_metrics.append(record.metric)
+        grouped.setdefault(record.suite, {}).setdefault(record.dataset, {})[record.metric] = record
+    return [
+        SummaryBlock(suite, _anchor(suite), metrics[suite], [SummaryRow(dataset, cells, _common_n(cells)) for dataset, cells in rows.items()])
+        for suite, rows in grouped.items()
+    ]
 
 
-def _sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
-    versions = results.header.get("suites", {})
-    order = list(dict.fromkeys([*versions, *(r.suite for r in results.records), *(s.suite for s in results.skipped)]))
-    sections = {name: SuiteSection(name, str(versions.get(name, ""))) for name in order}
+def _common_n(cells: dict[str, MetricRecord]) -> int:
+    # One row's metrics can rest on different n (mCE over 15 corruptions beside top-1 over
+    # images); the row shows the usual n and the page marks each cell that differs.
+    return Counter(record.n for record in cells.values()).most_common(1)[0][0]
+
+
+def metric_rows(records: list[MetricRecord]) -> list[MetricRow]:
+    rows = []
+    previous: MetricRecord | None = None
+    for record in records:
+        new_dataset = previous is None or record.dataset != previous.dataset
+        rows.append(MetricRow(record, new_dataset, new_dataset or record.condition != previous.condition))  # type: ignore[union-attr]
+        previous = record
+    return rows
+
+
+def suite_sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
+    """A section per suite in the order it first appears; a suite that only skipped still gets one."""
+    versions = {str(k): str(v) for k, v in (results.header.get("suites") or {}).items()}
+    order = [r.suite for r in results.records] + [s.suite for s in results.skipped]
+    # Suites named in the header but with nothing recorded come last, so they are seen, not lost.
+    order += [f.suite for f in results.figures] + [n.suite for n in results.notices] + list(versions)
+    sections = {name: SuiteSection(name, _anchor(name), versions.get(name, "")) for name in dict.fromkeys(order)}
+    records: dict[str, list[MetricRecord]] = {}
     for record in results.records:
-        sections[record.suite].records.append(record)
+        records.setdefault(record.suite, []).append(record)
+    for name, suite_records in records.items():
+        sections[name].rows = metric_rows(suite_records)
     for skipped in results.skipped:
         sections[skipped.suite].skipped.append(skipped)
     for notice in results.notices:
-        sections.setdefault(notice.suite, SuiteSection(notice.suite, "")).notices.append(notice)
+        sections[notice.suite].notices.append(notice)
     for figure in results.figures:
-        sections[figure.suite].figures.append(_embed(figure, run_dir))
+        sections[figure.suite].figures.append(embed_figure(figure, run_dir))
     return list(sections.values())
 
 
-def _embed(figure: FigureRef, run_dir: Path) -> dict[str, str]:
+def embed_figure(figure: FigureRef, run_dir: Path) -> EmbeddedFigure:
+    if Path(figure.stem).name != figure.stem or figure.stem in ("", ".", ".."):
+        raise AuditError(f"figure stem {figure.stem!r} in results.json is not a file name; rerun `audit run`")
     path = run_dir / "figures" / f"{figure.stem}.png"
     if not path.is_file():
         raise AuditError(f"figure {path} is missing; rerun `audit run` to regenerate the run folder")
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return {"src": f"data:image/png;base64,{data}", "caption": figure.caption,
-            "dataset": figure.dataset, "name": figure.name}
+    data = path.read_bytes()
+    if not data.startswith(PNG_SIGNATURE):
+        raise AuditError(f"figure {path} is not a PNG file; rerun `audit run` to regenerate it")
+    return EmbeddedFigure(
+        src=f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}",
+        alt=f"{figure.suite}: {figure.name} on {figure.dataset}. {figure.caption}",
+        caption=figure.caption,
+        dataset=figure.dataset,
+    )
 
 
-def _summary(results: RunResults) -> tuple[list[str], list[dict[str, Any]]]:
-    """Headline rows: one per (suite, dataset), the condition-"none" metrics as columns."""
-    metrics: list[str] = []
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in results.records:
-        if record.condition != "none":
-            continue
-        if record.metric not in metrics:
-            metrics.append(record.metric)
-        row = rows.setdefault((record.suite, record.dataset),
-                              {"suite": record.suite, "dataset": record.dataset, "n": record.n, "cells": {}})
-        row["cells"][record.metric] = record
-    return metrics, list(rows.values())
+def _anchor(name: str) -> str:
+    return "suite-" + re.sub(r"[^A-Za-z0-9_-]+", "-", name)
+
+
+def format_created(created: Any) -> str:
+    """ISO time as 'YYYY-MM-DD HH:MM UTC'; anything unparsable is shown as written."""
+    try:
+        moment = dt.datetime.fromisoformat(str(created))
+    except ValueError:
+        return str(created or "")
+    offset = moment.utcoffset()
+    zone = "" if offset is None else " UTC" if offset == dt.timedelta(0) else moment.strftime(" UTC%z")
+    return moment.strftime("%Y-%m-%d %H:%M") + zone
+
+
+def breakable(name: str) -> Markup:
+    """Lets long snake_case metric names wrap at underscores instead of widening the table."""
+    return Markup("_<wbr>").join(escape(part) for part in str(name).split("_"))
+
+
+def header_scalar(value: Any) -> str:
+    # JSON spelling, so the page reads like results.json ("null", "true"), not like Python.
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _environment() -> Environment:
     environment = Environment(
         loader=PackageLoader("auditkit", "report/templates"),
-        autoescape=select_autoescape(["html", "htm", "xml"], default=True),
+        autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["value"] = format_value
-    environment.filters["ci"] = format_ci
+    environment.filters.update(value=format_value, ci=format_ci, breakable=breakable, scalar=header_scalar)
     environment.tests["mapping"] = lambda v: isinstance(v, dict)
     environment.tests["sequence"] = lambda v: isinstance(v, (list, tuple))
     return environment
@@ -125,18 +207,16 @@ def build_report(run_dir: Path) -> Path:
     """Write ``run_dir/report.html`` from ``run_dir/results.json`` and ``run_dir/figures``."""
     run_dir = Path(run_dir)
     results = read_results(run_dir)
-    metrics, summary = _summary(results)
-    model = results.header.get("model", {})
-    environment = _environment()
-    html = environment.get_template("report.html").render(
-        model=model,
+    model = results.header.get("model")
+    html = _environment().get_template("report.html").render(
+        model=model if isinstance(model, dict) else {"name": model},
         header=results.header,
-        summary_metrics=metrics,
-        summary=summary,
-        sections=_sections(results, run_dir),
+        created=format_created(results.header.get("created")),
+        summary=summary_blocks(results.records),
+        sections=suite_sections(results, run_dir),
         skipped=results.skipped,
         notices=results.notices,
-        css=environment.loader.get_source(environment, "report.css")[0],  # type: ignore[union-attr]
+        list_limit=HEADER_LIST_LIMIT,
     )
     path = run_dir / REPORT_FILE
     path.write_text(html, encoding="utf-8")
