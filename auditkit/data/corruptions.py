@@ -68,8 +68,11 @@ def corrupt_image(image: Image.Image, corruption: str, severity: int, seed: int 
     """The ImageNet-C image of a clean val image: crop, corrupt, JPEG 85, decoded again."""
     try:
         import corrupt_tta
-    except ImportError:
-        raise AuditError("on-the-fly ImageNet-C needs corrupt-tta: pip install corrupt-tta") from None
+    except ImportError as error:  # corrupt-tta itself, or OpenCV's system libraries
+        raise AuditError(
+            f"on-the-fly ImageNet-C cannot import corrupt-tta ({error}); pip install corrupt-tta, "
+            "and on Debian/Ubuntu apt-get install libgl1 libglib2.0-0 for OpenCV"
+        ) from None
     if corruption not in CORRUPTIONS or severity not in SEVERITIES:
         raise AuditError(f"unknown corruption {corruption!r} / severity {severity}")
     if corruption == "frost":
