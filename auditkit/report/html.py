@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import math
 import re
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ HEADLINE_CONDITION = "none"
 # A header list longer than this (e.g. 1000 class labels) is cut in the page; results.json keeps it.
 HEADER_LIST_LIMIT = 24
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Figures are saved at 150 dpi; shown at their natural pixel size their 8-10 pt labels come out
+# larger than the page text. At 120 CSS px per figure inch, labels read at about the page's size.
+CSS_PX_PER_FIGURE_INCH = 120
 
 
 def format_value(value: float | None) -> str:
@@ -36,6 +40,8 @@ def format_value(value: float | None) -> str:
         return "n/a"
     if float(value).is_integer() and abs(value) >= 1:
         return f"{int(value)}"  # counts (hits, trials) read as counts, not as 197.0
+    if value == 0:
+        return "0"
     return f"{value:#.4g}".rstrip(".")
 
 
@@ -74,6 +80,7 @@ class MetricRow:
 @dataclass(frozen=True)
 class EmbeddedFigure:
     src: str  # a data: URI, so the page needs no file beside it
+    width: int | None  # CSS px for the figure's physical size; None: the PNG records no dpi
     alt: str
     caption: str
     dataset: str
@@ -102,7 +109,8 @@ def summary_blocks(records: list[MetricRecord]) -> list[SummaryBlock]:
             suite_metrics.append(record.metric)
         grouped.setdefault(record.suite, {}).setdefault(record.dataset, {})[record.metric] = record
     return [
-        SummaryBlock(suite, _anchor(suite), metrics[suite], [SummaryRow(dataset, cells, _common_n(cells)) for dataset, cells in rows.items()])
+        SummaryBlock(suite, _anchor(suite), metrics[suite],
+                     [SummaryRow(dataset, cells, _common_n(cells)) for dataset, cells in rows.items()])
         for suite, rows in grouped.items()
     ]
 
@@ -114,12 +122,13 @@ def _common_n(cells: dict[str, MetricRecord]) -> int:
 
 
 def metric_rows(records: list[MetricRecord]) -> list[MetricRow]:
+    """Records in the order the suite wrote them, marked where a dataset or condition starts."""
     rows = []
-    previous: MetricRecord | None = None
-    for record in records:
+    for index, record in enumerate(records):
+        previous = records[index - 1] if index else None
         new_dataset = previous is None or record.dataset != previous.dataset
-        rows.append(MetricRow(record, new_dataset, new_dataset or record.condition != previous.condition))  # type: ignore[union-attr]
-        previous = record
+        new_condition = new_dataset or previous is None or record.condition != previous.condition
+        rows.append(MetricRow(record, new_dataset, new_condition))
     return rows
 
 
@@ -155,10 +164,39 @@ def embed_figure(figure: FigureRef, run_dir: Path) -> EmbeddedFigure:
         raise AuditError(f"figure {path} is not a PNG file; rerun `audit run` to regenerate it")
     return EmbeddedFigure(
         src=f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}",
+        width=display_width(data),
         alt=f"{figure.suite}: {figure.name} on {figure.dataset}. {figure.caption}",
         caption=figure.caption,
         dataset=figure.dataset,
     )
+
+
+def display_width(png: bytes) -> int | None:
+    """CSS width that shows the figure at its saved size in inches (IHDR width over pHYs dpi).
+
+    None (the browser's natural size) when the PNG records no physical size or is malformed; a
+    broken file then shows as a broken image rather than stopping the report.
+    """
+    try:
+        return _physical_width(png)
+    except struct.error:
+        return None
+
+
+def _physical_width(png: bytes) -> int | None:
+    width = struct.unpack(">I", png[16:20])[0]
+    offset = len(PNG_SIGNATURE)
+    while offset + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[offset:offset + 8])
+        if kind == b"pHYs" and length == 9:
+            per_unit, _, unit = struct.unpack(">IIB", png[offset + 8:offset + 17])
+            if unit == 1 and per_unit:  # unit 1 = pixels per metre
+                return round(width / (per_unit * 0.0254) * CSS_PX_PER_FIGURE_INCH)
+            return None
+        if kind in (b"IDAT", b"IEND"):
+            return None  # pHYs must precede the image data
+        offset += 12 + length
+    return None
 
 
 def _anchor(name: str) -> str:
