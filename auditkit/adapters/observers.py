@@ -16,9 +16,10 @@ from __future__ import annotations
 import abc
 import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -27,6 +28,15 @@ from auditkit.errors import AuditError
 
 DECISION_COLUMNS = ("subj", "session", "trial", "rt", "object_response", "category", "condition", "imagename")
 PREDICTION_COLUMNS = ("file_name", "predicted_class", "predicted_probability")
+
+
+def to_csv(columns: tuple[str, ...], rows: Iterable[Iterable[object]]) -> str:
+    """Rows in one of the schemas above, as CSV text (the export twin of the readers here)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _csv_files(path: Path, kind: str) -> list[Path]:

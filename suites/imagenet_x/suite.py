@@ -21,13 +21,12 @@ Average 1.45 / 1.43 / 1.19 / 1.24.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from auditkit.adapters.observers import PREDICTION_COLUMNS, to_csv
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
@@ -80,12 +79,8 @@ def error_ratios(correct: np.ndarray, factor_matrix: np.ndarray) -> np.ndarray:
 
 def predictions_csv(file_names: np.ndarray, predicted: np.ndarray, probability: np.ndarray) -> str:
     """The imagenet_x input format, so any live run can be fed to the package as well."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file_name", "predicted_class", "predicted_probability"])
-    for row in zip(file_names, predicted, probability):
-        writer.writerow([row[0], int(row[1]), f"{float(row[2]):.10g}"])
-    return buffer.getvalue()
+    rows = ((name, int(c), f"{float(p):.10g}") for name, c, p in zip(file_names, predicted, probability))
+    return to_csv(PREDICTION_COLUMNS, rows)
 
 
 class ImageNetXSuite(Suite):

@@ -20,14 +20,13 @@ Recorded observers (``decisions:PATH``, humans) go through the same functions.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 
+from auditkit.adapters.observers import DECISION_COLUMNS, to_csv
 from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
 from auditkit.records import MetricRecord
 from auditkit.stats import bootstrap_intervals
@@ -165,12 +164,11 @@ def per_category_shape_bias(trials: Trials) -> dict[str, float]:
 
 def decisions_csv(model: str, sample_ids: np.ndarray, trials: Trials) -> str:
     """The decisions in model-vs-human's raw-data schema, ready to drop into its pipeline."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["subj", "session", "trial", "rt", "object_response", "category", "condition", "imagename"])
-    for number, (image, shape, decision) in enumerate(zip(sample_ids, trials.shape, trials.decision), 1):
-        writer.writerow([model, 1, number, "NaN", decision, shape, 0, image])
-    return buffer.getvalue()
+    rows = (
+        (model, 1, number, "NaN", decision, shape, 0, image)
+        for number, (image, shape, decision) in enumerate(zip(sample_ids, trials.shape, trials.decision), 1)
+    )
+    return to_csv(DECISION_COLUMNS, rows)
 
 
 class ShapeBiasSuite(Suite):
