@@ -87,11 +87,39 @@ class EmbeddedFigure:
 
 
 @dataclass
+class Pivot:
+    """One dataset's per-condition records as a table: conditions down, metrics across
+    (e.g. ImageNet-X factors x error ratio / accuracy / images)."""
+
+    dataset: str
+    metrics: list[str]
+    rows: list[tuple[str, dict[str, MetricRecord]]]
+
+
+def pivots(records: list[MetricRecord]) -> list[Pivot]:
+    """A pivot per dataset that has conditions besides the headline one."""
+    tables: dict[str, Pivot] = {}
+    for record in records:
+        if record.condition == HEADLINE_CONDITION:
+            continue
+        table = tables.setdefault(record.dataset, Pivot(record.dataset, [], []))
+        if record.metric not in table.metrics:
+            table.metrics.append(record.metric)
+        cells = next((c for condition, c in table.rows if condition == record.condition), None)
+        if cells is None:
+            cells = {}
+            table.rows.append((record.condition, cells))
+        cells[record.metric] = record
+    return list(tables.values())
+
+
+@dataclass
 class SuiteSection:
     name: str
     anchor: str
     version: str
     rows: list[MetricRow] = field(default_factory=list)
+    pivots: list[Pivot] = field(default_factory=list)
     figures: list[EmbeddedFigure] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -144,6 +172,7 @@ def suite_sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
         records.setdefault(record.suite, []).append(record)
     for name, suite_records in records.items():
         sections[name].rows = metric_rows(suite_records)
+        sections[name].pivots = pivots(suite_records)
     for skipped in results.skipped:
         sections[skipped.suite].skipped.append(skipped)
     for notice in results.notices:
