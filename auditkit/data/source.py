@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,7 +45,7 @@ class DatasetSource:
             return self
         return replace(self, samples=self.samples[:limit], info={**self.info, "limit": limit})
 
-    @property
+    @cached_property  # stats every file: computed once per source, not once per condition
     def manifest_hash(self) -> str:
         """SHA-256 over (id, label, byte size) of every sample: a changed, added or removed
         file changes it; per-image content hashes are stored with the predictions."""
