@@ -8,6 +8,7 @@ and an interrupted one resumes at the first missing shard.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 import auditkit
-from auditkit.adapters.base import ModelAdapter
+from auditkit.adapters.base import ModelAdapter, UnsupportedResolution
 from auditkit.adapters.observers import RecordedObserver
 from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
@@ -96,6 +97,7 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     store = PredictionStore(config.cache_dir / "store")
     log = ForwardLog()
     predictions: dict[PredictionRequest, Predictions] = {}
+    unavailable: dict[PredictionRequest, str] = {}  # conditions the model cannot be run under
     for request in dict.fromkeys(r for suite in suites for r in requests[suite.name]):
         source = sources[request.dataset]
         if isinstance(adapter, RecordedObserver):
@@ -104,11 +106,18 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
                 content_sha1=np.full(len(source), ""), **adapter.answers(source, request.condition),
             )
         else:
-            predictions[request] = predict(adapter, source, request.condition, store, config, log)
+            try:
+                predictions[request] = predict(adapter, source, request.condition, store, config, log)
+            except UnsupportedResolution as reason:
+                unavailable[request] = str(reason)
 
     results = RunResults(header={})
     for suite in suites:
-        wanted = {r: predictions[r] for r in requests[suite.name]}
+        wanted = {r: predictions[r] for r in requests[suite.name] if r in predictions}
+        for request in requests[suite.name]:
+            if request in unavailable:
+                results.skipped.append(Skipped(suite.name, request.dataset,
+                                               f"condition {request.condition}: {unavailable[request]}"))
         for request in suite.requests():
             made = suite.fallback_requests(request.dataset)
             if request.dataset in missing and not (made and all(r in wanted for r in made)):
@@ -169,7 +178,19 @@ CONDITIONS = {
     "native": "no resize or crop (stimuli at the input size), the model's mean/std",
     "corrupt/<name>/<severity>": "ImageNet-C made from val: Resize 256, CenterCrop 224, corrupt "
     "(corrupt-tta, seeded per image), JPEG 85, no further resize, the model's mean/std",
+    "scale/<s>": "Resize(round(s * resize)) + CenterCrop(input), the model's interpolation and mean/std",
+    "shift/<px>": "the center-crop window moved px original pixels (x if landscape, else y), black "
+    "outside, Resize((input, input))",
+    "resolution/<r>": "Resize(floor(r / crop_pct)) + CenterCrop(r); ViT position embeddings resampled",
 }
+
+
+def describe_condition(condition: str) -> str:
+    axis = condition.split("/")[0]
+    for key, text in CONDITIONS.items():
+        if key == condition or (key.startswith(axis + "/") and "/" in condition):
+            return text
+    return condition
 
 
 def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torch.Tensor]:
@@ -182,7 +203,9 @@ def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torc
         from auditkit.data.corruptions import CorruptionTransform, parse_condition
 
         return CorruptionTransform(adapter.preprocess, *parse_condition(condition))
-    raise ValueError(f"no transform for condition {condition!r}")
+    from auditkit.data.views import view_for
+
+    return view_for(adapter.preprocess, condition)
 
 
 def predict(
@@ -200,7 +223,9 @@ def predict(
     todo = entry.missing()
     label = f"{source.name}/{condition}"
     if todo:
-        _forward_shards(adapter, source, condition, entry, todo, config, label)
+        resolution = int(condition.split("/")[1]) if condition.startswith("resolution/") else None
+        with adapter.input_resolution(resolution) if resolution else contextlib.nullcontext():
+            _forward_shards(adapter, source, condition, entry, todo, config, label)
     forwarded = sum(end - start for start, end in todo)
     log.forwarded[label] = forwarded
     log.from_store[label] = len(source) - forwarded
@@ -346,8 +371,7 @@ def _header(
         "datasets": {name: source.describe() for name, source in sources.items()},
         "suites": {suite.name: suite.version for suite in suites},
         "conditions": {
-            f"{r.dataset}/{r.condition}": CONDITIONS.get(r.condition.split("/")[0] + ("/<name>/<severity>"
-                                                         if r.condition.startswith("corrupt/") else ""), r.condition)
+            f"{r.dataset}/{r.condition}": describe_condition(r.condition)
             for suite in suites for r in _all_requests(suite, sources, adapter)
         },
         "seed": config.seed,

@@ -8,6 +8,7 @@ SUITES.register("calibration", "suites.calibration.suite:CalibrationSuite")
 SUITES.register("shape_bias", "suites.shape_bias.suite:ShapeBiasSuite")
 SUITES.register("imagenet_x", "suites.imagenet_x.suite:ImageNetXSuite")
 SUITES.register("robustness", "suites.robustness.suite:RobustnessSuite")
+SUITES.register("invariance", "suites.invariance.suite:InvarianceSuite")
 
 
 def get_suite(name: str) -> Suite:

@@ -11,8 +11,10 @@ preprocessing from its timm-style ``pretrained_cfg``) or subclass ``ModelAdapter
 from __future__ import annotations
 
 import abc
+import contextlib
+import copy
 from functools import cached_property
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -41,6 +43,14 @@ class ModelAdapter(abc.ABC):
     def to(self, device: str | torch.device) -> "ModelAdapter":
         self.device = torch.device(device)
         return self
+
+    @contextlib.contextmanager
+    def input_resolution(self, size: int) -> Iterator[None]:
+        """Run the model on size x size inputs inside the block; raise
+        ``UnsupportedResolution`` (with the reason) if it cannot. The base: native size only."""
+        if size != self.preprocess.input_size:
+            raise UnsupportedResolution(f"{self.name} gives no way to run at {size} px")
+        yield
 
     @cached_property
     def fingerprint(self) -> str:
@@ -91,11 +101,39 @@ class ClassifierAdapter(ModelAdapter):
     def identity(self) -> dict[str, Any]:
         return {"weights_sha256": self._weights_sha256, "head": "classifier", **self.source}
 
+    @contextlib.contextmanager
+    def input_resolution(self, size: int) -> Iterator[None]:
+        """ConvNets run natively; timm ViTs get a copy with position embeddings resampled
+        (``set_input_size``: bicubic, antialiased), so the original weights stay untouched."""
+        original = self.module
+        if size != self.preprocess.input_size:
+            self.module = resized_module(original, size, self.name)
+        try:
+            yield
+        finally:
+            self.module = original
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         output = self.module(images.to(self.device, memory_format=torch.channels_last))
         if output.ndim != 2 or output.shape[1] != NUM_IMAGENET_CLASSES:
             raise _head_error(self.name, tuple(output.shape))
         return output
+
+
+class UnsupportedResolution(Exception):
+    """A model that cannot be run at a requested input size; the message is the reason."""
+
+
+def resized_module(module: nn.Module, size: int, name: str) -> nn.Module:
+    """``module`` for size x size inputs: itself if it takes any size, a resampled copy of a timm
+    ViT, or ``UnsupportedResolution``."""
+    if hasattr(module, "set_input_size"):
+        resized = copy.deepcopy(module)
+        resized.set_input_size(img_size=(size, size))
+        return resized
+    if getattr(module, "pretrained_cfg", {}).get("fixed_input_size"):
+        raise UnsupportedResolution(f"{name} has a fixed input size and no set_input_size to resample it")
+    return module
 
 
 def _head_error(name: str, shape: tuple[int, ...]) -> Exception:

@@ -9,18 +9,19 @@ takes 80,000 text forwards, so it is cached on disk under a key of the weights a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from auditkit.adapters.base import ModelAdapter
+from auditkit.adapters.base import ModelAdapter, UnsupportedResolution, resized_module
 from auditkit.adapters.preprocess import PreprocessConfig
 from auditkit.adapters.weights import hash_state_dict
 from auditkit.errors import AuditError
@@ -100,6 +101,25 @@ class ZeroShotClipAdapter(ModelAdapter):
         torch.save(head.cpu(), tmp)
         os.replace(tmp, path)
         return head
+
+    @contextlib.contextmanager
+    def input_resolution(self, size: int) -> Iterator[None]:
+        """open_clip towers on a timm trunk (ConvNeXt) run natively or are resampled like timm
+        ViTs; open_clip's own ViT has no resampling here and is reported as unsupported."""
+        visual = self.model.visual
+        trunk = getattr(visual, "trunk", None)
+        if size == self.preprocess.input_size:
+            yield
+            return
+        if trunk is None:
+            raise UnsupportedResolution(
+                f"{self.name}: open_clip's {type(visual).__name__} has no position-embedding resampling in auditkit"
+            )
+        visual.trunk = resized_module(trunk, size, self.name)
+        try:
+            yield
+        finally:
+            visual.trunk = trunk
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         features = self.model.encode_image(images.to(self.device))

@@ -1,0 +1,123 @@
+"""Invariance views do what the protocol says; the suite runs a ViT and a ConvNet offline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from auditkit.adapters import ModelOptions, load_model
+from auditkit.adapters.preprocess import paper_supervised, PreprocessConfig
+from auditkit.cli import main
+from auditkit.data.views import ScaleView, ShiftView, ResolutionView
+from tests.conftest import VAL_CLASSES, standard_val_names, write_image
+
+SUPERVISED = paper_supervised()  # Resize 256 + CenterCrop 224
+CLIP_LIKE = PreprocessConfig("open_clip", 224, "bilinear", 1.0)
+IDENTITY = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+
+def marker_image(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:
+    """Grey image with a white square marker at box (left, top, right, bottom)."""
+    array = np.full((height, width, 3), 60, np.uint8)
+    left, top, right, bottom = box
+    array[top:bottom, left:right] = 255
+    return Image.fromarray(array)
+
+
+def marker_extent(tensor: torch.Tensor) -> tuple[int, int, int, int]:
+    mask = tensor[0] > 0.8  # white, with identity normalisation
+    rows, cols = np.where(mask.numpy())
+    return cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+
+
+@pytest.mark.parametrize("config", [SUPERVISED, CLIP_LIKE])
+@pytest.mark.parametrize("scale", [1.0, 1.5, 2.0, 3.0])
+def test_scale_enlarges_the_centre_by_the_factor(config, scale):
+    config = PreprocessConfig(config.name, config.input_size, "nearest", config.crop_pct, **IDENTITY)
+    image = marker_image(512, 512, (246, 246, 266, 266))  # 20 px marker at the centre
+    left, top, right, bottom = marker_extent(ScaleView(config, scale)(image))
+    expected = 20 * scale * config.resize_size / 512
+    assert right - left == pytest.approx(expected, abs=1.5)
+    assert (left + right) / 2 == pytest.approx(112, abs=1.5)  # still centred
+
+
+@pytest.mark.parametrize("offset", [0, 5, 30, 75, 100])
+def test_shift_moves_the_window_along_the_long_side(offset):
+    config = PreprocessConfig("paper", 224, "nearest", 0.875, **IDENTITY)
+    # landscape 600 x 400: window side 400 * 0.875 = 350 px, left edge 125 + offset
+    image = marker_image(600, 400, (290, 190, 310, 210))  # marker at the centre
+    left, top, right, bottom = marker_extent(ShiftView(config, offset)(image))
+    scale = 224 / 350
+    assert (left + right) / 2 == pytest.approx((300 - 125 - offset) * scale, abs=1.5)
+    assert (top + bottom) / 2 == pytest.approx(112, abs=1.5)  # no vertical move for landscape
+    # portrait moves along y; a shift past the edge is black, not clamped
+    portrait = marker_image(400, 600, (190, 290, 210, 310))
+    left, top, right, bottom = marker_extent(ShiftView(config, offset)(portrait))
+    assert (top + bottom) / 2 == pytest.approx((300 - 125 - offset) * scale, abs=1.5)
+    far = ShiftView(config, 300)(image)
+    assert float(far[:, :, -20:].max()) == 0.0  # beyond the image: black
+
+
+def test_reference_views_equal_the_plain_preprocessing():
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (300, 420, 3), dtype=np.uint8))
+    for config in (SUPERVISED, CLIP_LIKE, PreprocessConfig("timm", 224, "bicubic", 0.9)):
+        plain = config.transform()(image)
+        torch.testing.assert_close(ScaleView(config, 1.0)(image), plain)
+        torch.testing.assert_close(ResolutionView(config, 224)(image), plain)
+        shifted = ShiftView(config, 0)(image)
+        assert shifted.shape == plain.shape
+
+
+def test_resolution_view_sizes():
+    image = Image.new("RGB", (500, 375))
+    assert ResolutionView(SUPERVISED, 336)(image).shape == (3, 336, 336)  # Resize 384 + crop 336
+    assert ResolutionView(CLIP_LIKE, 112)(image).shape == (3, 112, 112)
+
+
+def test_timm_vit_really_sees_21x21_patches_at_336(tmp_path):
+    model = timm.create_model("vit_tiny_patch16_224")
+    path = tmp_path / "vit.safetensors"
+    save_file(model.state_dict(), path)
+    adapter = load_model("timm:vit_tiny_patch16_224", ModelOptions(weights=str(path)))
+    seen = []
+    with adapter.input_resolution(336):
+        handle = adapter.module.patch_embed.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+        adapter.logits(torch.zeros(1, 3, 336, 336))
+        handle.remove()
+    assert seen[0][1] == 21 * 21
+    # the original model is untouched afterwards
+    assert adapter.module.patch_embed.grid_size == (14, 14)
+    torch.testing.assert_close(adapter.module.pos_embed, model.pos_embed)
+
+
+@pytest.mark.parametrize("name", ["vit_tiny_patch16_224", "resnet18"])
+def test_suite_runs_all_axes_offline(name, tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "val"
+    for wnid, index in VAL_CLASSES.items():
+        for file in standard_val_names(index, 1):
+            write_image(root / wnid / file, rng, size=(120, 160))
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_file(timm.create_model(name).state_dict(), weights)
+    out = tmp_path / "out"
+    main(["run", "--model", f"timm:{name}", "--weights", str(weights), "--suites", "invariance,calibration",
+          "--data", f"imagenet-val={root}", "--data-root", str(tmp_path / "none"), "--out", str(out),
+          "--cache", str(tmp_path / "c"), "--no-progress", "--workers", "0", "--batch-size", "4"])
+    payload = json.loads((out / "results.json").read_text())
+    records = {(r["condition"], r["metric"]): r["value"] for r in payload["records"] if r["suite"] == "invariance"}
+    assert {c for c, _ in records} >= {"scale/3", "shift/100", "resolution/112", "resolution/640"}
+    for axis, reference in (("scale", "1"), ("shift", "0"), ("resolution", "224")):
+        assert records[(f"{axis}/{reference}", "consistency")] == 1.0
+    # scale 1 and resolution 224 are the plain evaluation: same top-1 as calibration's
+    plain = [r["value"] for r in payload["records"] if r["suite"] == "calibration" and r["metric"] == "top1"
+             and r["dataset"] == "imagenet-val"][0]
+    assert records[("scale/1", "top1")] == plain == records[("resolution/224", "top1")]
+    assert payload["header"]["images_forwarded"]["imagenet-val/resolution/640"] == 4
