@@ -1,10 +1,17 @@
-"""Confidence intervals shared by every suite."""
+"""Numerics shared by every suite: a stable log-softmax and bootstrap confidence intervals."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax in float64 (logits are stored as float32)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
 
 DEFAULT_RESAMPLES = 1000
 CI_LEVEL = 0.95

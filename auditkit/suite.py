@@ -17,6 +17,7 @@ import numpy as np
 
 from auditkit.data.source import DatasetSource
 from auditkit.records import MetricRecord, Notice, Skipped
+from auditkit.stats import log_softmax
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,7 @@ class Predictions:
     def predicted_probability(self) -> np.ndarray:
         """Softmax probability of the top-1 class (over all 1000 logits)."""
         if self.logits is not None:
-            logits = self.logits.astype(np.float64)
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            return 1.0 / np.exp(shifted).sum(axis=1)
+            return np.exp(log_softmax(self.logits).max(axis=1))
         if self.top1_probability is None:
             raise ValueError("these predictions hold no probabilities")
         return self.top1_probability

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from auditkit.records import MetricRecord, Skipped
-from auditkit.stats import bootstrap_intervals
+from auditkit.stats import bootstrap_intervals, log_softmax
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 NUM_BINS = 15
@@ -88,13 +88,11 @@ def calibration_arrays(
     logits: np.ndarray, labels: np.ndarray, class_indices: tuple[int, ...] | None
 ) -> CalibrationArrays:
     """Softmax over the (restricted) classes in float64; predictions mapped back to ImageNet ids."""
-    logits = logits.astype(np.float64)
     classes = np.arange(logits.shape[1]) if class_indices is None else np.asarray(class_indices)
     logits = logits[:, classes]
     position = {int(c): i for i, c in enumerate(classes)}
     target = np.array([position[int(y)] for y in labels])
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_prob = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_prob = log_softmax(logits)
     prob = np.exp(log_prob)
     rows = np.arange(len(target))
     top = prob.argmax(axis=1)

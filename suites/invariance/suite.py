@@ -19,7 +19,7 @@ import numpy as np
 
 from auditkit.data.views import REFERENCE, RESOLUTIONS, SCALES, SHIFTS
 from auditkit.records import MetricRecord
-from auditkit.stats import bootstrap_intervals
+from auditkit.stats import bootstrap_intervals, log_softmax
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 AXES = {"scale": [f"{s:g}" for s in SCALES], "shift": [str(s) for s in SHIFTS],
@@ -28,10 +28,7 @@ METRICS = ("top1", "true_class_probability", "consistency")
 
 
 def true_class_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    return np.exp(shifted[np.arange(len(labels)), labels] - log_norm)
+    return np.exp(log_softmax(logits)[np.arange(len(labels)), labels])
 
 
 class InvarianceSuite(Suite):

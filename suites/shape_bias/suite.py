@@ -29,7 +29,7 @@ import numpy as np
 from auditkit.adapters.observers import DECISION_COLUMNS, to_csv
 from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
 from auditkit.records import MetricRecord
-from auditkit.stats import bootstrap_intervals
+from auditkit.stats import bootstrap_intervals, log_softmax
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 
@@ -63,10 +63,7 @@ assert tuple(CATEGORY_INDICES) == CATEGORIES
 
 def decisions_from_logits(logits: np.ndarray) -> np.ndarray:
     """16-class decisions: argmax over categories of the mean softmax probability."""
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(shifted)
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    probabilities = np.exp(log_softmax(logits))
     category_scores = np.stack(
         [probabilities[:, CATEGORY_INDICES[c]].mean(axis=1) for c in CATEGORIES], axis=1
     )
