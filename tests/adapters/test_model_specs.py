@@ -196,31 +196,6 @@ def test_python_factory_mistakes(factory_file):
         wrong.logits(torch.zeros(2, 3, 24, 24))
 
 
-def test_factory_returning_an_adapter_is_used_as_is(tmp_path):
-    path = tmp_path / "adapter_model.py"
-    path.write_text(textwrap.dedent(
-        """
-        import torch
-        from auditkit.adapters import ModelAdapter, PreprocessConfig
-
-        class Constant(ModelAdapter):
-            name = "constant"
-            preprocess = PreprocessConfig("custom", input_size=16, crop_pct=1.0)
-
-            def logits(self, images):
-                return torch.zeros(len(images), 1000)
-
-            def identity(self):
-                return {"weights_sha256": "none"}
-
-        def make():
-            return Constant()
-        """
-    ))
-    adapter = load_model(f"python:{path}:make")
-    assert adapter.name == "constant" and adapter.logits(torch.zeros(2, 3, 16, 16)).shape == (2, 1000)
-
-
 def test_fingerprint_follows_weights_preprocessing_and_code(factory_file, tmp_path):
     base = load_model(f"python:{factory_file}:make")
     weights = {k: v.clone() for k, v in base.module.state_dict().items()}
