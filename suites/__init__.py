@@ -9,6 +9,7 @@ SUITES.register("shape_bias", "suites.shape_bias.suite:ShapeBiasSuite")
 SUITES.register("imagenet_x", "suites.imagenet_x.suite:ImageNetXSuite")
 SUITES.register("robustness", "suites.robustness.suite:RobustnessSuite")
 SUITES.register("invariance", "suites.invariance.suite:InvarianceSuite")
+SUITES.register("pug", "suites.pug.suite:PugSuite")
 
 
 def get_suite(name: str) -> Suite:

@@ -9,6 +9,7 @@ from typing import Callable, Mapping
 from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue_conflict
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
 from auditkit.data.imagenet_hard import fetch_imagenet_hard, read_imagenet_hard
+from auditkit.data.pug import HUB_ID as PUG_HUB_ID, RELEASE_URL as PUG_RELEASE_URL, read_pug_imagenet
 from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
 from auditkit.errors import AuditError
@@ -59,8 +60,11 @@ for _entry in (
     DatasetEntry("cue-conflict", "cue-conflict", "<shape>/<shape><i>-<texture><j>.png (1280)",
                  f"downloaded automatically when online, from {RELEASE_URL}", read_cue_conflict,
                  fetch_cue_conflict),
-    DatasetEntry("pug-imagenet", "pug-imagenet", "<Subset>/<PUG class>/<image> + class_to_imagenet_idx.json",
-                 "reader arrives with the PUG suite", None),
+    DatasetEntry("pug-imagenet", "pug-imagenet",
+                 "<Subset>/<PUG class>/<image> + class_to_imagenet_idx.json + labels_pug_imagenet.csv, "
+                 f"or a copy of HF {PUG_HUB_ID} + class_to_imagenet_idx.json",
+                 f"download {PUG_RELEASE_URL} (27 GB) and unpack its PUG_ImageNet folder there",
+                 read_pug_imagenet),
 ):
     DATASETS.register(_entry.name, _entry)
 

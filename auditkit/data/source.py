@@ -23,6 +23,12 @@ class Sample:
     label_set: tuple[int, ...] = ()  # multi-label sets (ImageNet-Hard): correct if the answer is in it
     row: int = -1  # row in ``DatasetSource.table`` for images stored in a table
     size: int = -1  # byte size of a table-stored image (files use their stat size)
+    # what a suite may group by, e.g. (("subset", "Camera_Yaw"), ("value", "45")) for PUG;
+    # not in the manifest hash: it never changes what the model sees
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def attribute(self, key: str, default: str = "") -> str:
+        return dict(self.attributes).get(key, default)
 
 
 @dataclass(frozen=True)
