@@ -21,7 +21,13 @@ Paper (ViT-sup / ConvNeXt-sup / ViT-CLIP / ConvNeXt-CLIP): V2 76.2 / 75.6 / 59.5
 A 60.0 / 52.9 / 33.2 / 30.9; R 61.6 / 62.3 / 77.8 / 75.8; Sketch 46.1 / 48.6 / 52.3 / 52.0;
 ReaL 89.2 / 89.5 / 74.3 / 73.8.
 ImageNet-C paper: 59.8 / 66.8 / 40.8 / 39.0 (its public code has ImageNet-C commented out).
-Hard: 28.5 / 29.4 / 5.5 / 5.8. Not yet here (issue 6): effective robustness.
+Hard: 28.5 / 29.4 / 5.5 / 5.8.
+- ``effective_robustness`` (Taori et al. 2020): a shift's top-1 minus the top-1 that the
+  baseline testbed line predicts from the val top-1, the line fitted in logit space:
+  ``expit(slope * logit(val) + intercept)``. The coefficients are a published fit over many
+  models, not something one run can estimate and not in PROTOCOLS.md, so they are read from
+  the JSON file named by ``$AUDITKIT_ER_BASELINE``: ``{"imagenet-v2": {"slope": .., "intercept":
+  .., "source": ".."}, ...}``. Without it the metric is listed as skipped with that fix.
 """
 
 from __future__ import annotations
@@ -60,6 +66,29 @@ def corruption_errors(top1: dict[tuple[str, int], float]) -> tuple[dict[str, flo
             errors[corruption] = sum(1 - a for a in accuracies) / (5 * alexnet)
     mce = float(np.mean(list(errors.values()))) if len(errors) == len(ALEXNET_ERROR) else None
     return errors, mce
+
+
+BASELINE_VARIABLE = "AUDITKIT_ER_BASELINE"
+
+
+def effective_robustness(val_top1: float, shift_top1: float, slope: float, intercept: float) -> float:
+    """Taori et al. (2020): shift accuracy above the baseline's logit-linear prediction."""
+    logit = np.log(val_top1 / (1 - val_top1))
+    return float(shift_top1 - 1 / (1 + np.exp(-(slope * logit + intercept))))
+
+
+def read_baseline(path: str) -> dict[str, dict[str, float | str]]:
+    from pathlib import Path
+
+    from auditkit.errors import AuditError
+
+    try:
+        payload = json.loads(Path(path).read_text())
+        return {name: {"slope": float(fit["slope"]), "intercept": float(fit["intercept"]),
+                       "source": str(fit.get("source", path))} for name, fit in payload.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise AuditError(f"${BASELINE_VARIABLE}={path}: not a JSON map of dataset -> "
+                         f"{{slope, intercept, source}} ({error}); fix the file or unset the variable") from None
 
 
 def restricted_topk(logits: np.ndarray, class_indices: tuple[int, ...] | None, k: int) -> np.ndarray:
@@ -140,6 +169,7 @@ class RobustnessSuite(Suite):
                     output.records.append(MetricRecord(
                         model, self.name, dataset, "none", "top1_gap", top1["imagenet-val"] - value,
                         None, None, 0, self.version))
+            self._effective_robustness(output, model, top1)
         elif predictions:
             output.skipped.append(Skipped(self.name, "imagenet-real",
                                           "ReaL scores the imagenet-val predictions; imagenet-val is missing"))
@@ -155,6 +185,32 @@ class RobustnessSuite(Suite):
                 "form the line.",
             ))
         return output
+
+    def _effective_robustness(self, output: SuiteOutput, model: str, top1: dict[str, float]) -> None:
+        import os
+
+        shifts = [d for d in top1 if d in SHIFTS]
+        path = os.environ.get(BASELINE_VARIABLE)
+        if not shifts:
+            return
+        if not path:
+            output.skipped.append(Skipped(self.name, "all", "effective robustness needs a baseline fit "
+                                          f"(Taori et al.'s logit-linear testbed line per dataset): set "
+                                          f"{BASELINE_VARIABLE} to a JSON file of {{dataset: {{slope, intercept, source}}}}"))
+            return
+        baseline = read_baseline(path)
+        val = top1["imagenet-val"]
+        for dataset in shifts:
+            if dataset not in baseline:
+                output.skipped.append(Skipped(self.name, dataset, f"effective robustness: {path} has no fit for {dataset}"))
+                continue
+            fit = baseline[dataset]
+            output.records.append(MetricRecord(
+                model, self.name, dataset, "none", "effective_robustness",
+                effective_robustness(val, top1[dataset], fit["slope"], fit["intercept"]),
+                None, None, 0, self.version))
+            output.notices.append(Notice(self.name, dataset, f"effective robustness against the baseline "
+                                         f"slope {fit['slope']:g}, intercept {fit['intercept']:g} ({fit['source']})"))
 
     def _imagenet_c(
         self, output: SuiteOutput, model: str, predictions: dict[PredictionRequest, Predictions], seed: int

@@ -15,7 +15,9 @@ from auditkit.cli import main
 from auditkit.data import open_dataset
 from auditkit.data.classes import imagenet_wnids, subset_indices
 from auditkit.errors import AuditError
-from suites.robustness.suite import real_labels, restricted_topk
+from auditkit.data.source import DatasetSource, Sample
+from auditkit.suite import PredictionRequest, Predictions
+from suites.robustness.suite import RobustnessSuite, real_labels, restricted_topk
 from tests.conftest import standard_val_names
 from tests.suites.test_imagenet_x import COLOUR_MODEL, encode
 
@@ -130,8 +132,9 @@ def test_every_dataset_scored_and_val_forwarded_once(shift_root, tmp_path):
     assert {k for k in forwarded if "/corrupt/" not in k} == {
         "imagenet-val/none", "imagenet-v2/none", "imagenet-a/none", "imagenet-r/none", "imagenet-sketch/none"}
     assert len([k for k in forwarded if k.startswith("imagenet-val/corrupt/")]) == 75  # ImageNet-C made from val
-    skipped = {s["dataset"] for s in payload["skipped"] if s["suite"] == "robustness"}
-    assert skipped == {"imagenet-hard"}  # listed with the reason, not dropped
+    skipped = {s["dataset"]: s["reason"] for s in payload["skipped"] if s["suite"] == "robustness"}
+    assert set(skipped) == {"imagenet-hard", "all"}  # listed with the reason, not dropped
+    assert "AUDITKIT_ER_BASELINE" in skipped["all"]  # effective robustness: no baseline fit given
 
 
 def test_recorded_predictions_never_stand_in_for_generated_imagenet_c(tmp_path):
@@ -148,3 +151,33 @@ def test_recorded_predictions_never_stand_in_for_generated_imagenet_c(tmp_path):
     val = [r for r in payload["records"] if r["dataset"] == "imagenet-val" and r["metric"] == "top1"][0]
     assert val["value"] == pytest.approx(0.7613, abs=5e-4)  # torchvision ResNet-50 v1: 76.13 %
     assert "imagenet-c" in {s["dataset"] for s in payload["skipped"]}
+
+
+def _predictions(dataset: str, labels: list[int], answers: list[int]) -> Predictions:
+    logits = np.zeros((len(labels), 1000), np.float32)
+    logits[np.arange(len(labels)), answers] = 5
+    source = DatasetSource(dataset, Path("/nowhere"),
+                           tuple(Sample(Path("/nowhere"), label, f"{dataset}-{i}") for i, label in enumerate(labels)))
+    return Predictions(source, "none", logits, np.full(len(labels), ""))
+
+
+def test_effective_robustness_against_a_given_baseline_fit(tmp_path, monkeypatch):
+    from scipy.special import expit, logit
+
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"imagenet-sketch": {"slope": 0.9, "intercept": -0.5, "source": "test fit"}}))
+    monkeypatch.setenv("AUDITKIT_ER_BASELINE", str(baseline))
+    predictions = {
+        PredictionRequest("imagenet-val"): _predictions("imagenet-val", [1, 2, 3, 4], [1, 2, 3, 0]),  # 3/4
+        PredictionRequest("imagenet-sketch"): _predictions("imagenet-sketch", [1, 2], [1, 0]),  # 1/2
+        PredictionRequest("imagenet-v2"): _predictions("imagenet-v2", [1, 2], [1, 2]),  # no fit given
+    }
+    output = RobustnessSuite().evaluate("m", predictions, seed=0)
+    er = {r.dataset: r.value for r in output.records if r.metric == "effective_robustness"}
+    assert er == {"imagenet-sketch": pytest.approx(0.5 - expit(0.9 * logit(0.75) - 0.5))}
+    assert any(s.dataset == "imagenet-v2" and "no fit" in s.reason for s in output.skipped)
+    assert any("test fit" in n.message for n in output.notices)
+
+    baseline.write_text("{not json")
+    with pytest.raises(AuditError, match="AUDITKIT_ER_BASELINE"):
+        RobustnessSuite().evaluate("m", predictions, seed=0)
