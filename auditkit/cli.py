@@ -68,6 +68,7 @@ def run(
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap CIs"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     shard_size: int = typer.Option(SHARD_SIZE, "--shard-size", hidden=True, help="images per store shard"),
+    reference_model: Optional[str] = typer.Option(None, "--reference-model", help="a second model for suites that compare two (cka): any --model spec"),
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
@@ -88,6 +89,7 @@ def run(
         batch_size=batch_size, device=device,
         workers=default_workers() if workers is None else workers, seed=seed,
         command=shlex.join(["audit", *sys.argv[1:]]), progress=progress, shard_size=shard_size,
+        reference_model=reference_model,
     )
     _run_and_report(adapter, config)
 
@@ -97,6 +99,8 @@ def _run_and_report(adapter, config) -> None:  # type: ignore[no-untyped-def]
     from auditkit.runner import run_audit
 
     results = run_audit(adapter, config)
+    if results.header.get("rank", 0) != 0:
+        return  # under torchrun, rank 0 writes the results and the report
     report = build_report(config.out_dir)
     _print_summary(results)
     forwarded = sum(results.header.get("images_forwarded", {}).values())

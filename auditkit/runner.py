@@ -23,10 +23,12 @@ import numpy as np
 import torch
 
 import auditkit
-from auditkit.adapters.base import ModelAdapter, UnsupportedResolution
+from auditkit.adapters.base import ModelAdapter, UnsupportedOutput, UnsupportedResolution
 from auditkit.adapters.observers import RecordedObserver
+from auditkit.attacks import AttackedLogits, parse_attack, pixel_preprocess
 from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
+from auditkit.distributed import Ranks, rank_device, ranks_from_environment
 from auditkit.errors import AuditError
 from auditkit.records import FigureRef, RunResults, Skipped
 from auditkit.store import SHARD_SIZE, PredictionStore, StoreEntry
@@ -56,6 +58,7 @@ class RunConfig:
     shard_size: int = SHARD_SIZE
     command: str = ""
     progress: bool = True
+    reference_model: str | None = None  # a second model spec, for suites that compare two (CKA)
 
 
 @dataclass
@@ -83,8 +86,12 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
         raise AuditError(f"--batch-size must be at least 1, got {config.batch_size}")
     if config.limit is not None and config.limit < 1:
         raise AuditError(f"--limit must be at least 1, got {config.limit}")
+    ranks = ranks_from_environment(config.device) if isinstance(adapter, ModelAdapter) else Ranks()
     if isinstance(adapter, ModelAdapter):
-        adapter.to(check_device(config.device))
+        adapter.to(check_device(rank_device(config.device, ranks)))
+    reference = _load_reference(config)
+    if reference is not None:
+        reference.to(check_device(rank_device(config.device, ranks)))
     suites = [get_suite(name) for name in config.suites]
     started = time.time()
 
@@ -100,16 +107,22 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     unavailable: dict[PredictionRequest, str] = {}  # conditions the model cannot be run under
     for request in dict.fromkeys(r for suite in suites for r in requests[suite.name]):
         source = sources[request.dataset]
-        if isinstance(adapter, RecordedObserver):
+        if isinstance(adapter, RecordedObserver) and (request.output != "logits" or request.model != "subject"):
+            unavailable[request] = f"recorded answers hold no {request.output} of a {request.model} model"
+        elif isinstance(adapter, RecordedObserver):
             predictions[request] = Predictions(
                 source=source, condition=request.condition, logits=None,
                 content_sha1=np.full(len(source), ""), **adapter.answers(source, request.condition),
             )
         else:
             try:
-                predictions[request] = predict(adapter, source, request.condition, store, config, log)
-            except UnsupportedResolution as reason:
+                answering = _answering(adapter, reference, request)
+                predictions[request] = predict(answering, source, request.condition, store, config, log, ranks,
+                                               output=request.output, reference=answering is reference)
+            except (UnsupportedResolution, UnsupportedOutput) as reason:
                 unavailable[request] = str(reason)
+    if not ranks.leader:  # every shard is in the store; rank 0 evaluates and writes, once
+        return RunResults(header={"rank": ranks.rank, "world_size": ranks.world})
 
     results = RunResults(header={})
     for suite in suites:
@@ -128,8 +141,30 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
         _collect(suite, output, wanted, results, config.out_dir)
     results.skipped = list(dict.fromkeys(results.skipped))
     results.header = _header(adapter, suites, sources, config, log, time.time() - started)
+    if reference is not None:
+        results.header["reference_model"] = reference.describe()
+    results.header["world_size"] = ranks.world
     results.write(config.out_dir)
     return results
+
+
+def _load_reference(config: RunConfig) -> ModelAdapter | None:
+    if config.reference_model is None:
+        return None
+    from auditkit.adapters.specs import ModelOptions, load_model
+
+    reference = load_model(config.reference_model, ModelOptions(head_cache=config.cache_dir / "heads"))
+    if not isinstance(reference, ModelAdapter):
+        raise AuditError(f"--reference-model {config.reference_model} holds recorded answers; give a live model")
+    return reference
+
+
+def _answering(adapter: ModelAdapter, reference: ModelAdapter | None, request: PredictionRequest) -> ModelAdapter:
+    if request.model == "subject":
+        return adapter
+    if reference is None:
+        raise UnsupportedOutput("needs a second model: pass --reference-model SPEC")
+    return reference
 
 
 def _all_requests(suite: Suite, sources: dict[str, DatasetSource], model: Model) -> list[PredictionRequest]:
@@ -182,6 +217,9 @@ CONDITIONS = {
     "shift/<px>": "the center-crop window moved px original pixels (x if landscape, else y), black "
     "outside, Resize((input, input))",
     "resolution/<r>": "Resize(floor(r / crop_pct)) + CenterCrop(r); ViT position embeddings resampled",
+    "fgsm/eps<E>": "untargeted L-inf FGSM of E/255 on the resized, cropped pixels (before normalisation)",
+    "pgd/eps<E>/steps<S>/seed<K>": "untargeted L-inf PGD, E/255, S steps of 2.5 E/S, seeded random start, "
+    "on the resized, cropped pixels (before normalisation)",
 }
 
 
@@ -199,6 +237,9 @@ def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torc
         return adapter.preprocess.transform()
     if condition == "native":
         return adapter.preprocess.native_transform()
+    attack = parse_attack(condition)
+    if attack is not None:
+        return pixel_preprocess(adapter.preprocess).transform()
     if condition.startswith("corrupt/"):
         from auditkit.data.corruptions import CorruptionTransform, parse_condition
 
@@ -215,22 +256,71 @@ def predict(
     store: PredictionStore,
     config: RunConfig,
     log: ForwardLog,
+    ranks: Ranks = Ranks(),
+    output: str = "logits",
+    reference: bool = False,
 ) -> Predictions:
+    """Logits of every sample under ``condition``: the store's shards, the missing ones
+    forwarded first (under torchrun, each rank forwards its share of them)."""
     entry = store.entry(
         adapter.fingerprint, source.manifest_hash, condition, len(source),
         describe={"model": adapter.name, "dataset": source.name}, shard_size=config.shard_size,
+        output=output,
     )
-    todo = entry.missing()
-    label = f"{source.name}/{condition}"
+    todo = ranks.agree(entry.missing())
+    mine = ranks.mine(todo)
+    label = f"{source.name}/{condition}" + ("" if output == "logits" else f" [{output}]")
+    label = f"{adapter.name}: {label}" if reference else label
     if todo:
         resolution = int(condition.split("/")[1]) if condition.startswith("resolution/") else None
         with adapter.input_resolution(resolution) if resolution else contextlib.nullcontext():
-            _forward_shards(adapter, source, condition, entry, todo, config, label)
-    forwarded = sum(end - start for start, end in todo)
+            if mine:
+                _forward_shards(adapter, source, condition, entry, mine, config, label, output)
+    ranks.barrier()
+    forwarded = ranks.total(sum(end - start for start, end in mine))
+    if not ranks.leader:
+        return Predictions(source=source, condition=condition, logits=None, content_sha1=np.array([]))
     log.forwarded[label] = forwarded
     log.from_store[label] = len(source) - forwarded
-    logits, content_sha1 = entry.load()
-    return Predictions(source=source, condition=condition, logits=logits, content_sha1=content_sha1)
+    values, content_sha1 = entry.load()
+    if output == "features":
+        return Predictions(source=source, condition=condition, logits=None, content_sha1=content_sha1,
+                           features=values, model_name=adapter.name)
+    if output == "layers":
+        names, widths = zip(*layer_layout(adapter))
+        if sum(widths) != values.shape[1]:
+            raise ValueError(f"stored layers of {adapter.name} have {values.shape[1]} columns, expected {sum(widths)}")
+        columns = np.split(values, np.cumsum(widths)[:-1], axis=1)
+        return Predictions(source=source, condition=condition, logits=None, content_sha1=content_sha1,
+                           layers=dict(zip(names, columns)), model_name=adapter.name)
+    return Predictions(source=source, condition=condition, logits=values, content_sha1=content_sha1,
+                       model_name=adapter.name)
+
+
+def layer_layout(adapter: ModelAdapter) -> list[tuple[str, int]]:
+    """(name, width) of each of ``adapter.layer_features``, from one blank image."""
+    size = adapter.preprocess.input_size
+    with torch.inference_mode():
+        layers = adapter.layer_features(torch.zeros(1, 3, size, size, device=adapter.device))
+    return [(name, int(t.shape[1])) for name, t in layers.items()]
+
+
+def _batch_outputs(
+    adapter: ModelAdapter, source: DatasetSource, condition: str, output: str
+) -> Callable[[torch.Tensor, list[int]], torch.Tensor]:
+    """What one batch becomes in the store: logits (of attacked images, for an attack
+    condition), features, or the layers side by side."""
+    attack = parse_attack(condition)
+    if attack is not None:
+        if output != "logits":
+            raise ValueError(f"attack condition {condition} gives logits only")
+        labels = np.array([s.label for s in source.samples])
+        return AttackedLogits(adapter, attack, labels, source.class_indices)
+    if output == "features":
+        return lambda images, positions: adapter.features(images)
+    if output == "layers":
+        return lambda images, positions: torch.cat([t.float() for t in adapter.layer_features(images).values()], 1)
+    return lambda images, positions: adapter.logits(images)
 
 
 def _forward_shards(
@@ -241,6 +331,7 @@ def _forward_shards(
     shards: list[tuple[int, int]],
     config: RunConfig,
     label: str,
+    output: str = "logits",
 ) -> None:
     # Batches never straddle a shard and always start at the shard's first image, so a shard's
     # logits are bit-identical whether it is computed in a fresh run or a resumed one (CPU conv
@@ -260,11 +351,13 @@ def _forward_shards(
     shard = next(pending)
     rows: list[np.ndarray] = []
     hashes: list[str] = []
-    with _progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode():
+    outputs = _batch_outputs(adapter, source, condition, output)
+    attacked = parse_attack(condition) is not None  # attacks need autograd
+    with _progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode(not attacked):
         for batch in loader:
             if batch["errors"]:
                 raise AuditError(f"{source.name}: {batch['errors'][0]}; remove or replace the file")
-            logits = adapter.logits(batch["images"]).float().cpu().numpy()
+            logits = outputs(batch["images"], batch["positions"]).float().cpu().numpy()
             rows.extend(logits)
             hashes.extend(batch["content_sha1"])
             while shard is not None and len(rows) >= shard[1] - shard[0]:
@@ -334,12 +427,14 @@ def _collect(
         (out_dir / relative).write_text(text)
     sample_dir = out_dir / "per_sample" / suite.name
     for (dataset, condition), arrays in output.per_sample.items():
-        request = PredictionRequest(dataset, condition)
+        # the subject's answers on (dataset, condition), whichever output the suite asked for
+        answer = next(p for r, p in predictions.items()
+                      if (r.dataset, r.condition, r.model) == (dataset, condition, "subject"))
         sample_dir.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             sample_dir / f"{dataset}__{condition.replace('/', '_')}.npz",
-            sample_id=predictions[request].sample_ids,
-            content_sha1=predictions[request].content_sha1,
+            sample_id=answer.sample_ids,
+            content_sha1=answer.content_sha1,
             **arrays,
         )
 
