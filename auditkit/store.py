@@ -1,5 +1,9 @@
 """The prediction store: logits per (model fingerprint, dataset manifest, condition).
 
+Features (``output`` "features" or "layers", for the representation suites) are cached the same
+way in entries of their own: the output kind joins the key only when it is not "logits", so the
+keys of logits entries are unchanged.
+
 Layout: ``<cache>/store/<key[:2]>/<key>/meta.json`` plus shards
 ``shard-<start>-<end>.npz`` (float32 logits and each image's content SHA-1). A shard is written
 to a unique temporary file and renamed into place, so a process killed at any moment leaves only
@@ -28,8 +32,9 @@ SHARD_SIZE = 512
 STORE_FORMAT = 1
 
 
-def store_key(model_fingerprint: str, manifest_hash: str, condition: str) -> str:
-    payload = json.dumps([STORE_FORMAT, model_fingerprint, manifest_hash, condition])
+def store_key(model_fingerprint: str, manifest_hash: str, condition: str, output: str = "logits") -> str:
+    parts: list[object] = [STORE_FORMAT, model_fingerprint, manifest_hash, condition]
+    payload = json.dumps(parts if output == "logits" else [*parts, output])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -79,9 +84,9 @@ class PredictionStore:
 
     def entry(
         self, model_fingerprint: str, manifest_hash: str, condition: str, num_samples: int,
-        describe: dict[str, object], shard_size: int = SHARD_SIZE,
+        describe: dict[str, object], shard_size: int = SHARD_SIZE, output: str = "logits",
     ) -> StoreEntry:
-        key = store_key(model_fingerprint, manifest_hash, condition)
+        key = store_key(model_fingerprint, manifest_hash, condition, output)
         path = self.root / key[:2] / key
         path.mkdir(parents=True, exist_ok=True)
         meta = path / "meta.json"
@@ -91,6 +96,7 @@ class PredictionStore:
                 "model_fingerprint": model_fingerprint,
                 "manifest_sha256": manifest_hash,
                 "condition": condition,
+                **({} if output == "logits" else {"output": output}),
                 "samples": num_samples,
                 **describe,
             })

@@ -20,10 +20,24 @@ from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import log_softmax
 
 
+OUTPUTS = {
+    "logits": "the 1000 ImageNet logits (or the zero-shot head's)",
+    "features": "the penultimate / pooled embedding (CLIP: the image embedding), ModelAdapter.features",
+    "layers": "globally pooled outputs of the model's stages or blocks, ModelAdapter.layer_features",
+}
+
+
 @dataclass(frozen=True)
 class PredictionRequest:
+    """What a suite needs: a dataset under a condition, as logits or features (``OUTPUTS``),
+    from the audited model ("subject") or the run's second model ("reference",
+    ``--reference-model``; e.g. CKA between two models). Adversarial inputs are conditions
+    (``pgd/eps2/steps10/seed0``, ``auditkit.attacks``): the runner attacks through the adapter."""
+
     dataset: str
     condition: str = "none"
+    output: str = "logits"
+    model: str = "subject"
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,9 @@ class Predictions:
     decisions: np.ndarray | None = None  # (n,) recorded answers, strings
     top1: np.ndarray | None = None  # (n,) recorded top-1 ImageNet classes (imported predictions)
     top1_probability: np.ndarray | None = None  # (n,) their recorded softmax probability
+    features: np.ndarray | None = None  # (n, d) output "features"
+    layers: dict[str, np.ndarray] | None = None  # output "layers": name -> (n, d_layer), in depth order
+    model_name: str = ""  # the model that answered (the reference model's name for "reference")
 
     @property
     def predicted_class(self) -> np.ndarray:

@@ -1,5 +1,11 @@
 """The model adapter: a batch of preprocessed images -> logits over the 1000 ImageNet classes.
 
+The representation suites (linear probe, CKA) also ask for ``features`` (the penultimate / pooled
+embedding) and ``layer_features`` (pooled outputs of the stages or blocks); the adversarial suite
+needs ``logits`` to be differentiable with respect to the images (the runner calls it under
+autograd). A subclass that cannot give features raises ``UnsupportedOutput``: the suites that
+need them are then listed as skipped with the reason.
+
 An adapter carries its own preprocessing (``preprocess``) and a ``fingerprint`` that changes
 whenever anything that changes its answers changes (weights, preprocessing, classifier head), so
 the prediction store never hands one model's predictions to another.
@@ -39,6 +45,16 @@ class ModelAdapter(abc.ABC):
     @abc.abstractmethod
     def identity(self) -> dict[str, Any]:
         """Everything besides preprocessing that changes the answers (weights hash, head, ...)."""
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """(batch, d) embedding the classifier reads: the penultimate (pooled, pre-logits)
+        representation. Override to give one; the base has none."""
+        raise UnsupportedOutput(f"{self.name} gives no features: implement ModelAdapter.features(images)")
+
+    def layer_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named (batch, d_layer) representations in depth order, the last one ``penultimate``
+        (= ``features``). The base: the penultimate only."""
+        return {"penultimate": self.features(images)}
 
     def to(self, device: str | torch.device) -> "ModelAdapter":
         self.device = torch.device(device)
@@ -119,9 +135,61 @@ class ClassifierAdapter(ModelAdapter):
             raise _head_error(self.name, tuple(output.shape))
         return output
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """timm models: ``forward_head(forward_features(x), pre_logits=True)`` (pooled, before the
+        classifier). Other modules: the input of their last ``nn.Linear`` (the classifier)."""
+        x = images.to(self.device, memory_format=torch.channels_last)
+        if hasattr(self.module, "forward_features") and hasattr(self.module, "forward_head"):
+            return self.module.forward_head(self.module.forward_features(x), pre_logits=True)
+        return _classifier_input(self.module, x, self.name)
+
+    def layer_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """timm models with ``forward_intermediates``: each stage / block output (named by timm's
+        ``feature_info``) averaged over space (ViTs: over patch tokens), then the penultimate."""
+        if not hasattr(self.module, "forward_intermediates"):
+            return super().layer_features(images)
+        x = images.to(self.device, memory_format=torch.channels_last)
+        final, intermediates = self.module.forward_intermediates(x)
+        info = getattr(self.module, "feature_info", None)
+        names = [str(i["module"]) for i in info] if info is not None and len(info) == len(intermediates) else [
+            f"layer{k}" for k in range(len(intermediates))
+        ]
+        layers = {name: _pooled(t) for name, t in zip(names, intermediates)}
+        layers["penultimate"] = self.module.forward_head(final, pre_logits=True)
+        return layers
+
+
+def _pooled(tensor: torch.Tensor) -> torch.Tensor:
+    """(batch, C, H, W) -> mean over space; (batch, tokens, C) -> mean over tokens."""
+    if tensor.ndim == 4:
+        return tensor.mean(dim=(2, 3))
+    if tensor.ndim == 3:
+        return tensor.mean(dim=1)
+    return tensor.flatten(1)
+
+
+def _classifier_input(module: nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise UnsupportedOutput(
+            f"{name} has no nn.Linear classifier to read features from; return a ModelAdapter "
+            "that implements features(images)"
+        )
+    captured: list[torch.Tensor] = []
+    handle = linears[-1].register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+    try:
+        module(x)
+    finally:
+        handle.remove()
+    return captured[-1].flatten(1)
+
 
 class UnsupportedResolution(Exception):
     """A model that cannot be run at a requested input size; the message is the reason."""
+
+
+class UnsupportedOutput(Exception):
+    """A model that cannot give a requested output (e.g. features); the message is the reason."""
 
 
 def resized_module(module: nn.Module, size: int, name: str) -> nn.Module:

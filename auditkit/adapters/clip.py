@@ -5,6 +5,9 @@ text features of all templates are L2-normalised, averaged and normalised again
 (``open_clip.build_zero_shot_classifier``). Logits = 100 * normalised image features @ head: a
 fixed 100, as in the paper's code, not the model's learned ``logit_scale``. Building the head
 takes 80,000 text forwards, so it is cached on disk under a key of the weights and the prompts.
+Features (linear probe, CKA) are the image embedding ``encode_image`` before the L2
+normalisation, as in CLIP's own linear-probe evaluation. The adversarial suite differentiates
+``logits`` with respect to the image, i.e. through the zero-shot text head.
 """
 
 from __future__ import annotations
@@ -100,7 +103,9 @@ class ZeroShotClipAdapter(ModelAdapter):
         os.close(handle)
         torch.save(head.cpu(), tmp)
         os.replace(tmp, path)
-        return head
+        # an inference-mode tensor cannot be saved for backward: the adversarial attacks
+        # differentiate through the head
+        return head.clone()
 
     @contextlib.contextmanager
     def input_resolution(self, size: int) -> Iterator[None]:
@@ -124,6 +129,10 @@ class ZeroShotClipAdapter(ModelAdapter):
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         features = self.model.encode_image(images.to(self.device))
         return LOGIT_SCALE * F.normalize(features, dim=-1) @ self.head.to(features.device, features.dtype)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The image embedding (before L2 normalisation)."""
+        return self.model.encode_image(images.to(self.device))
 
 
 def _prompts_hash(classnames: Sequence[str], templates: Sequence[str]) -> str:
