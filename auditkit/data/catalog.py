@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -12,6 +13,7 @@ from auditkit.data.imagenet_hard import fetch_imagenet_hard, read_imagenet_hard
 from auditkit.data.pug import HUB_ID as PUG_HUB_ID, RELEASE_URL as PUG_RELEASE_URL, read_pug_imagenet
 from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
+from auditkit.data.transfer import VTAB_TASKS, export_digits, read_digits, read_transfer
 from auditkit.errors import AuditError
 from auditkit.registry import Registry
 
@@ -24,6 +26,7 @@ class DatasetEntry:
     how_to_get: str
     reader: Callable[[Path], DatasetSource] | None  # None: no reader in this version yet
     fetch: Callable[[Path], Path] | None = None  # downloads into the given folder when allowed
+    build: Callable[[Path], Path] | None = None  # made locally on first use, no network (digits)
 
     def locate(self, data_root: Path, overrides: Mapping[str, str]) -> Path:
         given = overrides.get(self.name)
@@ -65,6 +68,18 @@ for _entry in (
                  f"or a copy of HF {PUG_HUB_ID} + class_to_imagenet_idx.json",
                  f"download {PUG_RELEASE_URL} (27 GB) and unpack its PUG_ImageNet folder there",
                  read_pug_imagenet),
+    DatasetEntry("digits", "digits", "train|val|test/<digit>/digits-<i>.png (1797 8x8 scans)",
+                 "built in: exported from scikit-learn's load_digits on first use", read_digits,
+                 build=export_digits),
+    DatasetEntry("transfer", "transfer",
+                 "train|val|test/<class>/<image>, VTAB-1k train800/val200/test.txt lists, or a "
+                 "datasets DatasetDict with train/test", "your own transfer task: --data transfer=PATH",
+                 partial(read_transfer, name="transfer")),
+    *(DatasetEntry(f"vtab-{task}", f"vtab-1k/{folder}",
+                   "train800.txt, val200.txt, test.txt ('<path> <label>' lines) beside the images",
+                   "the vtab-1k release of the PEFT repositories (NOAH / VPT), unpacked under vtab-1k/",
+                   partial(read_transfer, name=f"vtab-{task}"))
+      for task, folder in VTAB_TASKS.items()),
 ):
     DATASETS.register(_entry.name, _entry)
 
@@ -75,6 +90,8 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
     if entry.reader is None:
         raise AuditError(f"dataset {name}: not read on its own ({entry.how_to_get})")
     root = entry.locate(data_root, overrides)
+    if not root.is_dir() and entry.build is not None and entry.name not in overrides:
+        entry.build(root)
     if not root.is_dir() and entry.fetch is not None and entry.name not in overrides:
         from auditkit.data.cue_conflict import network_allowed
 
