@@ -1,14 +1,17 @@
-"""The prediction store: logits per (model fingerprint, dataset manifest, condition).
+"""The prediction store: logits (or features) per (model fingerprint, dataset manifest, condition).
 
-Features (``output`` "features" or "layers", for the representation suites) are cached the same
-way in entries of their own: the output kind joins the key only when it is not "logits", so the
-keys of logits entries are unchanged.
-
-Layout: ``<cache>/store/<key[:2]>/<key>/meta.json`` plus shards
-``shard-<start>-<end>.npz`` (float32 logits and each image's content SHA-1). A shard is written
-to a unique temporary file and renamed into place, so a process killed at any moment leaves only
-complete shards; the next run computes exactly the shards that are missing. Two runs on the same
+Layout: ``<cache>/store/<key[:2]>/<key>/meta.json``. While an entry is being computed it holds
+shards ``shard-<start>-<end>.npz`` (float32 rows and each image's content SHA-1), each written
+to a unique temporary file and renamed into place, so a process killed at any moment leaves
+only complete shards and the next run computes exactly the missing ones. Two runs on the same
 store may write the same shard: both files are complete and either may win.
+
+Once every shard is there, the first reader consolidates them, streaming one shard at a time,
+into ``values.npy`` (float32, exact) and ``content_sha1.npy`` (renamed into place, ``values.npy``
+last: its presence means complete) and removes the shards. Readers get ``values.npy``
+memory-mapped: nothing is read until a suite touches it, a repeated audit costs no load time,
+and a condition's rows leave memory when its array is dropped, so memory does not grow with
+the number of conditions (ImageNet-C is 75 of them).
 
 The key covers everything that changes the answer: the model fingerprint (weights, head,
 preprocessing, adapter code identity), the dataset's manifest (ids, labels, file sizes) and the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +33,7 @@ import numpy as np
 from auditkit.records import write_json_atomic
 
 SHARD_SIZE = 512
-STORE_FORMAT = 1
+STORE_FORMAT = 1  # shards and consolidated files share it: values are the same float32 rows
 
 
 def store_key(model_fingerprint: str, manifest_hash: str, condition: str, output: str = "logits") -> str:
@@ -55,7 +59,20 @@ class StoreEntry:
     def _shard_path(self, start: int, end: int) -> Path:
         return self.path / f"shard-{start:09d}-{end:09d}.npz"
 
+    @property
+    def _values(self) -> Path:
+        return self.path / "values.npy"
+
+    @property
+    def _hashes(self) -> Path:
+        return self.path / "content_sha1.npy"
+
+    def complete(self) -> bool:
+        return self._values.is_file()
+
     def missing(self) -> list[tuple[int, int]]:
+        if self.complete():
+            return []
         return [r for r in self.shard_ranges() if not self._shard_path(*r).is_file()]
 
     def write_shard(self, start: int, end: int, logits: np.ndarray, content_sha1: list[str]) -> None:
@@ -69,13 +86,55 @@ class StoreEntry:
         os.replace(tmp, self._shard_path(start, end))
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """All logits (n, classes) and content hashes, in sample order."""
-        logits, hashes = [], []
-        for start, end in self.shard_ranges():
-            with np.load(self._shard_path(start, end)) as shard:
-                logits.append(shard["logits"])
-                hashes.append(shard["content_sha1"])
-        return np.concatenate(logits), np.concatenate(hashes)
+        """All rows (n, width) memory-mapped read-only, and the content hashes, in sample order."""
+        if not self.complete():
+            self._consolidate()
+        values = np.load(self._values, mmap_mode="r")
+        if values.shape[0] != self.num_samples:
+            raise ValueError(f"{self._values} holds {values.shape[0]} rows, expected {self.num_samples}")
+        return values, np.load(self._hashes).astype(str)
+
+    def _consolidate(self) -> None:
+        ranges = self.shard_ranges()
+        absent = [r for r in ranges if not self._shard_path(*r).is_file()]
+        if absent and self.complete():  # another process consolidated in the meantime
+            return
+        if absent:
+            raise ValueError(f"{self.path}: shards {absent[:3]} missing; the run that wrote them did not finish")
+        suffix = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        values_tmp, hashes_tmp = self.path / f".values{suffix}", self.path / f".hashes{suffix}"
+        try:
+            hashes: list[np.ndarray] = []
+            values = None
+            for start, end in ranges:
+                try:
+                    with np.load(self._shard_path(start, end)) as shard:
+                        rows = shard["logits"]
+                        hashes.append(shard["content_sha1"].astype("S40"))
+                except FileNotFoundError:
+                    if self.complete():  # another process consolidated and removed the shards
+                        return
+                    raise
+                if values is None:
+                    values = np.lib.format.open_memmap(values_tmp, mode="w+", dtype=np.float32,
+                                                       shape=(self.num_samples, rows.shape[1]))
+                values[start:end] = rows
+            assert values is not None
+            values.flush()
+            del values
+            with open(hashes_tmp, "wb") as stream:
+                np.save(stream, np.concatenate(hashes))
+                stream.flush()
+                os.fsync(stream.fileno())
+            with open(values_tmp, "rb+") as stream:
+                os.fsync(stream.fileno())
+            os.replace(hashes_tmp, self._hashes)
+            os.replace(values_tmp, self._values)  # last: its presence marks the entry complete
+        finally:
+            for leftover in (values_tmp, hashes_tmp):
+                leftover.unlink(missing_ok=True)
+        for start, end in ranges:
+            self._shard_path(start, end).unlink(missing_ok=True)
 
 
 class PredictionStore:

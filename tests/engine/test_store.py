@@ -1,0 +1,66 @@
+"""The prediction store: consolidation into one memory-mapped file, exact values, and
+concurrent writers and readers that never corrupt an entry."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auditkit.store import PredictionStore
+
+
+def entry(root: Path, n: int = 10, shard_size: int = 4):
+    return PredictionStore(root).entry("model", "manifest", "none", n, describe={}, shard_size=shard_size)
+
+
+def rows(start: int, end: int) -> np.ndarray:
+    return np.arange(start * 7, end * 7, dtype=np.float32).reshape(end - start, 7) / 3
+
+
+def fill(root: str, order: list[int]) -> None:
+    e = entry(Path(root))
+    ranges = e.shard_ranges()
+    for i in order:
+        start, end = ranges[i]
+        e.write_shard(start, end, rows(start, end), [f"{k:040x}" for k in range(start, end)])
+    values, hashes = e.load()
+    assert np.array_equal(np.asarray(values), rows(0, 10))
+
+
+def test_consolidated_values_are_exact_memory_mapped_and_replace_the_shards(tmp_path):
+    e = entry(tmp_path)
+    assert e.missing() == [(0, 4), (4, 8), (8, 10)]
+    for start, end in e.missing():
+        e.write_shard(start, end, rows(start, end), [f"{k:040x}" for k in range(start, end)])
+    values, hashes = e.load()
+    assert isinstance(values, np.memmap) and not values.flags.writeable
+    assert np.array_equal(np.asarray(values), rows(0, 10))
+    assert list(hashes) == [f"{k:040x}" for k in range(10)]
+    assert e.complete() and e.missing() == [] and not list(e.path.glob("shard-*"))
+    assert not list(e.path.glob(".*tmp"))  # no temporary file left behind
+    again = entry(tmp_path, shard_size=3)  # another shard size reads the same complete entry
+    assert again.missing() == [] and np.array_equal(np.asarray(again.load()[0]), rows(0, 10))
+
+
+def test_loading_an_incomplete_entry_is_an_error_not_a_short_array(tmp_path):
+    e = entry(tmp_path)
+    e.write_shard(0, 4, rows(0, 4), ["a" * 40] * 4)
+    with pytest.raises(ValueError, match="missing"):
+        e.load()
+
+
+def test_concurrent_writers_and_consolidators_agree(tmp_path):
+    """Four processes write the same entry's shards in different orders and all consolidate."""
+    orders = [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]]
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=fill, args=(str(tmp_path), order)) for order in orders]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+    values, _ = entry(tmp_path).load()
+    assert np.array_equal(np.asarray(values), rows(0, 10))
