@@ -242,5 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         typer.echo("audit: interrupted", err=True)
         sys.exit(130)
+    except OSError as error:
+        import errno
+
+        # a read-only or full output / cache folder is a user's fix, not a bug: one line
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        typer.echo(f"audit: error: cannot write {error.filename or 'output'}: {error.strerror}; "
+                   "free space or give a writable --out / --cache", err=True)
+        sys.exit(2)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)

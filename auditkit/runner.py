@@ -358,6 +358,12 @@ def _forward_shards(
             if batch["errors"]:
                 raise AuditError(f"{source.name}: {batch['errors'][0]}; remove or replace the file")
             logits = outputs(batch["images"], batch["positions"]).float().cpu().numpy()
+            finite = np.isfinite(logits).all(axis=1)
+            if not finite.all():  # never a silent wrong number: NaN would poison every metric
+                bad = source.samples[batch["positions"][int(np.argmin(finite))]]
+                raise AuditError(f"{adapter.name} returned NaN or infinite {output} for {bad.sample_id} "
+                                 f"({int((~finite).sum())} of {len(finite)} in its batch); check the model's "
+                                 "weights and preprocessing")
             rows.extend(logits)
             hashes.extend(batch["content_sha1"])
             while shard is not None and len(rows) >= shard[1] - shard[0]:

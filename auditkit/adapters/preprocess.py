@@ -103,7 +103,17 @@ class _NativeTransform:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    return image if image.mode == "RGB" else image.convert("RGB")
+    """Any PIL mode to 8-bit RGB. 16-bit and 32-bit integer images (``I;16``, ``I``) are scaled
+    from their 16-bit range: PIL's own conversion clips them at 255, turning them white. CMYK,
+    palette and grey convert as PIL does; RGBA drops its alpha (the paper's loaders do the same)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        import numpy as np
+
+        array = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(np.round(array / 257), 0, 255).astype(np.uint8), "L").convert("RGB")
+    return image.convert("RGB")
 
 
 def paper_supervised() -> PreprocessConfig:

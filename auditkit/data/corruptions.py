@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from auditkit.adapters.preprocess import PreprocessConfig
+from auditkit.adapters.preprocess import PreprocessConfig, _to_rgb
 from auditkit.errors import AuditError
 
 # The 15 corruptions of the benchmark (mCE); the 4 hold-out ones are not generated.
@@ -77,7 +77,7 @@ def corrupt_image(image: Image.Image, corruption: str, severity: int, seed: int 
         raise AuditError(f"unknown corruption {corruption!r} / severity {severity}")
     if corruption == "frost":
         _check_frost_textures()
-    clean = np.asarray(_clean_crop(image.convert("RGB")))
+    clean = np.asarray(_clean_crop(_to_rgb(image)))
     digest = hashlib.sha256(clean.tobytes() + f"|{corruption}|{severity}|{seed}".encode()).digest()
     with _seeded(int.from_bytes(digest[:4], "little")):
         corrupted = corrupt_tta.corrupt(clean, severity=severity, corruption_name=corruption)

@@ -39,7 +39,10 @@ def _image_folder_samples(
                 f"{name}: folder {folder} is not one of the dataset's classes; "
                 "remove it or point --data at the released layout"
             )
-        for path in list_images(folder):
+        images = list_images(folder)
+        if not images:  # never a silently smaller dataset
+            raise AuditError(f"{name}: class folder {folder} holds no images; restore its files or remove the folder")
+        for path in images:
             sample_id = path.name if id_is_basename else f"{folder.name}/{path.name}"
             samples.append(Sample(path=path, label=index[folder.name], sample_id=sample_id))
     return samples

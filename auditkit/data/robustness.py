@@ -37,7 +37,10 @@ def read_imagenet_v2(root: Path) -> DatasetSource:
                 f"release has folders named by class index ({V2_FOLDER}/<index>/*.jpeg)"
             )
         label = int(folder.name)
-        for path in list_images(folder):
+        images = list_images(folder)
+        if not images:  # never a silently smaller dataset
+            raise AuditError(f"{name}: class folder {folder} holds no images; restore its files or remove the folder")
+        for path in images:
             samples.append(Sample(path=path, label=label, sample_id=f"{label}/{path.name}"))
     _require_samples(name, root, samples, f"{V2_FOLDER}/<class index>/*.jpeg")
     samples.sort(key=lambda s: (s.label, s.sample_id))

@@ -1,0 +1,118 @@
+"""Bad input: one line that names the fix, never a traceback and never a silent wrong number."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from auditkit.adapters.preprocess import paper_supervised
+from auditkit.cli import main
+from auditkit.data import open_dataset
+from auditkit.errors import AuditError
+from tests.conftest import write_image
+from tests.engine.test_run import audit_args
+
+NAN_MODEL = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 1000)
+            self.pretrained_cfg = dict(input_size=(3, 16, 16), interpolation="bilinear", crop_pct=1.0,
+                                       mean=(0.5,) * 3, std=(0.5,) * 3)
+
+        def forward(self, x):
+            out = self.fc(x.mean((2, 3)))
+            out[0, 0] = float("nan")
+            return out
+
+    def make():
+        return Broken()
+    """
+)
+
+
+def one_error_line(capsys, args: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("audit: error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_nan_logits_are_refused_naming_the_image(val_folder, tmp_path, capsys):
+    model = tmp_path / "nan_model.py"
+    model.write_text(NAN_MODEL)
+    err = one_error_line(capsys, audit_args(model, val_folder, tmp_path / "out", tmp_path / "cache"))
+    assert "NaN or infinite" in err and "ILSVRC2012_val_" in err
+    assert not (tmp_path / "out" / "results.json").exists()
+    assert not list((tmp_path / "cache").glob("store/*/*/shard-*.npz"))  # nothing poisoned is cached
+
+
+def test_empty_class_folder_is_refused_not_a_smaller_dataset(val_folder, tmp_path):
+    (val_folder / "n01530575").mkdir()
+    with pytest.raises(AuditError, match="holds no images"):
+        open_dataset("imagenet-val", tmp_path, {"imagenet-val": str(val_folder)})
+    v2 = tmp_path / "v2" / "imagenetv2-matched-frequency-format-val"
+    write_image(v2 / "0" / "a.jpeg", np.random.default_rng(0))
+    (v2 / "1").mkdir()
+    with pytest.raises(AuditError, match="holds no images"):
+        open_dataset("imagenet-v2", tmp_path, {"imagenet-v2": str(tmp_path / "v2")})
+
+
+def test_v2_folders_named_by_wnid_are_refused(tmp_path):
+    write_image(tmp_path / "v2" / "n01440764" / "a.jpeg", np.random.default_rng(0))
+    with pytest.raises(AuditError, match="not a class index 0..999"):
+        open_dataset("imagenet-v2", tmp_path, {"imagenet-v2": str(tmp_path / "v2")})
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA", "P", "I;16"])
+def test_every_image_mode_becomes_the_same_rgb_picture(mode):
+    """Grey, CMYK, RGBA, palette and 16-bit images reach the model as the 8-bit RGB picture
+    they show; 16-bit is scaled, not clipped to white by PIL's default conversion."""
+    transform = paper_supervised().transform()
+    grey = np.tile(np.linspace(0, 255, 300).astype(np.uint8), (280, 1))
+    reference = transform(Image.fromarray(grey).convert("RGB"))
+    if mode == "I;16":
+        image = Image.fromarray((grey.astype("<u2") * 257))
+        assert image.mode == "I;16"
+    else:
+        image = Image.fromarray(grey).convert(mode)
+    got = transform(image)
+    assert got.shape == reference.shape
+    assert float((got - reference).abs().max()) < 0.05  # CMYK round trip differs by a grey level or so
+
+
+def test_read_only_output_folder_is_one_line(tiny_model_file, val_folder, tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        err = one_error_line(capsys, audit_args(tiny_model_file, val_folder, locked / "out", tmp_path / "cache"))
+    finally:
+        locked.chmod(0o700)
+    assert "cannot write" in err and "writable --out" in err
+
+
+def test_full_disk_while_writing_results_is_one_line(tiny_model_file, val_folder, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from auditkit.records import RunResults
+
+    def full(self, out_dir):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out_dir / "results.json"))
+
+    monkeypatch.setattr(RunResults, "write", full)
+    err = one_error_line(capsys, audit_args(tiny_model_file, val_folder, tmp_path / "out", tmp_path / "cache"))
+    assert "No space left on device" in err and "results.json" in err
