@@ -10,6 +10,9 @@ SUITES.register("imagenet_x", "suites.imagenet_x.suite:ImageNetXSuite")
 SUITES.register("robustness", "suites.robustness.suite:RobustnessSuite")
 SUITES.register("invariance", "suites.invariance.suite:InvarianceSuite")
 SUITES.register("pug", "suites.pug.suite:PugSuite")
+SUITES.register("linear_probe", "suites.linear_probe.suite:LinearProbeSuite")
+SUITES.register("cka", "suites.cka.suite:CkaSuite")
+SUITES.register("adversarial", "suites.adversarial.suite:AdversarialSuite")
 
 
 def get_suite(name: str) -> Suite:

@@ -1,0 +1,1 @@
+"""Adversarial robustness: accuracy under untargeted L-inf FGSM and PGD."""

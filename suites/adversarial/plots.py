@@ -1,0 +1,34 @@
+"""Adversarial plots: one function per figure, each returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+# Okabe-Ito: colour-blind-safe.
+COLOURS = {"fgsm": "#E69F00", "pgd": "#0072B2"}
+MARKERS = {"fgsm": "s", "pgd": "o"}
+
+
+def accuracy_vs_epsilon(model: str, curves: dict[str, list[tuple[float, float, float, float]]]) -> Figure:
+    """Top-1 (%) against epsilon (/255) per attack; epsilon 0 is the clean accuracy."""
+    figure, axis = plt.subplots(figsize=(4.6, 3.4))
+    for method, points in sorted(curves.items()):
+        points = sorted(points)
+        epsilon = np.array([p[0] for p in points])
+        mean = np.array([100 * p[1] for p in points])
+        low = np.array([100 * p[2] for p in points])
+        high = np.array([100 * p[3] for p in points])
+        axis.errorbar(epsilon, mean, yerr=[mean - low, high - mean], marker=MARKERS.get(method, "o"),
+                      color=COLOURS.get(method), capsize=3, label=method.upper())
+    axis.set_xlabel("epsilon (/255, L-inf, before normalisation)")
+    axis.set_ylabel("top-1 (%)")
+    axis.set_ylim(-2, 102)
+    axis.set_title(f"{model}: adversarial robustness", fontsize=10)
+    axis.legend(fontsize=8, frameon=False)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,1 @@
+"""CKA similarity between layers and models (linear and RBF, minibatch unbiased HSIC)."""

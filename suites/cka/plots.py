@@ -1,0 +1,36 @@
+"""CKA heat maps: one function per figure, each returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def cka_heat_map(
+    matrices: dict[str, np.ndarray], rows: list[str], columns: list[str], model: str, other: str, dataset: str
+) -> Figure:
+    """One panel per kernel: rows = layers of ``model``, columns = layers of ``other``."""
+    cell = 0.42
+    width = max(3.0, cell * len(columns) + 1.6)
+    height = max(2.6, cell * len(rows) + 1.4)
+    figure, axes = plt.subplots(1, len(matrices), figsize=(width * len(matrices), height), squeeze=False)
+    for axis, (kernel, matrix) in zip(axes[0], matrices.items()):
+        image = axis.imshow(matrix, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
+        if len(rows) * len(columns) <= 196:
+            for i in range(len(rows)):
+                for j in range(len(columns)):
+                    value = matrix[i, j]
+                    axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                              color="black" if value > 0.6 else "white")
+        axis.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=7)
+        axis.set_yticks(range(len(rows)), rows, fontsize=7)
+        axis.set_xlabel(f"{other} layer")
+        axis.set_ylabel(f"{model} layer")
+        axis.set_title(f"{kernel} CKA on {dataset}", fontsize=10)
+        figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="CKA")
+    figure.tight_layout()
+    return figure

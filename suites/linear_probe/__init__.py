@@ -1,0 +1,1 @@
+"""Linear-probe transfer, few-shot probes and retrieval on frozen features."""

@@ -1,0 +1,248 @@
+"""Transfer by linear probing, few-shot probes and retrieval, on frozen features.
+
+Features: the model's penultimate / pooled embedding (CLIP: the image embedding), computed once
+and cached in the store like predictions (request output "features"). Datasets: the built-in
+``digits`` (scikit-learn's real handwritten-digit scans), ``transfer`` (your own, ``--data
+transfer=PATH``) and the 19 VTAB-1k tasks (``vtab-<task>``) when present; readers and layouts in
+``auditkit.data.transfer``.
+
+Linear probe (VTAB, Zhai et al. 2019, linear evaluation; the regularisation sweep of CLIP's
+linear probes, Radford et al. 2021, App. A.3):
+- features standardised with the train split's mean and standard deviation (ours: one C grid then
+  suits every model's feature scale);
+- L2-regularised multinomial logistic regression (scikit-learn, L-BFGS, up to 1000 iterations);
+- the inverse regularisation C chosen by top-1 on the val split: 13 values 1e-6 .. 1e6, then 9
+  values over the decade on either side of the best (ties: the smaller C, stronger
+  regularisation). A task without a val split holds out a seeded, stratified 20 % of train;
+- refit on train + val at that C, scored on test: ``top1`` with a 95 % bootstrap CI over test
+  images. ``probe_c`` records the chosen C. Dataset ``all-tasks``: ``top1_mean`` over the tasks
+  that ran (the paper's VTAB average: 67.8 / 71.0 / 72.2 / 72.2, ViT-sup / ConvNeXt-sup /
+  ViT-CLIP / ConvNeXt-CLIP, on all 19 tasks).
+Few-shot (condition ``few-shot/<k>``): k in {1, 5, 10, 25} images per class drawn from train +
+val with seeds 0..4, fitted at the full probe's C (k images leave nothing to tune on), scored on
+the whole test split; value = mean over seeds, CI = Student-t 95 % interval over the seeds.
+Retrieval (metric ``retrieval_map``, ``retrieval_top1``): each test image queries the train + val
+gallery by cosine similarity of L2-normalised features; relevant = same class; mean average
+precision, and the nearest neighbour's accuracy, with bootstrap CIs over queries. The
+Oxford / Paris (revisited) query-gallery protocol is not implemented yet.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from auditkit.data.transfer import VTAB_TASKS, split_of
+from auditkit.records import MetricRecord, Notice, Skipped
+from auditkit.stats import bootstrap_ci
+from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+
+COARSE_C = np.logspace(-6, 6, 13)
+FINE_STEPS = 9
+MAX_ITER = 1000
+HELD_OUT_FRACTION = 0.2
+SHOTS = (1, 5, 10, 25)
+FEW_SHOT_SEEDS = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    c: float
+    validation_top1: dict[float, float]  # every C tried -> val top-1
+    test_prediction: np.ndarray
+    test_top1: float
+
+
+def fit_probe(features: np.ndarray, labels: np.ndarray, c: float):  # -> LogisticRegression
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    classifier = LogisticRegression(C=c, max_iter=MAX_ITER, tol=1e-4)
+    # One BLAS thread: on these small problems (about 1000 x 1280) threads cost more than they
+    # give, badly so on a shared CPU (measured on digits: 22 s per fit with OpenBLAS's default
+    # threads next to another job, 1.6 s with one).
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        # at the weakest regularisation L-BFGS may stop at max_iter; that C then simply scores lower
+        warnings.simplefilter("ignore")
+        classifier.fit(features, labels)
+    return classifier
+
+
+def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    mean = train.mean(axis=0)
+    scale = train.std(axis=0)
+    scale[scale == 0] = 1.0
+    return [(x - mean) / scale for x in (train, *others)]
+
+
+def choose_c(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> tuple[float, dict[float, float]]:
+    """The C with the best val top-1: a coarse log grid, then a fine one around its best."""
+    train_x, val_x = standardise(train_x, val_x)
+    scores: dict[float, float] = {}
+
+    def sweep(grid: np.ndarray) -> None:
+        for c in grid:
+            c = float(c)
+            if c not in scores:
+                scores[c] = float((fit_probe(train_x, train_y, c).predict(val_x) == val_y).mean())
+
+    sweep(COARSE_C)
+    best = _best(scores)
+    sweep(np.logspace(np.log10(best) - 1, np.log10(best) + 1, FINE_STEPS))
+    return _best(scores), scores
+
+
+def _best(scores: dict[float, float]) -> float:
+    top = max(scores.values())
+    return min(c for c, score in scores.items() if score == top)
+
+
+def linear_probe(
+    train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
+    test_x: np.ndarray, test_y: np.ndarray,
+) -> ProbeResult:
+    """Choose C on val, refit on train + val, score on test."""
+    c, scores = choose_c(train_x, train_y, val_x, val_y)
+    fit_x, fit_y = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
+    fit_x, test_x = standardise(fit_x, test_x)
+    prediction = fit_probe(fit_x, fit_y, c).predict(test_x)
+    return ProbeResult(c, scores, prediction, float((prediction == test_y).mean()))
+
+
+def few_shot_sample(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
+    """Indices of ``shots`` images per class (all of a class that has fewer), seeded."""
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:shots] for c in np.unique(labels)]
+    return np.sort(np.concatenate(chosen))
+
+
+def held_out_split(labels: np.ndarray, fraction: float = HELD_OUT_FRACTION, seed: int = 0) -> np.ndarray:
+    """Boolean mask of a stratified, seeded validation hold-out of ``labels``."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), bool)
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        mask[members[: int(round(len(members) * fraction))]] = True
+    return mask
+
+
+def average_precisions(query_x: np.ndarray, query_y: np.ndarray, gallery_x: np.ndarray, gallery_y: np.ndarray) -> np.ndarray:
+    """Per query: average precision of the gallery ranked by cosine similarity, relevant = same
+    label (queries with no relevant gallery image get NaN)."""
+    q = query_x / np.maximum(np.linalg.norm(query_x, axis=1, keepdims=True), 1e-12)
+    g = gallery_x / np.maximum(np.linalg.norm(gallery_x, axis=1, keepdims=True), 1e-12)
+    result = np.full(len(q), np.nan)
+    for start in range(0, len(q), 1024):
+        similarity = q[start:start + 1024] @ g.T
+        order = np.argsort(-similarity, axis=1, kind="stable")
+        relevant = gallery_y[order] == query_y[start:start + 1024, None]
+        hits = np.cumsum(relevant, axis=1)
+        ranks = np.arange(1, g.shape[0] + 1)
+        total = relevant.sum(axis=1)
+        precision_sum = np.where(relevant, hits / ranks, 0.0).sum(axis=1)
+        result[start:start + 1024] = np.where(total > 0, precision_sum / np.maximum(total, 1), np.nan)
+    return result
+
+
+def nearest_neighbour(query_x: np.ndarray, gallery_x: np.ndarray) -> np.ndarray:
+    q = query_x / np.maximum(np.linalg.norm(query_x, axis=1, keepdims=True), 1e-12)
+    g = gallery_x / np.maximum(np.linalg.norm(gallery_x, axis=1, keepdims=True), 1e-12)
+    return np.concatenate([np.argmax(q[s:s + 1024] @ g.T, axis=1) for s in range(0, len(q), 1024)])
+
+
+def t_interval(values: np.ndarray) -> tuple[float | None, float | None]:
+    if len(values) < 2:
+        return None, None
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+class LinearProbeSuite(Suite):
+    name = "linear_probe"
+    version = "0.1"
+    description = "linear-probe transfer (C chosen on val), few-shot probes, retrieval mAP on frozen features"
+    datasets = ("digits", "transfer", *(f"vtab-{task}" for task in VTAB_TASKS))
+    better = {"top1": "higher", "top1_mean": "higher", "retrieval_map": "higher", "retrieval_top1": "higher"}
+
+    def requests(self) -> list[PredictionRequest]:
+        return [PredictionRequest(dataset, output="features") for dataset in self.datasets]
+
+    def evaluate(
+        self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
+    ) -> SuiteOutput:
+        from suites.linear_probe.plots import few_shot_curves, transfer_bars
+
+        output = SuiteOutput()
+        task_top1: dict[str, float] = {}
+        curves: dict[str, list[tuple[int, float, float | None, float | None]]] = {}
+        for request, prediction in predictions.items():
+            if prediction.features is None:
+                continue
+            dataset = request.dataset
+            split = np.array([split_of(s) for s in prediction.source.samples])
+            x, y = prediction.features.astype(np.float64), prediction.labels
+
+            def record(metric: str, value: float, low: float | None, high: float | None, n: int,
+                       condition: str = "none") -> None:
+                output.records.append(MetricRecord(model, self.name, dataset, condition, metric, value,
+                                                   low, high, n, self.version))
+
+            train, val, test = (split == "train"), (split == "val"), (split == "test")
+            if not train.any() or not test.any():
+                output.skipped.append(Skipped(self.name, dataset, "needs train and test images (did --limit cut a split?)"))
+                continue
+            if not val.any():
+                held = held_out_split(y[train], seed=seed)
+                val = np.zeros_like(train)
+                val[np.flatnonzero(train)[held]] = True
+                train = train & ~val
+                output.notices.append(Notice(self.name, dataset, f"no val split: C chosen on a held-out "
+                                             f"{HELD_OUT_FRACTION:.0%} of train (stratified, seed {seed})"))
+            probe = linear_probe(x[train], y[train], x[val], y[val], x[test], y[test])
+            hits = probe.test_prediction == y[test]
+            record("top1", probe.test_top1, *bootstrap_ci(np.mean, hits.astype(float), seed=seed), int(test.sum()))
+            record("probe_c", probe.c, None, None, int(train.sum() + val.sum()))
+            task_top1[dataset] = probe.test_top1
+
+            pool = train | val
+            for shots in SHOTS:
+                scores = []
+                for shot_seed in FEW_SHOT_SEEDS:
+                    chosen = np.flatnonzero(pool)[few_shot_sample(y[pool], shots, shot_seed)]
+                    fit_x, test_x = standardise(x[chosen], x[test])
+                    scores.append(float((fit_probe(fit_x, y[chosen], probe.c).predict(test_x) == y[test]).mean())
+                                  if len(np.unique(y[chosen])) > 1 else np.nan)
+                values = np.array(scores)
+                low, high = t_interval(values)
+                record("top1", float(values.mean()), low, high, int(test.sum()), condition=f"few-shot/{shots}")
+                curves.setdefault(dataset, []).append((shots, float(values.mean()), low, high))
+
+            gallery = pool
+            ap = average_precisions(x[test], y[test], x[gallery], y[gallery])
+            answered = ~np.isnan(ap)
+            record("retrieval_map", float(ap[answered].mean()), *bootstrap_ci(np.mean, ap[answered], seed=seed),
+                   int(answered.sum()))
+            neighbour = y[gallery][nearest_neighbour(x[test], x[gallery])] == y[test]
+            record("retrieval_top1", float(neighbour.mean()),
+                   *bootstrap_ci(np.mean, neighbour.astype(float), seed=seed), int(test.sum()))
+
+            probe_prediction = np.full(len(y), -1)
+            probe_prediction[test] = probe.test_prediction
+            output.per_sample[(dataset, "none")] = {"label": y, "split": split, "probe_prediction": probe_prediction}
+        if task_top1:
+            values = np.array(list(task_top1.values()))
+            output.records.append(MetricRecord(model, self.name, "all-tasks", "none", "top1_mean",
+                                               float(values.mean()), None, None, len(values), self.version))
+            output.figures.append(SuiteFigure(
+                "all-tasks", "transfer", transfer_bars(model, task_top1),
+                "Linear-probe top-1 on each task's test split (C chosen on val, refit on train + val).",
+            ))
+            output.figures.append(SuiteFigure(
+                "all-tasks", "few_shot", few_shot_curves(model, curves, task_top1),
+                f"Few-shot linear probes: top-1 vs images per class (mean over {len(FEW_SHOT_SEEDS)} draws, "
+                "95 % t-interval); dashed: the full probe.",
+            ))
+        return output

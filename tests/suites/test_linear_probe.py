@@ -1,0 +1,113 @@
+"""Linear probe, few-shot and retrieval: separable features reach 100 %, shuffled labels give
+chance, retrieval agrees with scikit-learn, and the suite runs end to end on the built-in digits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from auditkit.cli import main
+from suites.linear_probe.suite import (
+    average_precisions,
+    choose_c,
+    few_shot_sample,
+    held_out_split,
+    linear_probe,
+    nearest_neighbour,
+)
+
+
+def _blobs(rng: np.random.Generator, n: int, classes: int, dim: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.arange(n) % classes
+    centres = rng.normal(size=(classes, dim)) * 3
+    return centres[labels] + rng.normal(size=(n, dim)) * spread, labels
+
+
+def test_linearly_separable_features_reach_100_percent():
+    rng = np.random.default_rng(0)
+    # each class owns one coordinate: separable by a hyperplane, with nuisance dimensions
+    labels = np.arange(600) % 4
+    features = rng.normal(size=(600, 16)) * 0.3
+    features[np.arange(600), labels] += 3.0
+    train, val, test = slice(0, 300), slice(300, 400), slice(400, 600)
+    result = linear_probe(features[train], labels[train], features[val], labels[val], features[test], labels[test])
+    assert result.test_top1 == 1.0
+    assert max(result.validation_top1.values()) == result.validation_top1[result.c] == 1.0
+
+
+def test_shuffled_labels_give_chance():
+    rng = np.random.default_rng(1)
+    features, labels = _blobs(rng, 2000, 4, 8, 1.0)
+    shuffled = rng.permutation(labels)
+    result = linear_probe(features[:800], shuffled[:800], features[800:1000], shuffled[800:1000],
+                          features[1000:], shuffled[1000:])
+    assert abs(result.test_top1 - 0.25) < 0.05  # 1000 test images: chance +- 3 standard errors
+    honest = linear_probe(features[:800], labels[:800], features[800:1000], labels[800:1000],
+                          features[1000:], labels[1000:])
+    assert honest.test_top1 > 0.9  # the same features with their labels are easy
+
+
+def test_c_is_the_best_on_val_and_smallest_among_ties():
+    rng = np.random.default_rng(2)
+    features, labels = _blobs(rng, 400, 3, 6, 2.5)
+    c, scores = choose_c(features[:200], labels[:200], features[200:], labels[200:])
+    best = max(scores.values())
+    assert scores[c] == best and c == min(k for k, v in scores.items() if v == best)
+    assert len(scores) >= 13 + 1  # coarse grid plus a fine one
+
+
+def test_few_shot_and_held_out_samples():
+    labels = np.repeat(np.arange(5), 30)
+    chosen = few_shot_sample(labels, 10, seed=3)
+    assert np.bincount(labels[chosen]).tolist() == [10] * 5
+    np.testing.assert_array_equal(chosen, few_shot_sample(labels, 10, seed=3))
+    assert not np.array_equal(chosen, few_shot_sample(labels, 10, seed=4))
+    held = held_out_split(labels, 0.2, seed=0)
+    assert np.bincount(labels[held]).tolist() == [6] * 5
+
+
+def test_retrieval_matches_scikit_learn():
+    from sklearn.metrics import average_precision_score
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(4)
+    gallery, gallery_y = _blobs(rng, 120, 4, 5, 3.0)
+    query, query_y = _blobs(rng, 30, 4, 5, 3.0)
+    ours = average_precisions(query, query_y, gallery, gallery_y)
+    g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    for k in range(len(query)):
+        scores = g @ (query[k] / np.linalg.norm(query[k]))
+        assert ours[k] == pytest.approx(average_precision_score(gallery_y == query_y[k], scores), abs=1e-12)
+    neighbours = NearestNeighbors(n_neighbors=1, metric="cosine").fit(gallery).kneighbors(query)[1][:, 0]
+    np.testing.assert_array_equal(nearest_neighbour(query, gallery), neighbours)
+
+
+def test_suite_on_digits_end_to_end(tmp_path, tiny_model_file):
+    out = tmp_path / "out"
+    main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "linear_probe",
+          "--data-root", str(tmp_path / "data"), "--out", str(out), "--cache", str(tmp_path / "cache"),
+          "--no-progress", "--workers", "0", "--batch-size", "256"])
+    payload = json.loads((out / "results.json").read_text())
+    records = {(r["dataset"], r["condition"], r["metric"]): r for r in payload["records"]}
+    top1 = records[("digits", "none", "top1")]
+    assert top1["n"] == 798 and top1["ci_low"] <= top1["value"] <= top1["ci_high"]
+    assert top1["value"] > 0.3  # chance is 0.1: random 8-d conv features still carry digit shape
+    assert records[("all-tasks", "none", "top1_mean")]["value"] == top1["value"]
+    shots = [records[("digits", f"few-shot/{k}", "top1")]["value"] for k in (1, 5, 10, 25)]
+    assert shots[0] < shots[-1] <= top1["value"] + 0.05
+    assert 0.1 < records[("digits", "none", "retrieval_map")]["value"] < 1
+    # the features went through the store in an entry of their own: a second run forwards nothing
+    assert payload["header"]["images_forwarded"]["digits/none [features]"] == 1797
+    main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "linear_probe",
+          "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "again"), "--cache", str(tmp_path / "cache"),
+          "--no-progress", "--workers", "0"])
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert again["header"]["images_forwarded"]["digits/none [features]"] == 0
+    assert [r["value"] for r in again["records"]] == [r["value"] for r in payload["records"]]
+    skipped = {s["dataset"]: s["reason"] for s in payload["skipped"]}
+    assert "not found" in skipped["vtab-dtd"]
+    assert (out / "figures" / "linear_probe__all-tasks__transfer.png").is_file()
+    saved = np.load(out / "per_sample" / "linear_probe" / "digits__none.npz")
+    assert (saved["probe_prediction"] >= 0).sum() == 798 and len(saved["content_sha1"]) == 1797
