@@ -174,6 +174,49 @@ def report(run_dir: Path = typer.Argument(..., help="the --out folder of an `aud
     typer.echo(f"report: {build_report(run_dir)}")
 
 
+@app.command()
+def card(run_dir: Path = typer.Argument(..., help="the --out folder of an `audit run`")) -> None:
+    """Write model_card.html: the run's header, data coverage and every metric on one page."""
+    from auditkit.report.html import build_model_card
+
+    typer.echo(f"model card: {build_model_card(run_dir)}")
+
+
+@app.command()
+def compare(
+    runs: list[str] = typer.Argument(..., help="run folders, globs ('runs/*') or folders holding runs"),
+    out: Path = typer.Option(Path("audit-out/compare"), "--out", "-o", help="output folder for compare.html"),
+    resamples: int = typer.Option(1000, "--resamples", help="paired-bootstrap resamples"),
+    seed: int = typer.Option(0, "--seed", help="seed of the paired bootstrap"),
+) -> None:
+    """Compare runs: models as columns, overlaid plots, paired tests on shared samples."""
+    from auditkit.compare import compare as compare_runs, load_runs
+    from auditkit.compare.page import build_compare_page
+
+    if resamples < 100:
+        raise AuditError(f"--resamples must be at least 100 for a 95 % interval, got {resamples}")
+    comparison = compare_runs(load_runs(runs), resamples=resamples, seed=seed)
+    page = build_compare_page(comparison, out)
+    significant = sum(1 for t in comparison.tests if t.stars)
+    typer.echo(f"{len(comparison.runs)} runs, {len(comparison.tests)} paired tests ({significant} significant)")
+    typer.echo(f"compare: {page}")
+
+
+@app.command()
+def export(
+    source: Path = typer.Argument(..., help="a run folder (results.json) or a compare folder (compare.json)"),
+    formats: str = typer.Option("latex,pdf,svg,pgf,csv,modelcard", "--format", "-f",
+                                help="comma-separated: latex, pdf, svg, pgf, png, csv, modelcard"),
+    out: Path = typer.Option(Path("audit-out/export"), "--out", "-o"),
+    ci: str = typer.Option("pm", "--ci", help="CI in LaTeX tables: pm (± half-width) or subscript ([lo, hi])"),
+) -> None:
+    """Export for papers: LaTeX tables, column/page-width figures, CSV, CITATIONS.bib, model-index YAML."""
+    from auditkit.export import export as export_results
+
+    for path in export_results(source, [f.strip() for f in formats.split(",") if f.strip()], out, ci=ci):
+        typer.echo(str(path))
+
+
 @app.command("ls")
 def list_things(
     kind: str = typer.Argument(..., help="models | suites | datasets"),

@@ -4,6 +4,22 @@ A suite never touches a torch module. It declares ``requests``; the runner hands
 ``Predictions`` (logits, labels, ids) and it returns tidy records, figures and per-sample arrays.
 Add a suite by subclassing ``Suite`` in ``suites/<name>/suite.py`` and adding one registry line
 in ``suites/__init__.py``.
+
+Per-sample arrays: the convention ``audit compare`` pairs runs on (STYLE.md 6, lm-eval's
+``doc_hash``). ``SuiteOutput.per_sample[(dataset, condition)]`` maps names to arrays with one row
+per sample of that request, in ``source.samples`` order; the runner adds ``sample_id`` and
+``content_sha1``, so two runs are matched sample by sample. Names that mean something:
+
+- ``correct``: bool, the sample's top-1 answer is right; its mean is the record ``top1`` at the
+  same (dataset, condition). Comparisons give it McNemar's test as well as a paired bootstrap.
+- an array named after a metric (``top5``, ``true_class_probability``, ``brier``, ...): the
+  per-sample values whose mean is that metric's record at the same (dataset, condition); a bool
+  one also gets McNemar's test.
+- anything else is context (``label``, ``prediction``, ``confidence``, ...).
+
+A suite whose metrics are not plain means (ECE, error ratios, shape bias), or whose records sit
+under another condition than the request's, overrides ``sample_metrics`` (and ``sample_hits``).
+With that, a new suite gets paired tests, overlays and exports with no change elsewhere.
 """
 
 from __future__ import annotations
@@ -11,7 +27,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -118,6 +134,42 @@ class Suite(abc.ABC):
     def fallback_requests(self, missing_dataset: str) -> list[PredictionRequest]:
         """What to request instead when ``missing_dataset`` is absent (e.g. ImageNet-C made on
         the fly from val); empty: the dataset is reported as skipped."""
+        return []
+
+    # metric -> "higher" or "lower": which way is better, for bold "best" values in comparisons and
+    # tables; a metric not named here (a count, shape bias) has no best.
+    better: Mapping[str, str] = {}
+    # BibTeX entries of the methods and data this suite's numbers rest on, for `audit export`'s
+    # CITATIONS.bib (added to what the exporter already knows for the suite's datasets)
+    citations: tuple[str, ...] = ()
+
+    def sample_hits(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+        """Boolean per-sample hits whose mean is a record, keyed by that record's (condition, metric).
+
+        ``arrays`` are the per-sample arrays saved for ``condition`` (rows possibly a subset or a
+        resample). Default: the module's convention (``correct`` -> ``top1``; a bool array named
+        after a metric -> that metric)."""
+        hits = {}
+        for name, values in arrays.items():
+            if name in ("sample_id", "content_sha1") or values.dtype != bool or values.ndim != 1:
+                continue
+            hits[(condition, "top1" if name == "correct" else name)] = values
+        return hits
+
+    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        """Metrics recomputed from per-sample ``arrays``, keyed by the (condition, metric) of the
+        record each reproduces; comparisons use only keys that match a record of both runs.
+        Default: the means the convention names (see the module docstring)."""
+        metrics = {key: float(np.mean(hits)) for key, hits in self.sample_hits(condition, arrays).items()}
+        for name, values in arrays.items():
+            if values.ndim == 1 and values.dtype.kind == "f":
+                metrics[(condition, name)] = float(np.mean(values))
+        return metrics
+
+    def comparison_figures(self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]]) -> list[SuiteFigure]:
+        """Optional: figures overlaying several models, from each model's per-sample arrays by
+        (dataset, condition). Comparisons draw the record-derived overlays for every suite; a
+        suite adds here what records cannot show (e.g. reliability diagrams)."""
         return []
 
     @abc.abstractmethod

@@ -288,3 +288,64 @@ def build_report(run_dir: Path) -> Path:
     path = run_dir / REPORT_FILE
     path.write_text(html, encoding="utf-8")
     return path
+
+
+# --- shared with the comparison page and the model card (auditkit.compare) ---------------------
+
+MODEL_CARD_FILE = "model_card.html"
+
+
+def format_p(p: float | None) -> str:
+    """p-values at two significant digits; below 0.001 as '< 0.001'."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def template_environment() -> Environment:
+    """The report's Jinja2 environment (autoescape, filters), for pages built beside it."""
+    environment = _environment()
+    environment.filters["p"] = format_p
+    return environment
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A run on one page: header, data coverage and every metric it produced, with CIs."""
+
+    name: str
+    model: dict[str, Any]
+    header: dict[str, Any]
+    created: str
+    datasets: list[dict[str, Any]]
+    summary: list[SummaryBlock]
+    pivots: list[tuple[str, Pivot]]  # (suite, its per-condition table)
+    skipped: list[Skipped]
+    notices: list[Notice]
+
+
+def model_card(results: RunResults, name: str | None = None) -> ModelCard:
+    model = results.header.get("model")
+    model = model if isinstance(model, dict) else {"name": model}
+    datasets = [{"name": key, **value} for key, value in (results.header.get("datasets") or {}).items()
+                if isinstance(value, dict)]
+    by_suite: dict[str, list[MetricRecord]] = {}
+    for record in results.records:
+        by_suite.setdefault(record.suite, []).append(record)
+    return ModelCard(
+        name=name or str(model.get("name")), model=model, header=results.header,
+        created=format_created(results.header.get("created")), datasets=datasets,
+        summary=summary_blocks(results.records),
+        pivots=[(suite, pivot) for suite, records in by_suite.items() for pivot in pivots(records)],
+        skipped=results.skipped, notices=results.notices,
+    )
+
+
+def build_model_card(run_dir: Path) -> Path:
+    """Write ``run_dir/model_card.html``: the run on one printable page."""
+    run_dir = Path(run_dir)
+    card = model_card(read_results(run_dir))
+    html = template_environment().get_template("model_card.html").render(card=card)
+    path = run_dir / MODEL_CARD_FILE
+    path.write_text(html, encoding="utf-8")
+    return path

@@ -54,3 +54,24 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, title: str
     axis.legend(fontsize=8, frameon=False, loc="upper left")
     figure.tight_layout()
     return figure
+
+
+def reliability_overlay(models: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Figure:
+    """Several models' reliability curves on one axis (accuracy vs mean confidence per bin)."""
+    from auditkit.compare.plots import model_style
+
+    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    axis.plot([0, 1], [0, 1], linestyle="--", color=GREY, linewidth=1, label="perfect calibration")
+    for index, (model, (confidence, correct)) in enumerate(models.items()):
+        _, mean_conf, accuracy, filled = _bin_stats(confidence, correct, bin_index(confidence), NUM_BINS)
+        ece = expected_calibration_error(confidence, correct)
+        axis.plot(mean_conf[filled], accuracy[filled], **model_style(index), linewidth=1.4,
+                  label=f"{model} (ECE {ece:.3f})")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("mean confidence in bin")
+    axis.set_ylabel("accuracy in bin")
+    axis.set_title(f"Reliability — {title}", fontsize=10)
+    axis.legend(loc="upper left", fontsize=7, frameon=False)
+    figure.tight_layout()
+    return figure

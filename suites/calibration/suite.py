@@ -23,6 +23,7 @@ ours.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -126,6 +127,31 @@ class CalibrationSuite(Suite):
     version = "1.0"
     description = "ECE (15 bins), MCE, adaptive ECE, Brier, NLL, top-1; reliability diagrams"
     datasets = ("imagenet-val", "imagenet-r")
+    better = {"ece": "lower", "max_calibration_error": "lower", "adaptive_ece": "lower", "brier": "lower",
+              "nll": "lower", "top1": "higher"}
+
+    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        """The binned metrics as well as the convention's means (top-1, Brier, NLL)."""
+        metrics = super().sample_metrics(condition, arrays)
+        confidence, correct = arrays["confidence"], arrays["correct"]
+        metrics[(condition, "ece")] = expected_calibration_error(confidence, correct)
+        metrics[(condition, "max_calibration_error")] = max_calibration_error(confidence, correct)
+        metrics[(condition, "adaptive_ece")] = adaptive_ece(confidence, correct)
+        metrics.pop((condition, "confidence"), None)  # context, not a record
+        return metrics
+
+    def comparison_figures(self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]]) -> list[SuiteFigure]:
+        from suites.calibration.plots import reliability_overlay
+
+        figures = []
+        for key in dict.fromkeys(k for by_request in samples.values() for k in by_request):
+            models = {m: (a[key]["confidence"], a[key]["correct"]) for m, a in samples.items() if key in a}
+            if len(models) > 1:
+                figures.append(SuiteFigure(
+                    key[0], "reliability_overlay", reliability_overlay(models, f"{key[0]}"),
+                    f"Reliability diagrams overlaid ({NUM_BINS} equal-width bins): accuracy against "
+                    "mean confidence per non-empty bin; the diagonal is perfect calibration."))
+        return figures
 
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
@@ -157,6 +183,9 @@ class CalibrationSuite(Suite):
                 "prediction": arrays.prediction,
                 "confidence": arrays.confidence,
                 "correct": arrays.correct,
+                # per-sample terms whose means are the records (auditkit/suite.py's convention)
+                "brier": arrays.brier,
+                "nll": -arrays.label_log_prob,
             }
             title = f"{model} on {request.dataset}"
             output.figures.append(SuiteFigure(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Mapping
 
 import numpy as np
 
@@ -88,6 +89,32 @@ class ImageNetXSuite(Suite):
     version = "1.0"
     description = "ImageNet-X error ratios over 16 factors of variation (top and multi factor)"
     datasets = ("imagenet-val",)
+    better = {"error_ratio": "lower", "error_ratio_mean": "lower", "accuracy": "higher"}
+
+    def sample_hits(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+        """Right/wrong on the annotated images: the mean is the record ``accuracy`` (top file:
+        condition none; multi file: condition multi)."""
+        return {
+            ("none" if which == "top" else "multi", "accuracy"): arrays["correct"][arrays[f"annotated_{which}"]]
+            for which in FACTOR_FILES if f"annotated_{which}" in arrays
+        }
+
+    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        """Error ratios per factor, their mean and accuracies, as the records, from per-sample rows."""
+        metrics = {key: float(hits.mean()) for key, hits in self.sample_hits(condition, arrays).items()}
+        for which in FACTOR_FILES:
+            if f"annotated_{which}" not in arrays:
+                continue
+            annotated = arrays[f"annotated_{which}"]
+            correct, matrix = arrays["correct"][annotated], arrays[f"factors_{which}"][annotated]
+            prefix = "" if which == "top" else "multi/"
+            ratios = error_ratios(correct, matrix)
+            per_factor, _ = factor_accuracies(correct, matrix)
+            for k, factor in enumerate(factors()):
+                metrics[(f"{prefix}{factor}", "error_ratio")] = float(ratios[k])
+                metrics[(f"{prefix}{factor}", "accuracy")] = float(per_factor[k])
+            metrics[("none" if which == "top" else "multi", "error_ratio_mean")] = float(np.mean(ratios))
+        return metrics
 
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
@@ -104,6 +131,9 @@ class ImageNetXSuite(Suite):
                 )
             by_name = {name: i for i, name in enumerate(prediction.sample_ids)}
             ratios_for_plot: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+            # per sample, in prediction order: right or wrong, and each file's factor rows (all
+            # False where an image is not annotated), so comparisons recompute the ratios
+            samples = {"correct": predicted == prediction.labels}
             for which in FACTOR_FILES:
                 annotated = annotations(which)
                 present = np.array([name in by_name for name in annotated.file_names])
@@ -122,6 +152,10 @@ class ImageNetXSuite(Suite):
                     ))
                     break
                 correct = predicted[rows] == labels
+                samples[f"annotated_{which}"] = np.zeros(len(predicted), dtype=bool)
+                samples[f"annotated_{which}"][rows] = True
+                samples[f"factors_{which}"] = np.zeros((len(predicted), len(factors())), dtype=bool)
+                samples[f"factors_{which}"][rows] = matrix
                 ratios = self._records(output, model, dataset, which, correct, matrix, seed)
                 ratios_for_plot[which] = ratios
                 if which == "top":
@@ -136,6 +170,8 @@ class ImageNetXSuite(Suite):
                             f"ImageNet-X computed on {int(present.sum())} of {FILTERED_ANNOTATED} annotated "
                             f"val images ({coverage:.1%}): ratios are estimates on a partial set",
                         ))
+            if ratios_for_plot:
+                output.per_sample[(dataset, request.condition)] = samples
             if "top" in ratios_for_plot:
                 output.figures.append(SuiteFigure(
                     dataset, "error_ratios", error_ratio_plot(model, factors(), ratios_for_plot["top"]),

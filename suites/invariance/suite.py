@@ -36,6 +36,7 @@ class InvarianceSuite(Suite):
     version = "0.1"
     description = "top-1, true-class probability and consistency under scale, shift and resolution"
     datasets = ("imagenet-val",)
+    better = {"top1": "higher", "true_class_probability": "higher", "consistency": "higher"}
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest("imagenet-val", f"{axis}/{value}") for axis, values in AXES.items() for value in values]
@@ -65,6 +66,11 @@ class InvarianceSuite(Suite):
                         model, self.name, "imagenet-val", f"{axis}/{value}", METRICS[k],
                         float(stacked[:, k].mean()), float(low[k]), float(high[k]), len(stacked), self.version))
                 curves.setdefault(axis, []).append((float(value), float(stacked[:, 0].mean())))
+                # per-sample arrays named as the convention in auditkit/suite.py says: paired tests
+                output.per_sample[("imagenet-val", f"{axis}/{value}")] = {
+                    "correct": columns[0], "true_class_probability": columns[1],
+                    **({"consistency": columns[2]} if len(columns) > 2 else {}),
+                }
         if curves:
             output.figures.append(SuiteFigure(
                 "imagenet-val", "curves", invariance_curves(model, curves),

@@ -124,6 +124,8 @@ class RobustnessSuite(Suite):
     version = "0.1"
     description = "top-1 on ImageNet val, V2, A, R, Sketch and ReaL; gap to val"
     datasets = ("imagenet-val", *SHIFTS, "imagenet-c")
+    better = {"top1": "higher", "top5": "higher", "top1_gap": "lower", "corruption_error": "lower",
+              "mean_corruption_error": "lower"}
 
     def requests(self) -> list[PredictionRequest]:
         return [*(PredictionRequest(d) for d in ("imagenet-val", *SHIFTS)), PredictionRequest("imagenet-c", "native")]
@@ -160,6 +162,10 @@ class RobustnessSuite(Suite):
                 labels = prediction.labels[:, None]
                 hits = {"top1": top5[:, 0] == labels[:, 0], "top5": np.any(top5 == labels, axis=1)}
             output.records.extend(_accuracy_records(self, model, dataset, hits, seed))
+            # named as the convention in auditkit/suite.py says, so runs get paired tests
+            output.per_sample[(dataset, request.condition)] = {
+                "correct": hits["top1"], **({"top5": hits["top5"]} if "top5" in hits else {}),
+            }
             top1[dataset] = float(hits["top1"].mean())
             if dataset == "imagenet-val":
                 self._real(output, model, prediction, seed, top1)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Mapping
 
 import numpy as np
 
@@ -176,6 +177,18 @@ class ShapeBiasSuite(Suite):
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest("cue-conflict", "native")]
+
+    def sample_hits(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+        return {}  # no record here is a mean of per-trial hits
+
+    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        """The rates (condition none) and per-category shape bias, from per-trial decisions; the
+        records sit under condition none although the stimuli are requested as ``native``."""
+        trials = Trials(arrays["shape"], arrays["texture"], arrays["decision"])
+        metrics = {("none", m): float(v) for m, v in zip(RATE_METRICS, _rates(trials))}
+        for category, value in per_category_shape_bias(trials).items():
+            metrics[(category, "shape_bias")] = float(value)
+        return metrics
 
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int

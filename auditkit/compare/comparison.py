@@ -1,0 +1,188 @@
+"""A comparison of runs: records side by side, and paired tests on the samples runs share.
+
+Pure views of the runs' records and per-sample arrays; the suites say how a metric is recomputed
+from per-sample arrays (``Suite.sample_metrics``), so no suite is special-cased here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditkit.compare.paired import Alignment, PairedTest, holm, paired_tests
+from auditkit.compare.runs import Run
+from auditkit.errors import AuditError
+from auditkit.records import MetricRecord, write_json_atomic
+from auditkit.stats import DEFAULT_RESAMPLES
+from auditkit.suite import Suite
+
+COMPARE_FILE = "compare.json"
+HEADLINE = "none"
+
+
+def suite_for(name: str) -> Suite:
+    """The registered suite, or the base convention for a suite this install does not know."""
+    from suites import SUITES, get_suite
+
+    if name in SUITES:
+        return get_suite(name)
+
+    class Unknown(Suite):  # a run from a newer auditkit: its arrays still follow the convention
+        datasets = ()
+
+        def evaluate(self, model, predictions, seed):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    unknown = Unknown()
+    unknown.name = name
+    return unknown
+
+
+@dataclass
+class Row:
+    """One property: a (suite, dataset, condition, metric) with each model's record."""
+
+    suite: str
+    dataset: str
+    condition: str
+    metric: str
+    cells: dict[str, MetricRecord]
+    better: str | None
+    tests: list[PairedTest] = field(default_factory=list)
+
+    @property
+    def best(self) -> set[str]:
+        values = {m: r.value for m, r in self.cells.items() if r.value is not None and math.isfinite(r.value)}
+        if not self.better or len(values) < 2:
+            return set()
+        target = max(values.values()) if self.better == "higher" else min(values.values())
+        return {m for m, v in values.items() if v == target}
+
+    @property
+    def significant(self) -> list[PairedTest]:
+        return [t for t in self.tests if t.stars]
+
+
+@dataclass
+class Comparison:
+    runs: list[Run]
+    rows: list[Row]  # every record key, headline rows first within a suite
+    tests: list[PairedTest]
+    notices: list[str]  # data coverage and pairing caveats the page must show
+    better: dict[str, dict[str, str]]
+    resamples: int
+    seed: int
+
+    @property
+    def models(self) -> list[str]:
+        return [run.name for run in self.runs]
+
+    @property
+    def records(self) -> list[MetricRecord]:
+        return [_renamed(r, run.name) for run in self.runs for r in run.records]
+
+    def headline_rows(self) -> list[Row]:
+        return [row for row in self.rows if row.condition == HEADLINE]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "runs": [{"name": r.name, "letter": r.letter, "directory": str(r.directory), "header": r.results.header}
+                     for r in self.runs],
+            "records": [_finite(asdict(r)) for r in self.records],
+            "tests": [_finite({**asdict(t), "stars": t.stars}) for t in self.tests],
+            "notices": self.notices,
+            "better": self.better,
+            "resamples": self.resamples,
+            "seed": self.seed,
+        }
+
+    def write(self, out_dir: Path) -> Path:
+        return write_json_atomic(out_dir / COMPARE_FILE, self.to_json())
+
+
+def _finite(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def _renamed(record: MetricRecord, name: str) -> MetricRecord:
+    # columns are keyed by the run's (unique) name; the record keeps every other field
+    return record if record.model == name else MetricRecord(**{**asdict(record), "model": name})
+
+
+def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Comparison:
+    suites = {name: suite_for(name) for run in runs for name in dict.fromkeys(r.suite for r in run.records)}
+    better = {name: dict(suite.better) for name, suite in suites.items()}
+    rows: dict[tuple[str, str, str, str], Row] = {}
+    for run in runs:
+        for record in run.records:
+            key = (record.suite, record.dataset, record.condition, record.metric)
+            row = rows.setdefault(key, Row(*key, {}, better[record.suite].get(record.metric)))
+            row.cells[run.name] = _renamed(record, run.name)
+    shared_datasets = {d for d in {r.dataset for run in runs for r in run.records}
+                       if sum(any(r.dataset == d for r in run.records) for run in runs) > 1}
+    if not shared_datasets:
+        listing = "; ".join(f"{run.name}: {', '.join(sorted({r.dataset for r in run.records})) or 'nothing'}" for run in runs)
+        raise AuditError(f"the runs share no dataset ({listing}); compare runs audited on the same data")
+
+    notices = _coverage_notices(runs)
+    tests: list[PairedTest] = []
+    empty = paired = 0
+    for a, b in itertools.combinations(runs, 2):
+        files_b = b.sample_files()
+        for (suite_name, dataset, condition), _ in a.sample_files().items():
+            if (suite_name, dataset, condition) not in files_b:
+                continue
+            wanted = {(row.condition, row.metric) for row in rows.values()
+                      if row.suite == suite_name and row.dataset == dataset and a.name in row.cells and b.name in row.cells}
+            found, alignment = paired_tests(
+                suites[suite_name], dataset, condition, (a.name, b.name),
+                a.samples(suite_name, dataset, condition), b.samples(suite_name, dataset, condition),
+                wanted, resamples, seed)
+            tests.extend(found)
+            if isinstance(alignment, Alignment):
+                empty += not len(alignment.rows_a)
+                paired += bool(len(alignment.rows_a))
+            notices.extend(_pairing_notice(a, b, suite_name, dataset, alignment))
+    if empty and not paired:
+        raise AuditError("the runs share no samples (no sample id in common); compare runs evaluated on the same images")
+    tests = holm(tests)
+    for test in tests:
+        rows[(test.suite, test.dataset, test.condition, test.metric)].tests.append(test)
+    ordered = sorted(rows.values(), key=lambda row: (list(suites).index(row.suite), row.condition != HEADLINE))
+    return Comparison(runs, ordered, tests, list(dict.fromkeys(notices)), better, resamples, seed)
+
+
+def _coverage_notices(runs: list[Run]) -> list[str]:
+    """Datasets whose manifests differ between runs: compared on shared samples only."""
+    notices = []
+    datasets = dict.fromkeys(d for run in runs for d in (run.results.header.get("datasets") or {}))
+    for dataset in datasets:
+        described = {run.name: (run.results.header.get("datasets") or {}).get(dataset) for run in runs}
+        present = {name: d for name, d in described.items() if isinstance(d, dict)}
+        manifests = {str(d.get("manifest_sha256")) for d in present.values()}
+        if len(present) > 1 and len(manifests) > 1:
+            sizes = ", ".join(f"{name}: {d.get('samples', '?')} samples, manifest {str(d.get('manifest_sha256'))[:10]}"
+                              for name, d in present.items())
+            notices.append(f"{dataset}: the runs' data differ ({sizes}). Paired tests use only the samples both "
+                           "runs have (n per test); the tables show each run's own value on its own samples.")
+    return notices
+
+
+def _pairing_notice(a: Run, b: Run, suite: str, dataset: str, alignment: Alignment | str) -> list[str]:
+    if isinstance(alignment, str):
+        return [f"{suite} on {dataset}, {a.name} vs {b.name}: not paired, {alignment}."]
+    if not len(alignment.rows_a):
+        return [f"{suite} on {dataset}, {a.name} vs {b.name}: no shared samples, not paired."]
+    parts = []
+    if alignment.only_a or alignment.only_b:
+        parts.append(f"{alignment.only_a} samples only in {a.name}, {alignment.only_b} only in {b.name}")
+    if alignment.content_differs:
+        parts.append(f"{alignment.content_differs} samples share an id but not their image bytes")
+    if not parts:
+        return []
+    return [f"{suite} on {dataset}, {a.name} vs {b.name}: paired on the {len(alignment.rows_a)} shared samples "
+            f"({'; '.join(parts)}; left out)."]

@@ -1,0 +1,115 @@
+"""``compare.html``: models as columns, properties as rows, overlaid plots, paired tests.
+
+Self-contained (figures as data: URIs, CSS inlined, a Content-Security-Policy that forbids any
+fetch) so it opens from an archive or a mail attachment. It arranges records and the paired tests
+of ``auditkit.compare.comparison``; it computes no metric of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+import auditkit
+from auditkit.compare import plots
+from auditkit.compare.comparison import HEADLINE, Comparison, Row, suite_for
+from auditkit.compare.paired import PairedTest
+from auditkit.records import FigureRef
+from auditkit.report.html import EmbeddedFigure, ModelCard, embed_figure, model_card, template_environment
+
+COMPARE_PAGE = "compare.html"
+FIGURE_DIR = "figures"
+
+
+@dataclass
+class SuiteBlock:
+    suite: str
+    anchor: str
+    headline: list[Row]
+    conditions: list[Row]
+    figures: list[EmbeddedFigure] = field(default_factory=list)
+    tests: list[PairedTest] = field(default_factory=list)
+
+
+def _stem(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(parts)).strip("-")
+
+
+def _save(figure, out_dir: Path, suite: str, dataset: str, name: str, caption: str) -> EmbeddedFigure:  # type: ignore[no-untyped-def]
+    stem = _stem("compare", suite, dataset, name)
+    (out_dir / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_dir / FIGURE_DIR / f"{stem}.png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+    return embed_figure(FigureRef(suite, dataset, name, stem, caption), out_dir)
+
+
+def suite_blocks(comparison: Comparison, out_dir: Path) -> list[SuiteBlock]:
+    models = comparison.models
+    blocks: dict[str, SuiteBlock] = {}
+    for row in comparison.rows:
+        block = blocks.setdefault(row.suite, SuiteBlock(row.suite, "suite-" + _stem(row.suite), [], []))
+        (block.headline if row.condition == HEADLINE else block.conditions).append(row)
+    for series in plots.families(comparison.records, comparison.better):
+        block = blocks[series.suite]
+        kind = "curves" if series.curves() is not None else "grouped bars"
+        block.figures.append(_save(
+            plots.family_figure(series, models), out_dir, series.suite, series.dataset,
+            _stem(series.metric, series.axis_prefix or "all"),
+            f"{series.metric} per {'dataset' if series.dataset == 'all datasets' else 'condition'}, all models "
+            f"({kind}; bars and bands: 95 % bootstrap CI of each run on its own samples).",
+        ))
+    for suite_name, block in blocks.items():
+        samples = {run.name: {(d, c): run.samples(s, d, c) for (s, d, c) in run.sample_files() if s == suite_name}
+                   for run in comparison.runs}
+        for item in suite_for(suite_name).comparison_figures({m: a for m, a in samples.items() if a}):
+            block.figures.append(_save(item.figure, out_dir, suite_name, item.dataset, item.name, item.caption))
+        block.tests = [t for t in comparison.tests if t.suite == suite_name]
+    return list(blocks.values())
+
+
+def overview_figures(comparison: Comparison, out_dir: Path) -> list[EmbeddedFigure]:
+    properties = plots.headline_properties(comparison.records, comparison.better)
+    figures = []
+    if properties:
+        figures.append(_save(
+            plots.property_panels(properties, comparison.models), out_dir, "all", "all", "properties",
+            "Each property (headline metric, condition none) for every model, with 95 % bootstrap CIs "
+            "(↑/↓: higher/lower is better). Letters are the models' columns in the table.",
+        ))
+    chart = plots.radar(properties, comparison.models)
+    if chart is not None:
+        figures.append(_save(
+            chart, out_dir, "all", "all", "radar",
+            "Properties every model has, each axis scaled between the worst and the best of the models "
+            "compared here (outward = better; higher where no direction is defined): a ranking, not absolute values.",
+        ))
+    return figures
+
+
+def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    comparison.write(out_dir)
+    cards: list[tuple[str, ModelCard]] = [(run.letter, model_card(run.results, run.name)) for run in comparison.runs]
+    blocks = suite_blocks(comparison, out_dir)
+    html = template_environment().get_template("compare.html").render(
+        comparison=comparison,
+        runs=comparison.runs,
+        models=comparison.models,
+        letters={run.name: run.letter for run in comparison.runs},
+        cards=cards,
+        overview=overview_figures(comparison, out_dir),
+        blocks=blocks,
+        significant=sum(1 for t in comparison.tests if t.stars),
+        created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=auditkit.__version__,
+    )
+    path = out_dir / COMPARE_PAGE
+    path.write_text(html, encoding="utf-8")
+    return path

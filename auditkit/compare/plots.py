@@ -1,0 +1,243 @@
+"""Comparison plots, derived from records only: one function per figure, each returns a Figure.
+
+Every suite gets them with no code here: a *property* is a headline record (suite, dataset,
+metric at condition "none"); a *family* is one (suite, dataset, metric) over its other conditions
+(shape bias per category, ImageNet-X factors, invariance axes, ImageNet-C severities), drawn as
+curves where the conditions read ``axis/number`` and as grouped bars otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from auditkit.records import MetricRecord
+
+# Okabe-Ito, colour-blind-safe; markers, dashes and hatches keep models apart in grey print too.
+COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+DASHES = ("-", "--", "-.", ":")
+HATCHES = ("", "//", "..", "xx", "\\\\", "--", "++", "oo")
+MAX_BAR_CONDITIONS = 40
+MAX_CURVE_PANELS = 16
+MAX_PROPERTY_PANELS = 24
+HEADLINE = "none"
+
+
+def model_style(index: int) -> dict[str, str]:
+    return {"color": COLOURS[index % len(COLOURS)], "marker": MARKERS[index % len(MARKERS)],
+            "linestyle": DASHES[index % len(DASHES)]}
+
+
+def _bar_style(index: int) -> dict[str, str]:
+    return {"color": COLOURS[index % len(COLOURS)], "hatch": HATCHES[index % len(HATCHES)],
+            "edgecolor": "white" if not HATCHES[index % len(HATCHES)] else "#333333"}
+
+
+@dataclass
+class Series:
+    """One (suite, dataset, metric) over conditions (or, for headlines, over datasets), by model."""
+
+    suite: str
+    dataset: str
+    metric: str
+    better: str | None
+    labels: list[str] = field(default_factory=list)  # conditions (or datasets), in record order
+    values: dict[str, dict[str, MetricRecord]] = field(default_factory=dict)  # model -> label -> record
+    axis_prefix: str = ""  # "multi/" for ImageNet-X's multi-factor conditions
+
+    @property
+    def title(self) -> str:
+        where = self.dataset if not self.axis_prefix else f"{self.dataset}, {self.axis_prefix.rstrip('/')}"
+        return f"{self.suite}, {where}: {self.metric}"
+
+    def curves(self) -> dict[str, list[tuple[float, str]]] | None:
+        """Conditions as axis -> [(x, condition)] when every one reads ``axis/number``."""
+        parsed = [re.fullmatch(r"(.+)/(-?\d+(?:\.\d+)?)", c) for c in self.labels]
+        if not self.labels or not all(parsed):
+            return None
+        axes: dict[str, list[tuple[float, str]]] = {}
+        for match, condition in zip(parsed, self.labels):
+            axes.setdefault(match.group(1), []).append((float(match.group(2)), condition))
+        return axes if len(axes) <= MAX_CURVE_PANELS else None
+
+    def drawable(self) -> bool:
+        return self.curves() is not None or len(self.labels) <= MAX_BAR_CONDITIONS
+
+
+def plotted(records: list[MetricRecord], better: dict[str, dict[str, str]]) -> list[MetricRecord]:
+    """Records worth a plot: estimates (with a CI) or scores with a direction; counts and
+    bookkeeping (annotated images, coverage) are left to the tables."""
+    keep = {(r.suite, r.metric) for r in records
+            if r.ci_low is not None or better.get(r.suite, {}).get(r.metric)}
+    return [r for r in records if (r.suite, r.metric) in keep and r.value is not None and math.isfinite(r.value)]
+
+
+def families(records: list[MetricRecord], better: dict[str, dict[str, str]]) -> list[Series]:
+    """Per (suite, dataset, metric[, condition prefix]) the non-headline conditions, and per
+    (suite, metric) the headline value across datasets when there are several."""
+    found: dict[tuple[str, ...], Series] = {}
+    for r in plotted(records, better):
+        direction = better.get(r.suite, {}).get(r.metric)
+        if r.condition == HEADLINE:
+            key = ("datasets", r.suite, r.metric)
+            series = found.setdefault(key, Series(r.suite, "all datasets", r.metric, direction))
+            label = r.dataset
+        else:
+            prefix = r.condition.split("/", 1)[0] + "/" if "/" in r.condition else ""
+            numeric = re.fullmatch(r".+/-?\d+(?:\.\d+)?", r.condition)
+            prefix = "" if numeric else prefix
+            key = ("conditions", r.suite, r.dataset, r.metric, prefix)
+            series = found.setdefault(key, Series(r.suite, r.dataset, r.metric, direction, axis_prefix=prefix))
+            label = r.condition
+        if label not in series.labels:
+            series.labels.append(label)
+        series.values.setdefault(r.model, {})[label] = r
+    return [s for key, s in found.items() if len(s.labels) >= 2 and s.drawable()]
+
+
+def _errors(records: list[MetricRecord | None], scale: float) -> np.ndarray:
+    low = [scale * (r.value - r.ci_low) if r and r.ci_low is not None else 0.0 for r in records]
+    high = [scale * (r.ci_high - r.value) if r and r.ci_high is not None else 0.0 for r in records]
+    return np.clip(np.array([low, high]), 0, None)
+
+
+def family_figure(series: Series, models: list[str], width: float = 6.8) -> Figure:
+    """The series overlaid for all models: curves per axis, or grouped bars with 95 % CIs."""
+    axes_map = series.curves()
+    if axes_map is not None:
+        columns = min(4, len(axes_map))
+        rows = math.ceil(len(axes_map) / columns)
+        panel = width / columns
+        figure, axes = plt.subplots(rows, columns, figsize=(width, 0.45 + rows * panel * 0.8),
+                                    squeeze=False, sharey=True)
+        for axis, (name, points) in zip(axes.flat, axes_map.items()):
+            points = sorted(points)
+            for index, model in enumerate(models):
+                cells = [series.values.get(model, {}).get(c) for _, c in points]
+                if not any(cells):
+                    continue
+                xs = [x for (x, _), r in zip(points, cells) if r]
+                ys = [r.value for r in cells if r]
+                axis.plot(xs, ys, **model_style(index), markersize=3.5, linewidth=1.2,
+                          label=model if axis is axes.flat[0] else None)
+                lows = [r.ci_low for r in cells if r]
+                highs = [r.ci_high for r in cells if r]
+                if all(v is not None for v in lows + highs):
+                    axis.fill_between(xs, lows, highs, color=model_style(index)["color"], alpha=0.15, linewidth=0)
+            axis.set_xlabel(name.replace("_", " "))
+            axis.grid(alpha=0.3)
+        for axis in list(axes.flat)[len(axes_map):]:
+            axis.set_visible(False)
+        for row in axes:
+            row[0].set_ylabel(series.metric.replace("_", " "))
+    else:
+        figure, axis = plt.subplots(figsize=(width, max(2.4, width * 0.42)))
+        x = np.arange(len(series.labels))
+        step = 0.8 / max(1, len(models))
+        for index, model in enumerate(models):
+            cells = [series.values.get(model, {}).get(label) for label in series.labels]
+            if not any(cells):
+                continue
+            heights = [r.value if r else np.nan for r in cells]
+            axis.bar(x - 0.4 + step * (index + 0.5), heights, width=step, label=model, **_bar_style(index),
+                     linewidth=0.4, yerr=_errors(cells, 1.0), error_kw={"elinewidth": 0.6, "capsize": 1})
+        labels = [label[len(series.axis_prefix):] if series.axis_prefix else label for label in series.labels]
+        axis.set_xticks(x, [label.replace("_", " ").replace("imagenet-", "") for label in labels],
+                        rotation=55 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center",
+                        fontsize="small")
+        axis.set_ylabel(series.metric.replace("_", " "))
+        axis.grid(axis="y", alpha=0.3)
+        axis.set_xlim(-0.6, len(labels) - 0.4)
+        figure.subplots_adjust()
+        axes = np.array([[axis]])
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.suptitle(series.title.replace("_", " "), fontsize="medium")
+    figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False,
+                  fontsize="small", bbox_to_anchor=(0.5, 0.0))
+    figure.tight_layout(rect=(0, 0.06 + 0.04 * math.ceil(len(labels) / 4), 1, 1))
+    return figure
+
+
+def property_panels(properties: list[Series], models: list[str], width: float = 6.8) -> Figure:
+    """The paper's Figure 1 as small multiples: one panel per property, a bar per model with
+    its 95 % CI; the better direction is named in the panel's title."""
+    properties = properties[:MAX_PROPERTY_PANELS]
+    columns = 4 if width > 5 else 2
+    rows = max(1, math.ceil(len(properties) / columns))
+    panel_height = 0.35 + 0.2 * len(models)
+    figure, axes = plt.subplots(rows, columns, figsize=(width, 0.5 + rows * (panel_height + 0.55)),
+                                squeeze=False)
+    for axis, prop in zip(axes.flat, properties):
+        cells = [prop.values.get(model, {}).get(prop.labels[0]) for model in models]
+        y = np.arange(len(models))[::-1]
+        for index, (row, record) in enumerate(zip(y, cells)):
+            if record is None:
+                continue
+            axis.barh(row, record.value, height=0.7, **_bar_style(index), linewidth=0.4,
+                      xerr=_errors([record], 1.0), error_kw={"elinewidth": 0.6, "capsize": 1})
+        axis.set_yticks(y, [chr(ord("A") + i) if len(models) > 1 else "" for i in range(len(models))],
+                        fontsize="small")
+        arrow = {"higher": r" $\uparrow$", "lower": r" $\downarrow$"}.get(prop.better or "", "")
+        axis.set_title(f"{prop.suite}, {prop.dataset.replace('imagenet-', 'IN-')}\n{prop.metric.replace('_', ' ')}{arrow}",
+                       fontsize="small")
+        axis.tick_params(axis="x", labelsize="x-small")
+        axis.grid(axis="x", alpha=0.3)
+    for axis in list(axes.flat)[len(properties):]:
+        axis.set_visible(False)
+    if len(models) > 1:
+        key = "   ".join(f"{chr(ord('A') + i)}: {m}" for i, m in enumerate(models))
+        figure.text(0.5, 0.005, key, ha="center", va="bottom", fontsize="x-small", wrap=True)
+    figure.tight_layout(rect=(0, 0.04 if len(models) > 1 else 0, 1, 1))
+    return figure
+
+
+def radar(properties: list[Series], models: list[str], width: float = 4.6) -> Figure | None:
+    """Properties every model has, each axis scaled over the compared models (outward = better
+    where a direction is known, else higher); None with fewer than three such properties."""
+    complete = [p for p in properties if all(p.values.get(m, {}).get(p.labels[0]) for m in models)][:12]
+    if len(complete) < 3 or len(models) < 2:
+        return None
+    angles = np.linspace(0, 2 * np.pi, len(complete), endpoint=False)
+    figure = plt.figure(figsize=(width, width * 0.9))
+    axis = figure.add_subplot(projection="polar")
+    scaled = np.zeros((len(models), len(complete)))
+    for j, prop in enumerate(complete):
+        values = np.array([prop.values[m][prop.labels[0]].value for m in models])
+        if prop.better == "lower":
+            values = -values
+        span = values.max() - values.min()
+        scaled[:, j] = 0.2 + 0.8 * ((values - values.min()) / span if span > 0 else np.ones(len(models)))
+    for index, model in enumerate(models):
+        style = model_style(index)
+        closed = np.append(scaled[index], scaled[index][0])
+        axis.plot(np.append(angles, angles[0]), closed, color=style["color"], linestyle=style["linestyle"],
+                  marker=style["marker"], markersize=3, linewidth=1.2, label=model)
+        axis.fill(np.append(angles, angles[0]), closed, color=style["color"], alpha=0.06)
+    axis.set_xticks(angles, [f"{p.dataset.replace('imagenet-', 'IN-')}\n{p.metric}".replace("_", " ") for p in complete],
+                    fontsize="x-small")
+    axis.set_yticks([0.2, 0.6, 1.0], ["worst", "", "best"], fontsize="xx-small")
+    axis.set_ylim(0, 1.05)
+    figure.legend(loc="lower center", ncol=min(3, len(models)), frameon=False, fontsize="x-small")
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
+    return figure
+
+
+def headline_properties(records: list[MetricRecord], better: dict[str, dict[str, str]]) -> list[Series]:
+    """One series per headline record key (suite, dataset, metric), for panels and the radar."""
+    found: dict[tuple[str, str, str], Series] = {}
+    for r in plotted(records, better):
+        if r.condition != HEADLINE:
+            continue
+        series = found.setdefault((r.suite, r.dataset, r.metric),
+                                  Series(r.suite, r.dataset, r.metric, better.get(r.suite, {}).get(r.metric), [HEADLINE]))
+        series.values.setdefault(r.model, {})[HEADLINE] = r
+    return list(found.values())

@@ -1,0 +1,86 @@
+"""`audit export`: a run or a comparison in the forms a paper needs.
+
+latex: booktabs tables (``properties.tex``, ``conditions.tex``); pdf/svg/pgf/png: figures at a
+column and a page width; csv: the tidy records (and paired tests); modelcard: the Hugging Face
+``model-index`` block; every export also writes ``CITATIONS.bib``. Everything is derived from
+``results.json`` / ``compare.json``; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditkit.adapters.observers import to_csv
+from auditkit.errors import AuditError
+from auditkit.export.citations import bibliography
+from auditkit.export.figures import FIGURE_FORMATS, export_figures
+from auditkit.export.latex import CI_STYLES, table
+from auditkit.export.modelcard import card_file_name, model_card_text
+from auditkit.export.source import ExportSource, read_source
+from auditkit.registry import did_you_mean
+
+FORMATS = ("latex", *FIGURE_FORMATS, "csv", "modelcard")
+RECORD_COLUMNS = ("model", "suite", "dataset", "condition", "metric", "value", "ci_low", "ci_high", "n",
+                  "suite_version", "model_fingerprint", "dataset_manifest_sha256")
+TEST_COLUMNS = ("suite", "dataset", "condition", "metric", "model_a", "model_b", "n", "value_a", "value_b",
+                "difference", "ci_low", "ci_high", "p_bootstrap", "p_mcnemar", "only_a_right", "only_b_right",
+                "p_adjusted", "stars")
+
+
+def _csv_value(value: object) -> object:
+    return "" if value is None else value
+
+
+def records_csv(source: ExportSource) -> str:
+    rows = []
+    for r in source.records:
+        header = source.headers.get(r.model, {})
+        model = header.get("model") if isinstance(header.get("model"), dict) else {}
+        dataset = (header.get("datasets") or {}).get(r.dataset) or {}
+        rows.append([_csv_value(v) for v in (
+            r.model, r.suite, r.dataset, r.condition, r.metric, r.value, r.ci_low, r.ci_high, r.n,
+            r.suite_version, model.get("fingerprint"), dataset.get("manifest_sha256") if isinstance(dataset, dict) else None)])
+    return to_csv(RECORD_COLUMNS, rows)
+
+
+def export(source_dir: Path, formats: list[str], out_dir: Path, ci: str = "pm") -> list[Path]:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise AuditError(f"unknown export format {unknown[0]!r}{did_you_mean(unknown[0], list(FORMATS))}; "
+                         f"use any of {','.join(FORMATS)}")
+    if not formats:
+        raise AuditError(f"--format is empty; name at least one of {','.join(FORMATS)}")
+    if ci not in CI_STYLES:
+        raise AuditError(f"unknown --ci {ci!r}; use one of {', '.join(CI_STYLES)}")
+    source = read_source(Path(source_dir))
+    if not source.records:
+        raise AuditError(f"{source_dir} holds no metric records to export; rerun `audit run` with data present")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(name: str, text: str) -> None:
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    if "latex" in formats:
+        write("properties.tex", table(source.records, source.models, source.better, True, ci, source.tests))
+        if any(r.condition != "none" for r in source.records):
+            write("conditions.tex", table(source.records, source.models, source.better, False, ci, source.tests))
+    figure_formats = [f for f in FIGURE_FORMATS if f in formats]
+    if figure_formats:
+        written += export_figures(source, out_dir, figure_formats)
+    if "csv" in formats:
+        write("records.csv", records_csv(source))
+        if source.tests:
+            write("paired_tests.csv", to_csv(TEST_COLUMNS, ([_csv_value(t.get(c)) for c in TEST_COLUMNS] for t in source.tests)))
+    if "modelcard" in formats:
+        for model in source.models:
+            write(f"modelcard/{card_file_name(model)}", model_card_text(model, source))
+    write("CITATIONS.bib", bibliography(source))
+    return written
+
+
+__all__ = ["FORMATS", "ExportSource", "export", "read_source"]

@@ -1,0 +1,114 @@
+"""Figures for papers: the comparison plots at a column (3.25 in) and a page width (6.75 in),
+in fonts that match LaTeX's (Computer Modern; PGF text is set by the document's own LaTeX).
+
+PDF and SVG for ``\\includegraphics`` (SVG keeps text as text), PGF for ``\\input`` (needs
+``\\usepackage{pgf}``; matplotlib measures its text with pdflatex, so PGF needs a TeX install).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from auditkit.compare import plots
+from auditkit.errors import AuditError
+from auditkit.export.latex import tex_escape
+from auditkit.export.source import ExportSource
+
+WIDTHS = {"column": 3.25, "page": 6.75}  # inches: one column / the full page of a two-column paper
+FIGURE_FORMATS = ("pdf", "svg", "pgf", "png")
+PAPER_RC = {
+    "font.family": "serif",
+    "font.serif": ["cmr10", "DejaVu Serif"],
+    "mathtext.fontset": "cm",
+    "axes.formatter.use_mathtext": True,  # cmr10 has no minus glyph
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+    "xtick.labelsize": 7, "ytick.labelsize": 7, "figure.titlesize": 8,
+    "axes.linewidth": 0.6, "lines.linewidth": 1.0,
+    "svg.fonttype": "none",  # text stays text: searchable, and restyled by the document
+    "pdf.fonttype": 42,
+    "pgf.texsystem": "pdflatex",
+    "pgf.rcfonts": False,  # PGF text takes the document's fonts
+    "savefig.dpi": 300,
+}
+PGF_PREAMBLE = "\\providecommand{\\mathdefault}[1]{#1}%\n"
+_UNICODE_TEX = {"·": r"\textperiodcentered{}", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "—": "---",
+                "–": "--", "−": "-", "±": r"$\pm$"}
+
+
+def _tex_text(text: str) -> str:
+    """Text of a figure made safe for pdflatex: math ($...$) kept, everything else escaped."""
+    parts = re.split(r"(\$[^$]*\$)", text)
+    out = []
+    for part in parts:
+        if part.startswith("$") and part.endswith("$") and len(part) > 1:
+            out.append(part)
+        else:
+            escaped = tex_escape(part)
+            for char, replacement in _UNICODE_TEX.items():
+                escaped = escaped.replace(char, replacement)
+            out.append(escaped)
+    return "".join(out)
+
+
+def _save(figure: Figure, stem: Path, formats: list[str]) -> list[Path]:
+    written = []
+    for fmt in formats:
+        if fmt == "pgf":
+            continue
+        path = stem.with_suffix(f".{fmt}")
+        figure.savefig(path, bbox_inches="tight", metadata={"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt))
+        written.append(path)
+    if "pgf" in formats:
+        if shutil.which("pdflatex") is None:
+            raise AuditError("PGF export needs pdflatex (apt-get install texlive-latex-base texlive-pictures); "
+                             "or leave pgf out of --format")
+        for text in figure.findobj(Text):
+            text.set_text(_tex_text(text.get_text()))
+        path = stem.with_suffix(".pgf")
+        figure.savefig(path, bbox_inches="tight")
+        # matplotlib's PGF uses \mathdefault and asks the document to define it; defined here
+        # (only if undefined) so `\input{...pgf}` works in any preamble that loads pgf
+        path.write_text(PGF_PREAMBLE + path.read_text())
+        written.append(path)
+    plt.close(figure)
+    return written
+
+
+def figure_makers(source: ExportSource) -> dict[str, Callable[[float], Figure | None]]:
+    """name -> function of the width in inches; every family of every suite, plus the
+    properties panel (the paper's Figure 1) and the radar when there are several models."""
+    properties = plots.headline_properties(source.records, source.better)
+    makers: dict[str, Callable[[float], Figure | None]] = {}
+    if properties:
+        makers["properties"] = lambda width: plots.property_panels(properties, source.models, width)
+        if len(source.models) > 1:
+            makers["radar"] = lambda width: plots.radar(properties, source.models, min(width, 4.0))
+    for series in plots.families(source.records, source.better):
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(
+            [series.suite, series.dataset.replace(" ", "-"), series.metric, series.axis_prefix.rstrip("/") or "all"]))
+        makers[name] = lambda width, s=series: plots.family_figure(s, source.models, width)
+    return makers
+
+
+def export_figures(source: ExportSource, out_dir: Path, formats: list[str]) -> list[Path]:
+    written: list[Path] = []
+    figure_dir = out_dir / "figures"
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context(PAPER_RC):
+        for name, make in figure_makers(source).items():
+            for size, width in WIDTHS.items():
+                figure = make(width)
+                if figure is None:
+                    continue
+                written += _save(figure, figure_dir / f"{name}__{size}", formats)
+    return written

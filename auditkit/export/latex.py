@@ -1,0 +1,110 @@
+"""LaTeX tables (booktabs): properties as rows, models as columns, the best value bold.
+
+``\\input{properties.tex}`` needs ``\\usepackage{booktabs}`` in the preamble. Values come from the
+records as written, at four significant digits; the CI is the record's 95 % bootstrap interval,
+as ± its half-width (``--ci pm``; the percentile interval need not be symmetric, the comment in
+each file says so) or as a subscript ``[lo, hi]`` (``--ci subscript``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from auditkit.records import MetricRecord
+from auditkit.report.html import format_value
+
+CI_STYLES = ("pm", "subscript")
+HEADLINE = "none"
+_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def number(value: float | None) -> str:
+    """The report's four significant digits (in math mode '-' is a minus sign)."""
+    return format_value(value)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    suite: str
+    dataset: str
+    condition: str
+    metric: str
+    cells: dict[str, MetricRecord]
+    better: str | None
+
+
+def rows(records: list[MetricRecord], better: dict[str, dict[str, str]], headline: bool) -> list[TableRow]:
+    found: dict[tuple[str, str, str, str], TableRow] = {}
+    for r in records:
+        if (r.condition == HEADLINE) != headline:
+            continue
+        key = (r.suite, r.dataset, r.condition, r.metric)
+        row = found.setdefault(key, TableRow(*key, {}, better.get(r.suite, {}).get(r.metric)))
+        row.cells[r.model] = r
+    return list(found.values())
+
+
+def best_models(row: TableRow) -> set[str]:
+    values = {m: r.value for m, r in row.cells.items() if r.value is not None and math.isfinite(r.value)}
+    if not row.better or len(values) < 2:
+        return set()
+    target = max(values.values()) if row.better == "higher" else min(values.values())
+    return {m for m, v in values.items() if v == target}
+
+
+def cell(record: MetricRecord | None, bold: bool, ci: str, starred: bool = False) -> str:
+    if record is None or record.value is None or not math.isfinite(record.value):
+        return "--"
+    value = number(record.value)
+    body = rf"\mathbf{{{value}}}" if bold else value
+    if record.ci_low is not None and record.ci_high is not None:
+        if ci == "pm":
+            body += rf" \pm {number((record.ci_high - record.ci_low) / 2)}"
+        else:
+            body += rf"_{{[{number(record.ci_low)},\,{number(record.ci_high)}]}}"
+    if starred:
+        body += "^{*}"
+    return f"${body}$"
+
+
+def table(records: list[MetricRecord], models: list[str], better: dict[str, dict[str, str]],
+          headline: bool = True, ci: str = "pm", tests: list[dict] | None = None) -> str:
+    """A booktabs tabular: one row per (suite, dataset[, condition], metric)."""
+    chosen = rows(records, better, headline)
+    significant = {(t["suite"], t["dataset"], t["condition"], t["metric"], t["model_a"], t["model_b"])
+                   for t in tests or [] if t.get("stars")}
+    keys = ["Suite", "Dataset", *([] if headline else ["Condition"]), "Metric"]
+    lines = [
+        f"% auditkit export: {'headline metrics (condition none)' if headline else 'every condition'}; "
+        + ("95 % bootstrap CI as +- its half-width (the percentile interval may be asymmetric)" if ci == "pm"
+           else "95 % bootstrap CI as a subscript [low, high]"),
+        r"% needs \usepackage{booktabs}; bold: best where the metric has a direction"
+        + ("; * best differs from every other model (paired test, Holm-adjusted p < 0.05)" if significant else ""),
+        r"\begin{tabular}{" + "l" * len(keys) + "r" * len(models) + "}",
+        r"\toprule",
+        " & ".join([*keys, *(tex_escape(m) for m in models)]) + r" \\",
+        r"\midrule",
+    ]
+    previous = None
+    for row in chosen:
+        if previous is not None and row.suite != previous:
+            lines.append(r"\midrule")
+        previous = row.suite
+        best = best_models(row)
+        names = [row.suite, row.dataset, *([] if headline else [row.condition]), row.metric]
+        cells = []
+        for model in models:
+            others = [m for m in row.cells if m != model]
+            starred = model in best and bool(others) and all(
+                (row.suite, row.dataset, row.condition, row.metric, *pair) in significant
+                for pair in ((model, o) if models.index(model) < models.index(o) else (o, model) for o in others))
+            cells.append(cell(row.cells.get(model), model in best, ci, starred))
+        lines.append(" & ".join([*(tex_escape(n) for n in names), *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""What an export reads: a run folder (results.json) or a compare folder (compare.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditkit.compare.comparison import COMPARE_FILE, suite_for
+from auditkit.errors import AuditError
+from auditkit.records import RESULTS_FILE, MetricRecord, read_results
+
+
+@dataclass
+class ExportSource:
+    """Models in column order, their records (``model`` = the column name), run headers,
+    which way each metric is better, and the paired tests of a comparison (dicts as written)."""
+
+    models: list[str]
+    records: list[MetricRecord]
+    headers: dict[str, dict[str, Any]]
+    better: dict[str, dict[str, str]]
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "run"  # "run" or "compare"
+
+
+def read_source(path: Path) -> ExportSource:
+    path = Path(path)
+    if (path / COMPARE_FILE).is_file():
+        payload = json.loads((path / COMPARE_FILE).read_text())
+        records = [MetricRecord(**r) for r in payload["records"]]
+        return ExportSource(
+            models=[r["name"] for r in payload["runs"]], records=records,
+            headers={r["name"]: r["header"] for r in payload["runs"]},
+            better=payload.get("better", {}), tests=payload.get("tests", []), kind="compare",
+        )
+    if (path / RESULTS_FILE).is_file():
+        results = read_results(path)
+        model = results.header.get("model")
+        name = str(model.get("name") if isinstance(model, dict) else model)
+        records = [r if r.model == name else MetricRecord(**{**r.__dict__, "model": name}) for r in results.records]
+        suites = dict.fromkeys(r.suite for r in records)
+        return ExportSource([name], records, {name: results.header},
+                            {s: dict(suite_for(s).better) for s in suites})
+    raise AuditError(f"no {RESULTS_FILE} or {COMPARE_FILE} in {path}; give the --out folder of `audit run` or `audit compare`")
