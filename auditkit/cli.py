@@ -44,6 +44,12 @@ def _split_suites(suites: str) -> tuple[str, ...]:
     return names
 
 
+def _bad_images(policy: str) -> str:
+    if policy not in ("fail", "skip"):
+        raise AuditError(f"--bad-images {policy!r}: use fail or skip")
+    return policy
+
+
 def _default_out(model: str) -> Path:
     return Path("audit-out") / re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_")
 
@@ -69,6 +75,7 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     shard_size: int = typer.Option(SHARD_SIZE, "--shard-size", hidden=True, help="images per store shard"),
     reference_model: Optional[str] = typer.Option(None, "--reference-model", help="a second model for suites that compare two (cka): any --model spec"),
+    bad_images: str = typer.Option("fail", "--bad-images", help="fail | skip: an undecodable image stops the run, or is left out, counted and reported"),
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
@@ -89,6 +96,7 @@ def run(
         batch_size=batch_size, device=device,
         workers=default_workers() if workers is None else workers, seed=seed,
         command=shlex.join(["audit", *sys.argv[1:]]), progress=progress, shard_size=shard_size,
+        bad_images=_bad_images(bad_images),
         reference_model=reference_model,
     )
     _run_and_report(adapter, config)

@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +30,7 @@ from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
 from auditkit.distributed import Ranks, rank_device, ranks_from_environment
 from auditkit.errors import AuditError
-from auditkit.records import FigureRef, RunResults, Skipped
+from auditkit.records import FigureRef, Notice, RunResults, Skipped
 from auditkit.store import SHARD_SIZE, PredictionStore, StoreEntry
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteOutput
 from suites import get_suite
@@ -59,6 +59,7 @@ class RunConfig:
     command: str = ""
     progress: bool = True
     reference_model: str | None = None  # a second model spec, for suites that compare two (CKA)
+    bad_images: str = "fail"  # "skip": undecodable images are left out, counted and reported
 
 
 @dataclass
@@ -67,6 +68,7 @@ class ForwardLog:
 
     forwarded: dict[str, int] = field(default_factory=dict)
     from_store: dict[str, int] = field(default_factory=dict)
+    undecodable: dict[str, list[str]] = field(default_factory=dict)  # skipped sample ids per dataset
 
 
 def check_device(device: str) -> torch.device:
@@ -139,6 +141,10 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
             continue
         output = suite.evaluate(adapter.name, wanted, seed=config.seed)
         _collect(suite, output, wanted, results, config.out_dir)
+    for dataset, ids in log.undecodable.items():
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        results.notices.append(Notice("all suites", dataset, f"{len(ids)} images could not be decoded and "
+                                      f"were left out (--bad-images skip): {shown}"))
     results.skipped = list(dict.fromkeys(results.skipped))
     results.header = _header(adapter, suites, sources, config, log, time.time() - started)
     if reference is not None:
@@ -283,6 +289,17 @@ def predict(
     log.forwarded[label] = forwarded
     log.from_store[label] = len(source) - forwarded
     values, content_sha1 = entry.load()
+    undecodable = content_sha1 == ""
+    if undecodable.any():
+        ids = [s.sample_id for s, bad in zip(source.samples, undecodable) if bad]
+        if config.bad_images != "skip":
+            raise AuditError(f"{source.name}: {len(ids)} images could not be decoded (first: {ids[0]}); replace "
+                             "them, or pass --bad-images skip to leave them out (counted and reported)")
+        log.undecodable[source.name] = ids
+        keep = ~undecodable
+        source = replace(source, samples=tuple(s for s, k in zip(source.samples, keep) if k),
+                         info={**source.info, "undecodable_images_skipped": len(ids)})
+        values, content_sha1 = values[keep], content_sha1[keep]
     if output == "features":
         return Predictions(source=source, condition=condition, logits=None, content_sha1=content_sha1,
                            features=values, model_name=adapter.name)
@@ -349,29 +366,43 @@ def _forward_shards(
     )
     pending = iter(shards)
     shard = next(pending)
-    rows: list[np.ndarray] = []
+    rows: list[np.ndarray | None] = []  # None: an undecodable image (--bad-images skip)
     hashes: list[str] = []
     outputs = _batch_outputs(adapter, source, condition, output)
     attacked = parse_attack(condition) is not None  # attacks need autograd
     with _progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode(not attacked):
         for batch in loader:
-            if batch["errors"]:
-                raise AuditError(f"{source.name}: {batch['errors'][0]}; remove or replace the file")
-            logits = outputs(batch["images"], batch["positions"]).float().cpu().numpy()
-            finite = np.isfinite(logits).all(axis=1)
-            if not finite.all():  # never a silent wrong number: NaN would poison every metric
-                bad = source.samples[batch["positions"][int(np.argmin(finite))]]
-                raise AuditError(f"{adapter.name} returned NaN or infinite {output} for {bad.sample_id} "
-                                 f"({int((~finite).sum())} of {len(finite)} in its batch); check the model's "
-                                 "weights and preprocessing")
-            rows.extend(logits)
-            hashes.extend(batch["content_sha1"])
+            if batch["errors"] and config.bad_images != "skip":
+                raise AuditError(f"{source.name}: {batch['errors'][0][1]}; remove or replace the file, "
+                                 "or pass --bad-images skip to leave such images out (counted and reported)")
+            by_position: dict[int, np.ndarray | None] = {position: None for position, _ in batch["errors"]}
+            if batch["images"] is not None:
+                logits = outputs(batch["images"], batch["positions"]).float().cpu().numpy()
+                finite = np.isfinite(logits).all(axis=1)
+                if not finite.all():  # never a silent wrong number: NaN would poison every metric
+                    bad = source.samples[batch["positions"][int(np.argmin(finite))]]
+                    raise AuditError(f"{adapter.name} returned NaN or infinite {output} for {bad.sample_id} "
+                                     f"({int((~finite).sum())} of {len(finite)} in its batch); check the model's "
+                                     "weights and preprocessing")
+                by_position.update(zip(batch["positions"], logits))
+            hash_of = dict(zip(batch["positions"], batch["content_sha1"]))
+            for position in sorted(by_position):
+                rows.append(by_position[position])
+                hashes.append(hash_of.get(position, ""))  # "" marks an undecodable image
             while shard is not None and len(rows) >= shard[1] - shard[0]:
                 size = shard[1] - shard[0]
-                entry.write_shard(shard[0], shard[1], np.stack(rows[:size]), hashes[:size])
+                entry.write_shard(shard[0], shard[1], _fill_undecodable(rows[:size], output), hashes[:size])
                 rows, hashes = rows[size:], hashes[size:]
                 shard = next(pending, None)
-            advance(len(batch["positions"]))
+            advance(len(by_position))
+
+
+def _fill_undecodable(rows: list[np.ndarray | None], output: str) -> np.ndarray:
+    """NaN rows for images that could not be decoded (their hash is "", so they are dropped on load)."""
+    width = next((len(r) for r in rows if r is not None), 1000 if output == "logits" else None)
+    if width is None:
+        raise AuditError(f"no image of a whole shard could be decoded for {output}; check the dataset files")
+    return np.stack([r if r is not None else np.full(width, np.nan, np.float32) for r in rows])
 
 
 class _progress:
@@ -481,6 +512,8 @@ def _header(
         "limit": config.limit,
         "images_forwarded": log.forwarded,
         "images_from_store": log.from_store,
+        "bad_images": config.bad_images,
+        "undecodable_images_skipped": log.undecodable,
         "seconds": round(seconds, 2),
         "argv": sys.argv,
     }

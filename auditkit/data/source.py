@@ -117,13 +117,14 @@ class ImageDataset(torch.utils.data.Dataset):
 
 
 def collate(batch: list[tuple[torch.Tensor | None, int, str, str]]) -> dict[str, Any]:
-    errors = [item[3] for item in batch if item[3]]
-    tensors = [item[0] for item in batch if item[0] is not None]
+    """Stack the images that decoded; ``positions`` / ``content_sha1`` are theirs, ``errors``
+    the (position, message) of the rest."""
+    good = [item for item in batch if not item[3]]
     return {
-        "images": torch.stack(tensors) if tensors and not errors else None,
-        "positions": [item[1] for item in batch],
-        "content_sha1": [item[2] for item in batch],
-        "errors": errors,
+        "images": torch.stack([item[0] for item in good]) if good else None,
+        "positions": [item[1] for item in good],
+        "content_sha1": [item[2] for item in good],
+        "errors": [(item[1], item[3]) for item in batch if item[3]],
     }
 
 

@@ -116,3 +116,28 @@ def test_full_disk_while_writing_results_is_one_line(tiny_model_file, val_folder
     monkeypatch.setattr(RunResults, "write", full)
     err = one_error_line(capsys, audit_args(tiny_model_file, val_folder, tmp_path / "out", tmp_path / "cache"))
     assert "No space left on device" in err and "results.json" in err
+
+
+def test_truncated_image_fails_by_default_and_is_left_out_with_skip(tiny_model_file, val_folder, tmp_path, capsys):
+    import json
+
+    broken = sorted(val_folder.glob("*/*.JPEG"))[7]
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 3])  # truncated mid-stream
+    err = one_error_line(capsys, audit_args(tiny_model_file, val_folder, tmp_path / "out", tmp_path / "cache"))
+    assert broken.name in err and "--bad-images skip" in err
+
+    main(audit_args(tiny_model_file, val_folder, tmp_path / "skip", tmp_path / "cache", "--bad-images", "skip"))
+    payload = json.loads((tmp_path / "skip" / "results.json").read_text())
+    assert payload["header"]["undecodable_images_skipped"] == {"imagenet-val": [broken.name]}
+    assert any(broken.name in n["message"] for n in payload["notices"])
+    top1 = [r for r in payload["records"] if r["metric"] == "top1"][0]
+    assert top1["n"] == 23
+
+    # the same numbers as a folder without the file (ids differ by one image only)
+    broken.unlink()
+    main(audit_args(tiny_model_file, val_folder, tmp_path / "without", tmp_path / "cache-2"))
+    without = json.loads((tmp_path / "without" / "results.json").read_text())
+    for got, want in zip(payload["records"], without["records"]):
+        assert (got["metric"], got["n"]) == (want["metric"], want["n"])
+        assert got["value"] == pytest.approx(want["value"], abs=1e-6)
