@@ -21,12 +21,14 @@ condition. A changed weight file therefore never reuses old predictions.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import json
 import os
 import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -135,6 +137,18 @@ class StoreEntry:
                 leftover.unlink(missing_ok=True)
         for start, end in ranges:
             self._shard_path(start, end).unlink(missing_ok=True)
+
+
+def reduce_rows(values: np.ndarray, reduce: Callable[[np.ndarray], np.ndarray], chunk: int = 4096) -> np.ndarray:
+    """``reduce`` applied to blocks of rows, concatenated. For a memory-mapped store array the
+    pages read are then handed back (the file stays in the page cache), so a suite that reduces
+    75 ImageNet-C conditions one after another holds one condition's block at a time, not all."""
+    result = np.concatenate([reduce(np.asarray(values[start : start + chunk]))
+                             for start in range(0, len(values), chunk)]) if len(values) else reduce(np.asarray(values))
+    mapping = getattr(values, "_mmap", None)
+    if mapping is not None and hasattr(mapping, "madvise"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+    return result
 
 
 class PredictionStore:

@@ -79,7 +79,9 @@ class Predictions:
     def predicted_class(self) -> np.ndarray:
         """Top-1 ImageNet class: argmax of the logits, or the recorded prediction."""
         if self.logits is not None:
-            return self.logits.argmax(axis=1)
+            from auditkit.store import reduce_rows
+
+            return reduce_rows(self.logits, lambda rows: rows.argmax(axis=1))
         if self.top1 is None:
             raise ValueError("these predictions hold neither logits nor top-1 classes")
         return self.top1
