@@ -80,7 +80,15 @@ class ZeroShotClipAdapter(ModelAdapter):
 
     @cached_property
     def head(self) -> torch.Tensor:
-        """(embed_dim, 1000) zero-shot classifier, from the disk cache when present."""
+        """(embed_dim, 1000) zero-shot classifier, from the disk cache when present.
+
+        A normal tensor even when first asked for under inference mode (the runner's forward
+        passes): an inference tensor cannot be saved for backward, and the adversarial attacks
+        differentiate through the head."""
+        with torch.inference_mode(False):
+            return self._load_or_build_head().clone()
+
+    def _load_or_build_head(self) -> torch.Tensor:
         key = hashlib.sha256(
             (self._weights_sha256 + _prompts_hash(self.classnames, self.templates)).encode()
         ).hexdigest()[:32]
@@ -103,9 +111,7 @@ class ZeroShotClipAdapter(ModelAdapter):
         os.close(handle)
         torch.save(head.cpu(), tmp)
         os.replace(tmp, path)
-        # an inference-mode tensor cannot be saved for backward: the adversarial attacks
-        # differentiate through the head
-        return head.clone()
+        return head
 
     @contextlib.contextmanager
     def input_resolution(self, size: int) -> Iterator[None]:
