@@ -76,8 +76,8 @@ for _entry in (
                  "datasets DatasetDict with train/test", "your own transfer task: --data transfer=PATH",
                  partial(read_transfer, name="transfer")),
     *(DatasetEntry(f"vtab-{task}", f"vtab-1k/{folder}",
-                   "train800.txt, val200.txt, test.txt ('<path> <label>' lines) beside the images",
-                   "the vtab-1k release of the PEFT repositories (NOAH / VPT), unpacked under vtab-1k/",
+                   "train800.txt, val200.txt, test.txt lists of '<path> <label>'",
+                   "unpack the PEFT repositories' vtab-1k release (NOAH / VPT) there",
                    partial(read_transfer, name=f"vtab-{task}"))
       for task, folder in VTAB_TASKS.items()),
 ):

@@ -17,15 +17,17 @@ def transfer_bars(model: str, top1: dict[str, float]) -> Figure:
     names = sorted(top1)
     figure, axis = plt.subplots(figsize=(max(3.6, 0.55 * len(names) + 1.8), 3.4))
     values = [100 * top1[n] for n in names]
-    axis.bar(range(len(names)), values, color=PALETTE[0])
+    axis.bar(range(len(names)), values, color=PALETTE[0], width=0.6)
     for k, value in enumerate(values):
-        axis.text(k, value + 1, f"{value:.1f}", ha="center", fontsize=8)
-    axis.axhline(np.mean(values), color="black", linestyle="--", linewidth=1, label=f"mean {np.mean(values):.1f} %")
+        axis.text(k, value + 1.5, f"{value:.1f}", ha="center", fontsize=8)
+    if len(names) > 1:
+        axis.axhline(np.mean(values), color="black", linestyle="--", linewidth=1,
+                     label=f"mean {np.mean(values):.1f} %")
+        axis.legend(fontsize=8, frameon=False, loc="lower right")
     axis.set_xticks(range(len(names)), names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center")
-    axis.set_ylim(0, 105)
+    axis.set_ylim(0, 110)
     axis.set_ylabel("linear-probe top-1 (%)")
     axis.set_title(f"{model}: linear-probe transfer", fontsize=10)
-    axis.legend(fontsize=8, frameon=False, loc="lower right")
     figure.tight_layout()
     return figure
 

@@ -129,11 +129,14 @@ def held_out_split(labels: np.ndarray, fraction: float = HELD_OUT_FRACTION, seed
     return mask
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def average_precisions(query_x: np.ndarray, query_y: np.ndarray, gallery_x: np.ndarray, gallery_y: np.ndarray) -> np.ndarray:
     """Per query: average precision of the gallery ranked by cosine similarity, relevant = same
     label (queries with no relevant gallery image get NaN)."""
-    q = query_x / np.maximum(np.linalg.norm(query_x, axis=1, keepdims=True), 1e-12)
-    g = gallery_x / np.maximum(np.linalg.norm(gallery_x, axis=1, keepdims=True), 1e-12)
+    q, g = unit_rows(query_x), unit_rows(gallery_x)
     result = np.full(len(q), np.nan)
     for start in range(0, len(q), 1024):
         similarity = q[start:start + 1024] @ g.T
@@ -148,8 +151,8 @@ def average_precisions(query_x: np.ndarray, query_y: np.ndarray, gallery_x: np.n
 
 
 def nearest_neighbour(query_x: np.ndarray, gallery_x: np.ndarray) -> np.ndarray:
-    q = query_x / np.maximum(np.linalg.norm(query_x, axis=1, keepdims=True), 1e-12)
-    g = gallery_x / np.maximum(np.linalg.norm(gallery_x, axis=1, keepdims=True), 1e-12)
+    """Index of each query's most cosine-similar gallery image."""
+    q, g = unit_rows(query_x), unit_rows(gallery_x)
     return np.concatenate([np.argmax(q[s:s + 1024] @ g.T, axis=1) for s in range(0, len(q), 1024)])
 
 

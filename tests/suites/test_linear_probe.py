@@ -111,3 +111,15 @@ def test_suite_on_digits_end_to_end(tmp_path, tiny_model_file):
     assert (out / "figures" / "linear_probe__all-tasks__transfer.png").is_file()
     saved = np.load(out / "per_sample" / "linear_probe" / "digits__none.npz")
     assert (saved["probe_prediction"] >= 0).sum() == 798 and len(saved["content_sha1"]) == 1797
+
+
+def test_feature_entries_leave_the_logits_keys_unchanged():
+    import hashlib
+
+    from auditkit.store import STORE_FORMAT, store_key
+
+    payload = json.dumps([STORE_FORMAT, "model", "manifest", "none"])
+    assert store_key("model", "manifest", "none") == hashlib.sha256(payload.encode()).hexdigest()
+    assert store_key("model", "manifest", "none", "logits") == store_key("model", "manifest", "none")
+    keys = {store_key("model", "manifest", "none", output) for output in ("logits", "features", "layers")}
+    assert len(keys) == 3
