@@ -289,7 +289,7 @@ def predict(
     log.forwarded[label] = forwarded
     log.from_store[label] = len(source) - forwarded
     values, content_sha1 = entry.load()
-    undecodable = content_sha1 == ""
+    undecodable = np.char.str_len(content_sha1) == 0
     if undecodable.any():
         ids = [s.sample_id for s, bad in zip(source.samples, undecodable) if bad]
         if config.bad_images != "skip":
@@ -471,7 +471,7 @@ def _collect(
         np.savez_compressed(
             sample_dir / f"{dataset}__{condition.replace('/', '_')}.npz",
             sample_id=answer.sample_ids,
-            content_sha1=answer.content_sha1,
+            content_sha1=np.asarray(answer.content_sha1).astype(str),
             **arrays,
         )
 
