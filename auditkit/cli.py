@@ -76,6 +76,7 @@ def run(
     shard_size: int = typer.Option(SHARD_SIZE, "--shard-size", hidden=True, help="images per store shard"),
     reference_model: Optional[str] = typer.Option(None, "--reference-model", help="a second model for suites that compare two (cka): any --model spec"),
     bad_images: str = typer.Option("fail", "--bad-images", help="fail | skip: an undecodable image stops the run, or is left out, counted and reported"),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (fp16: cuda only): forward under torch.autocast; cached separately"),
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
@@ -96,7 +97,7 @@ def run(
         batch_size=batch_size, device=device,
         workers=default_workers() if workers is None else workers, seed=seed,
         command=shlex.join(["audit", *sys.argv[1:]]), progress=progress, shard_size=shard_size,
-        bad_images=_bad_images(bad_images),
+        bad_images=_bad_images(bad_images), precision=precision,
         reference_model=reference_model,
     )
     _run_and_report(adapter, config)

@@ -60,6 +60,7 @@ class RunConfig:
     progress: bool = True
     reference_model: str | None = None  # a second model spec, for suites that compare two (CKA)
     bad_images: str = "fail"  # "skip": undecodable images are left out, counted and reported
+    precision: str = "fp32"  # "bf16" / "fp16": forward under torch.autocast (its own store entries)
 
 
 @dataclass
@@ -86,6 +87,10 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     """Run the suites on a live model (forward passes through the store) or a recorded observer."""
     if config.batch_size < 1:
         raise AuditError(f"--batch-size must be at least 1, got {config.batch_size}")
+    if config.precision not in ("fp32", *AUTOCAST_DTYPES):
+        raise AuditError(f"--precision {config.precision!r}: use fp32, bf16 or fp16")
+    if config.precision == "fp16" and not config.device.startswith("cuda"):
+        raise AuditError("--precision fp16 needs --device cuda; on CPU use bf16 (or fp32)")
     if config.limit is not None and config.limit < 1:
         raise AuditError(f"--limit must be at least 1, got {config.limit}")
     ranks = ranks_from_environment(config.device) if isinstance(adapter, ModelAdapter) else Ranks()
@@ -271,7 +276,7 @@ def predict(
     entry = store.entry(
         adapter.fingerprint, source.manifest_hash, condition, len(source),
         describe={"model": adapter.name, "dataset": source.name}, shard_size=config.shard_size,
-        output=output,
+        output=output, precision=config.precision,
     )
     todo = ranks.agree(entry.missing())
     mine = ranks.mine(todo)
@@ -377,7 +382,8 @@ def _forward_shards(
                                  "or pass --bad-images skip to leave such images out (counted and reported)")
             by_position: dict[int, np.ndarray | None] = {position: None for position, _ in batch["errors"]}
             if batch["images"] is not None:
-                logits = outputs(batch["images"], batch["positions"]).float().cpu().numpy()
+                with _autocast(adapter.device, config.precision):
+                    logits = outputs(batch["images"], batch["positions"]).float().cpu().numpy()
                 finite = np.isfinite(logits).all(axis=1)
                 if not finite.all():  # never a silent wrong number: NaN would poison every metric
                     bad = source.samples[batch["positions"][int(np.argmin(finite))]]
@@ -395,6 +401,16 @@ def _forward_shards(
                 rows, hashes = rows[size:], hashes[size:]
                 shard = next(pending, None)
             advance(len(by_position))
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """fp32 as is; bf16 / fp16 under torch.autocast (the paper evaluated in fp16 autocast)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
 
 
 def _fill_undecodable(rows: list[np.ndarray | None], output: str) -> np.ndarray:
@@ -513,6 +529,7 @@ def _header(
         "images_forwarded": log.forwarded,
         "images_from_store": log.from_store,
         "bad_images": config.bad_images,
+        "precision": config.precision,
         "undecodable_images_skipped": log.undecodable,
         "seconds": round(seconds, 2),
         "argv": sys.argv,

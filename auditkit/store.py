@@ -38,9 +38,15 @@ SHARD_SIZE = 512
 STORE_FORMAT = 1  # shards and consolidated files share it: values are the same float32 rows
 
 
-def store_key(model_fingerprint: str, manifest_hash: str, condition: str, output: str = "logits") -> str:
+def store_key(
+    model_fingerprint: str, manifest_hash: str, condition: str, output: str = "logits", precision: str = "fp32"
+) -> str:
     parts: list[object] = [STORE_FORMAT, model_fingerprint, manifest_hash, condition]
-    payload = json.dumps(parts if output == "logits" else [*parts, output])
+    if output != "logits":
+        parts.append(output)
+    if precision != "fp32":  # autocast changes the numbers; fp32 keys stay as they always were
+        parts.append(["precision", precision])
+    payload = json.dumps(parts)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -161,8 +167,9 @@ class PredictionStore:
     def entry(
         self, model_fingerprint: str, manifest_hash: str, condition: str, num_samples: int,
         describe: dict[str, object], shard_size: int = SHARD_SIZE, output: str = "logits",
+        precision: str = "fp32",
     ) -> StoreEntry:
-        key = store_key(model_fingerprint, manifest_hash, condition, output)
+        key = store_key(model_fingerprint, manifest_hash, condition, output, precision)
         path = self.root / key[:2] / key
         path.mkdir(parents=True, exist_ok=True)
         meta = path / "meta.json"
@@ -173,6 +180,7 @@ class PredictionStore:
                 "manifest_sha256": manifest_hash,
                 "condition": condition,
                 **({} if output == "logits" else {"output": output}),
+                **({} if precision == "fp32" else {"precision": precision}),
                 "samples": num_samples,
                 **describe,
             })
