@@ -66,7 +66,9 @@ def _save(figure: Figure, stem: Path, formats: list[str]) -> list[Path]:
         if fmt == "pgf":
             continue
         path = stem.with_suffix(f".{fmt}")
-        figure.savefig(path, bbox_inches="tight", metadata={"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt))
+        # no bbox_inches="tight": the file keeps the exact width asked for (the plots lay
+        # themselves out inside it), so fonts print at their size under \includegraphics
+        figure.savefig(path, metadata={"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt))
         written.append(path)
     if "pgf" in formats:
         if shutil.which("pdflatex") is None:
@@ -75,7 +77,7 @@ def _save(figure: Figure, stem: Path, formats: list[str]) -> list[Path]:
         for text in figure.findobj(Text):
             text.set_text(_tex_text(text.get_text()))
         path = stem.with_suffix(".pgf")
-        figure.savefig(path, bbox_inches="tight")
+        figure.savefig(path)
         # matplotlib's PGF uses \mathdefault and asks the document to define it; defined here
         # (only if undefined) so `\input{...pgf}` works in any preamble that loads pgf
         path.write_text(PGF_PREAMBLE + path.read_text())
@@ -92,7 +94,8 @@ def figure_makers(source: ExportSource) -> dict[str, Callable[[float], Figure | 
     if properties:
         makers["properties"] = lambda width: plots.property_panels(properties, source.models, width)
         if len(source.models) > 1:
-            makers["radar"] = lambda width: plots.radar(properties, source.models, min(width, 4.0))
+            # a radar is square: a column is its size (at page width it would fill the page)
+            makers["radar"] = lambda width: plots.radar(properties, source.models, width) if width <= 4 else None
     for series in plots.families(source.records, source.better):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(
             [series.suite, series.dataset.replace(" ", "-"), series.metric, series.axis_prefix.rstrip("/") or "all"]))
