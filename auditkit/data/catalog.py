@@ -13,7 +13,7 @@ from auditkit.data.imagenet_hard import fetch_imagenet_hard, read_imagenet_hard
 from auditkit.data.pug import HUB_ID as PUG_HUB_ID, RELEASE_URL as PUG_RELEASE_URL, read_pug_imagenet
 from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
-from auditkit.data.transfer import VTAB_TASKS, export_digits, read_digits, read_transfer
+from auditkit.data.transfer import export_digits, read_digits, read_transfer, read_vtab_1k
 from auditkit.errors import AuditError
 from auditkit.registry import Registry
 
@@ -75,11 +75,9 @@ for _entry in (
                  "train|val|test/<class>/<image>, VTAB-1k train800/val200/test.txt lists, or a "
                  "datasets DatasetDict with train/test", "your own transfer task: --data transfer=PATH",
                  partial(read_transfer, name="transfer")),
-    *(DatasetEntry(f"vtab-{task}", f"vtab-1k/{folder}",
-                   "train800.txt, val200.txt, test.txt lists of '<path> <label>'",
-                   "unpack the PEFT repositories' vtab-1k release (NOAH / VPT) there",
-                   partial(read_transfer, name=f"vtab-{task}"))
-      for task, folder in VTAB_TASKS.items()),
+    DatasetEntry("vtab-1k", "vtab-1k",
+                 "<task>/train800.txt, val200.txt, test.txt ('<path> <label>') for any of the 19 tasks",
+                 "unpack the PEFT repositories' vtab-1k release (NOAH / VPT) there", read_vtab_1k),
 ):
     DATASETS.register(_entry.name, _entry)
 

@@ -1,12 +1,14 @@
 """Transfer datasets (linear probe, few-shot, retrieval): images with train / val / test splits.
 
-Labels are the dataset's own class indices (0 .. k-1), not ImageNet's; the split of a sample is
-the first part of its id (``train/3/digits-0005.png``), see ``split_of``. Layouts read:
+Labels are the dataset's own class indices (0 .. k-1), not ImageNet's. Each sample carries its
+split (and, in ``vtab-1k``, its task) as attributes: ``split_of``, ``task_of``. Layouts read:
 
 - split folders: ``<root>/{train,val,test}/<class>/<image>`` (``val`` optional; ``validation``
   and ``valid`` also accepted). Classes are the sorted folder names of ``train``.
 - VTAB-1k as the PEFT repositories ship it (NOAH, VPT): ``<root>/train800.txt``, ``val200.txt``,
   ``test.txt`` with lines ``relative/path.jpg <label>``; ``train800val200.txt`` is their union.
+  The ``vtab-1k`` dataset is the release folder: every one of the 19 task folders found in it
+  (``vtab-1k/dtd/...``), each a task of its own (ids ``dtd/train/...``).
 - a Hugging Face ``datasets.save_to_disk`` DatasetDict with ``train`` and ``test`` (optional
   ``validation``) splits and ``image`` / ``label`` columns.
 - ``digits``: scikit-learn's bundled ``load_digits`` (1797 real 8x8 scans of handwritten digits,
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,7 @@ DIGITS_SPLIT_SEED = 0
 DIGITS_SIZES = {"train": 800, "val": 200}  # the rest (797) is test
 
 # VTAB-1k's 19 tasks: catalog name -> folder name in the PEFT repositories' vtab-1k release
-VTAB_TASKS = {
+VTAB_TASKS = {  # 19 tasks
     "caltech101": "caltech101", "cifar100": "cifar", "dtd": "dtd", "oxford-flowers102": "oxford_flowers102",
     "oxford-iiit-pet": "oxford_iiit_pet", "svhn": "svhn", "sun397": "sun397",
     "patch-camelyon": "patch_camelyon", "eurosat": "eurosat", "resisc45": "resisc45",
@@ -46,8 +49,18 @@ VTAB_TASKS = {
 
 
 def split_of(sample: Sample) -> str:
-    """``train``, ``val`` or ``test``: the first part of a transfer sample's id."""
-    return sample.sample_id.split("/", 1)[0]
+    """``train``, ``val`` or ``test``."""
+    return sample.attribute("split")
+
+
+def task_of(sample: Sample, default: str) -> str:
+    """The VTAB-1k task of a ``vtab-1k`` sample; ``default`` (the dataset) elsewhere."""
+    return sample.attribute("task", default)
+
+
+def _with_split(sample: Sample, split: str, task: str | None = None) -> Sample:
+    attributes = (("split", split),) if task is None else (("task", task), ("split", split))
+    return replace(sample, attributes=attributes)
 
 
 def read_transfer(root: Path, name: str) -> DatasetSource:
@@ -97,12 +110,14 @@ def _split_folders(root: Path, name: str) -> tuple[list[Sample], list[str]]:
                 )
             for path in list_images(class_folder):
                 samples.append(Sample(path=path, label=index[class_folder.name],
-                                      sample_id=f"{split}/{class_folder.name}/{path.name}"))
+                                      sample_id=f"{split}/{class_folder.name}/{path.name}",
+                                      attributes=(("split", split),)))
     return samples, classes
 
 
-def _vtab_lists(root: Path, name: str) -> list[Sample]:
+def _vtab_lists(root: Path, name: str, task: str | None = None) -> list[Sample]:
     samples: list[Sample] = []
+    prefix = f"{task}/" if task else ""
     for split, list_name in VTAB_LISTS.items():
         listing = root / list_name
         if not listing.is_file():
@@ -116,7 +131,8 @@ def _vtab_lists(root: Path, name: str) -> list[Sample]:
                 raise AuditError(f"{name}: {listing}:{number} is not '<path> <label>'")
             if not path.is_file():
                 raise AuditError(f"{name}: {listing}:{number} names {relative}, which is missing; restore it")
-            samples.append(Sample(path=path, label=int(label), sample_id=f"{split}/{relative}"))
+            samples.append(_with_split(Sample(path=path, label=int(label), sample_id=f"{prefix}{split}/{relative}"),
+                                       split, task))
     return samples
 
 
@@ -139,11 +155,31 @@ def _hf_splits(root: Path, name: str) -> tuple[list[Sample], list[str] | None, I
     for split in (s for s in SPLITS if s in present):
         for within in range(len(loaded[present[split]])):
             samples.append(Sample(path=root, label=int(labels[row]), sample_id=f"{split}/row-{within:07d}",
-                                  row=row, size=int(sizes[row] or 0)))
+                                  row=row, size=int(sizes[row] or 0), attributes=(("split", split),)))
             row += 1
     feature = parts[0].features["label"]
     classes = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
     return samples, classes, table
+
+
+def read_vtab_1k(root: Path) -> DatasetSource:
+    """Every VTAB-1k task folder found under the release folder, one dataset (tasks as attributes)."""
+    tasks = {task: root / folder for task, folder in VTAB_TASKS.items()
+             if all((root / folder / VTAB_LISTS[s]).is_file() for s in ("train", "test"))}
+    if not tasks:
+        raise AuditError(
+            f"vtab-1k: no task folder with train800.txt and test.txt under {root}; expected "
+            f"{root}/<task>/train800.txt for tasks among {', '.join(sorted(VTAB_TASKS.values()))}"
+        )
+    samples = [s for task, folder in tasks.items() for s in _vtab_lists(folder, "vtab-1k", task)]
+    splits = {task: {split: sum(s.attribute("task") == task and split_of(s) == split for s in samples)
+                     for split in SPLITS} for task in tasks}
+    samples.sort(key=lambda s: s.sample_id)
+    return DatasetSource("vtab-1k", root, tuple(samples), info={
+        "task": "transfer", "layout": "vtab-1k release folder", "tasks": sorted(tasks),
+        "splits": splits, "classes": sum(len({s.label for s in samples if s.attribute("task") == t}) for t in tasks),
+        "labels": "each task's own classes (0..k-1), not ImageNet's",
+    })
 
 
 def read_digits(root: Path) -> DatasetSource:

@@ -30,7 +30,7 @@ def cka_heat_map(
         axis.set_yticks(range(len(rows)), rows, fontsize=7)
         axis.set_xlabel(f"{other} layer")
         axis.set_ylabel(f"{model} layer")
-        axis.set_title(f"{kernel} CKA on {dataset}", fontsize=10)
+        axis.set_title(f"{kernel if kernel == 'linear' else kernel.upper()} CKA on {dataset}", fontsize=10)
         figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="CKA")
     figure.tight_layout()
     return figure

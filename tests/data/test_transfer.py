@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from auditkit.data.catalog import open_dataset, parse_data_overrides
-from auditkit.data.transfer import digits_split, read_transfer, split_of
+from auditkit.data.transfer import digits_split, read_transfer, split_of, task_of
 from auditkit.errors import AuditError
 from tests.conftest import write_image
 
@@ -76,25 +76,36 @@ def test_no_test_split_is_refused_in_one_line(tmp_path):
         read_transfer(root, "transfer")
 
 
-def test_vtab_1k_lists(tmp_path):
-    root = tmp_path / "vtab-1k" / "dtd"
-    rng = np.random.default_rng(0)
+def _vtab_task(root: Path, offset: int) -> None:
+    rng = np.random.default_rng(offset)
     lines = {"train800.txt": [], "val200.txt": [], "test.txt": []}
-    for k, listing in enumerate(lines):
+    for listing in lines:
         for i in range(4):
             relative = f"images/{listing[:4]}_{i}.jpg"
             write_image(root / relative, rng, size=(10, 10))
-            lines[listing].append(f"{relative} {i % 2 + k}")
+            lines[listing].append(f"{relative} {i % 2 + offset}")
     for listing, rows in lines.items():
         (root / listing).write_text("\n".join(rows) + "\n")
-    source = open_dataset("vtab-dtd", tmp_path, {})
-    assert source.name == "vtab-dtd" and source.info["layout"] == "vtab-1k lists"
-    assert source.describe()["splits"] == {"train": 4, "val": 4, "test": 4}
-    test_labels = sorted(s.label for s in source.samples if split_of(s) == "test")
-    assert test_labels == [2, 2, 3, 3]
-    (root / "test.txt").write_text("images/missing.jpg 0\n")
+
+
+def test_vtab_1k_lists(tmp_path):
+    _vtab_task(tmp_path / "vtab-1k" / "dtd", 0)
+    _vtab_task(tmp_path / "vtab-1k" / "cifar", 10)
+    (tmp_path / "vtab-1k" / "notes").mkdir()  # not a task: ignored
+    source = open_dataset("vtab-1k", tmp_path, {})
+    assert source.name == "vtab-1k" and source.info["tasks"] == ["cifar100", "dtd"]
+    assert source.info["splits"]["dtd"] == {"train": 4, "val": 4, "test": 4}
+    test_labels = sorted(s.label for s in source.samples if split_of(s) == "test" and task_of(s, "") == "dtd")
+    assert test_labels == [0, 0, 1, 1]
+    assert {s.sample_id.split("/")[0] for s in source.samples} == {"cifar100", "dtd"}
+    # a single task folder given as a transfer dataset reads the same lists
+    alone = read_transfer(tmp_path / "vtab-1k" / "dtd", "transfer")
+    assert alone.info["layout"] == "vtab-1k lists" and alone.describe()["splits"] == {"train": 4, "val": 4, "test": 4}
+    (tmp_path / "vtab-1k" / "dtd" / "test.txt").write_text("images/missing.jpg 0\n")
     with pytest.raises(AuditError, match="missing.jpg, which is missing"):
-        open_dataset("vtab-dtd", tmp_path, {})
+        open_dataset("vtab-1k", tmp_path, {})
+    with pytest.raises(AuditError, match="no task folder"):
+        open_dataset("vtab-1k", tmp_path / "vtab-1k" / "dtd", {"vtab-1k": str(tmp_path / "vtab-1k" / "dtd")})
 
 
 def test_hf_dataset_dict_with_train_and_test(tmp_path):
