@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -50,6 +51,14 @@ class DatasetSource:
         if limit is None or limit >= len(self.samples):
             return self
         return replace(self, samples=self.samples[:limit], info={**self.info, "limit": limit})
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.samples], dtype=np.int64)
+
+    @cached_property
+    def sample_ids(self) -> np.ndarray:
+        return np.array([s.sample_id for s in self.samples])
 
     @cached_property  # stats every file: computed once per source, not once per condition
     def manifest_hash(self) -> str:
