@@ -22,7 +22,8 @@ One model (``--model A``): CKA between every pair of its layers (records ``<a> v
 triangle), heat map. Two models (``--model A --reference-model B``, the design we chose: the
 second model is forwarded on the same images in the same run and cached in the store like the
 first): also CKA between every layer of A and every layer of B (records ``<a> vs B:<b>``), heat
-map. Metrics ``linear_cka`` and ``rbf_cka``; no CIs (the minibatch estimate is not a mean over
+map; the headline (condition ``none``) is the CKA between the two models' penultimate
+representations. Metrics ``linear_cka`` and ``rbf_cka``; no CIs (the minibatch estimate is not a mean over
 images). Datasets: ``digits`` (built in) and ``imagenet-val`` when present.
 
 For ``audit compare`` (two runs of different models on the same images): each run saves its
@@ -177,6 +178,11 @@ class CkaSuite(Suite):
                             output.records.append(MetricRecord(
                                 model, self.name, dataset, condition, f"{kernel}_cka", float(matrix[i, j]),
                                 None, None, n, self.version))
+                if figure_name == "reference":  # the headline: final representations of the two models
+                    for kernel, matrix in matrices.items():
+                        output.records.append(MetricRecord(
+                            model, self.name, dataset, "none", f"{kernel}_cka", float(matrix[-1, -1]),
+                            None, None, n, self.version))
                 output.figures.append(SuiteFigure(
                     dataset, f"cka_{figure_name}", cka_heat_map(matrices, names, other_names, model, other_model, dataset),
                     f"Minibatch CKA (unbiased HSIC, batches of {MINIBATCH}, {n} images) between the pooled layers of "

@@ -132,6 +132,7 @@ def test_suite_between_layers_and_with_a_reference_model(tmp_path):
     reference = f"python:{models}:second"
     cross = [v for (c, m), v in values.items() if f"vs {reference}:" in c and m == "linear_cka"]
     assert len(cross) == 36 and all(0 <= v <= 1 + 1e-9 for v in cross)
+    assert values[("none", "linear_cka")] == values[(f"penultimate vs {reference}:penultimate", "linear_cka")]
     assert pair["header"]["reference_model"]["name"] == reference
     assert pair["header"]["images_forwarded"][f"{reference}: digits/none [layers]"] == 96
     figures = {f["name"] for f in pair["figures"]}
@@ -147,5 +148,5 @@ def test_suite_between_layers_and_with_a_reference_model(tmp_path):
           "--out", str(tmp_path / "self"), *common])
     same = json.loads((tmp_path / "self" / "results.json").read_text())
     diagonal = [r["value"] for r in same["records"] if r["metric"] == "linear_cka" and r["dataset"] == "digits"
-                and r["condition"].split(" vs ")[0] == r["condition"].rsplit(":", 1)[-1]]
+                and " vs " in r["condition"] and r["condition"].split(" vs ")[0] == r["condition"].rsplit(":", 1)[-1]]
     assert len(diagonal) == 6 and diagonal == pytest.approx([1.0] * 6, abs=1e-9)
