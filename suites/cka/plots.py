@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 
 
 def cka_heat_map(
-    matrices: dict[str, np.ndarray], rows: list[str], columns: list[str], model: str, other: str, dataset: str
+    matrices: dict[str, np.ndarray], rows: list[str], columns: list[str], row_label: str, column_label: str,
+    dataset: str,
 ) -> Figure:
-    """One panel per kernel: rows = layers of ``model``, columns = layers of ``other``."""
+    """One panel per kernel: rows and columns are representations (layers of a model, or models)."""
     cell = 0.42
     width = max(3.0, cell * len(columns) + 1.6)
     height = max(2.6, cell * len(rows) + 1.4)
@@ -28,8 +29,8 @@ def cka_heat_map(
                               color="black" if value > 0.6 else "white")
         axis.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=7)
         axis.set_yticks(range(len(rows)), rows, fontsize=7)
-        axis.set_xlabel(f"{other} layer")
-        axis.set_ylabel(f"{model} layer")
+        axis.set_xlabel(column_label)
+        axis.set_ylabel(row_label)
         axis.set_title(f"{kernel if kernel == 'linear' else kernel.upper()} CKA on {dataset}", fontsize=10)
         figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="CKA")
     figure.tight_layout()

@@ -26,15 +26,16 @@ map; the headline (condition ``none``) is the CKA between the two models' penult
 representations. Metrics ``linear_cka`` and ``rbf_cka``; no CIs (the minibatch estimate is not a mean over
 images). Datasets: ``digits`` (built in) and ``imagenet-val`` when present.
 
-For ``audit compare`` (two runs of different models on the same images): each run saves its
-pooled layer features as float16 in ``per_sample/cka/<dataset>__none.npz`` (arrays
-``layer:<name>``, with ``sample_id`` and ``content_sha1``); align two runs on ``content_sha1`` and
-call ``minibatch_cka(features_a, features_b, kernel, seed)`` (pure numpy, below) per layer pair.
+For ``audit compare`` (runs of different models on the same images): each run saves its pooled
+layer features as float16 in ``per_sample/cka/<dataset>__none.npz`` (arrays ``layer:<name>``,
+with ``sample_id`` and ``content_sha1``). ``comparison_figures`` matches the runs' images on
+(sample id, content hash) and draws the model x model CKA of their penultimate representations;
+for other layer pairs call ``minibatch_cka(features_a, features_b, kernel, seed)`` (pure numpy).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -45,6 +46,7 @@ MINIBATCH = 256
 RBF_SIGMA_FRACTION = 0.5
 KERNELS = ("linear", "rbf")
 DATASETS = ("digits", "imagenet-val")
+PENULTIMATE = "layer:penultimate"  # its array in per_sample/cka/<dataset>__none.npz
 
 
 # -- kernels ---------------------------------------------------------------------------------
@@ -149,6 +151,35 @@ class CkaSuite(Suite):
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(d, output="layers", model=m) for d in DATASETS for m in ("subject", "reference")]
 
+    def comparison_figures(
+        self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]]
+    ) -> list[SuiteFigure]:
+        """Model x model CKA of the penultimate representations, on the images every run has."""
+        from suites.cka.plots import cka_heat_map
+
+        figures = []
+        for dataset in DATASETS:
+            runs = {m: a[(dataset, "none")] for m, a in samples.items()
+                    if (dataset, "none") in a and PENULTIMATE in a[(dataset, "none")]}
+            if len(runs) < 2:
+                continue
+            keys = [set(zip(a["sample_id"].astype(str), a["content_sha1"].astype(str))) for a in runs.values()]
+            shared = sorted(set.intersection(*keys))
+            if len(shared) < 4:
+                continue
+            features = []
+            for arrays in runs.values():
+                row = {key: r for r, key in enumerate(zip(arrays["sample_id"].astype(str), arrays["content_sha1"].astype(str)))}
+                features.append(arrays[PENULTIMATE][[row[key] for key in shared]].astype(np.float64))
+            names = list(runs)
+            matrices = {k: minibatch_cka_matrix(features, features, k) for k in KERNELS}
+            figures.append(SuiteFigure(
+                dataset, "cka_models", cka_heat_map(matrices, names, names, "model", "model", dataset),
+                f"Minibatch CKA between the models' penultimate representations on the {len(shared)} images "
+                "all runs share (matched by sample id and content hash); left linear, right RBF.",
+            ))
+        return figures
+
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
     ) -> SuiteOutput:
@@ -184,12 +215,13 @@ class CkaSuite(Suite):
                             model, self.name, dataset, "none", f"{kernel}_cka", float(matrix[-1, -1]),
                             None, None, n, self.version))
                 output.figures.append(SuiteFigure(
-                    dataset, f"cka_{figure_name}", cka_heat_map(matrices, names, other_names, model, other_model, dataset),
+                    dataset, f"cka_{figure_name}",
+                    cka_heat_map(matrices, names, other_names, f"{model} layer", f"{other_model} layer", dataset),
                     f"Minibatch CKA (unbiased HSIC, batches of {MINIBATCH}, {n} images) between the pooled layers of "
                     f"{model} and {'itself' if figure_name == 'layers' else other_model}; left linear, right RBF "
                     f"(sigma = {RBF_SIGMA_FRACTION} x median distance).",
                 ))
             output.per_sample[(dataset, "none")] = {
-                f"layer:{name}": values.astype(np.float16) for name, values in zip(names, layers)
+                f"layer:{name}": values.astype(np.float16) for name, values in zip(names, layers)  # PENULTIMATE among them
             }
         return output

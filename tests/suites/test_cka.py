@@ -150,3 +150,24 @@ def test_suite_between_layers_and_with_a_reference_model(tmp_path):
     diagonal = [r["value"] for r in same["records"] if r["metric"] == "linear_cka" and r["dataset"] == "digits"
                 and " vs " in r["condition"] and r["condition"].split(" vs ")[0] == r["condition"].rsplit(":", 1)[-1]]
     assert len(diagonal) == 6 and diagonal == pytest.approx([1.0] * 6, abs=1e-9)
+
+
+def test_comparison_figure_pairs_runs_on_shared_images():
+    from suites.cka.suite import CkaSuite
+
+    x, y = _representations(4, n=64)
+    ids = np.array([f"img{k:03d}" for k in range(64)])
+    sha = np.array([f"{k:040x}" for k in range(64)])
+    a = {"sample_id": ids, "content_sha1": sha, "layer:penultimate": x.astype(np.float16)}
+    # run b holds the images in another order, one image missing and one with other bytes
+    order = np.random.default_rng(0).permutation(64)[:-1]
+    other_sha = sha[order].copy()
+    other_sha[0] = "f" * 40
+    b = {"sample_id": ids[order], "content_sha1": other_sha, "layer:penultimate": (x[order] @ ortho_group.rvs(20, random_state=1)).astype(np.float16)}
+    c = {"sample_id": ids, "content_sha1": sha, "layer:penultimate": y.astype(np.float16)}
+    figures = CkaSuite().comparison_figures({"A": {("digits", "none"): a}, "B": {("digits", "none"): b},
+                                             "C": {("digits", "none"): c}})
+    assert [f.name for f in figures] == ["cka_models"] and "62 images" in figures[0].caption
+    texts = [t.get_text() for t in figures[0].figure.axes[0].texts]  # linear panel, row-major
+    assert texts[1] == "1.00"  # A vs B: the same images, rotated features
+    assert float(texts[2]) < 0.95  # A vs C: other representations
