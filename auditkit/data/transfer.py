@@ -4,7 +4,8 @@ Labels are the dataset's own class indices (0 .. k-1), not ImageNet's. Each samp
 split (and, in ``vtab-1k``, its task) as attributes: ``split_of``, ``task_of``. Layouts read:
 
 - split folders: ``<root>/{train,val,test}/<class>/<image>`` (``val`` optional; ``validation``
-  and ``valid`` also accepted). Classes are the sorted folder names of ``train``.
+  and ``valid`` also accepted). Classes are the sorted folder names of ``train``. A retrieval-only
+  task has ``<root>/{query,gallery}/<class>/<image>`` (relevant = same class folder).
 - VTAB-1k as the PEFT repositories ship it (NOAH, VPT): ``<root>/train800.txt``, ``val200.txt``,
   ``test.txt`` with lines ``relative/path.jpg <label>``; ``train800val200.txt`` is their union.
   The ``vtab-1k`` dataset is the release folder: every one of the 19 task folders found in it
@@ -31,7 +32,9 @@ from auditkit.data.source import DatasetSource, ImageTable, Sample, list_images
 from auditkit.errors import AuditError
 
 SPLITS = ("train", "val", "test")
-_SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
+RETRIEVAL_SPLITS = ("query", "gallery")
+_SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test",
+                  "query": "query", "gallery": "gallery"}
 VTAB_LISTS = {"train": "train800.txt", "val": "val200.txt", "test": "test.txt"}
 DIGITS_SPLIT_SEED = 0
 DIGITS_SIZES = {"train": 800, "val": 200}  # the rest (797) is test
@@ -74,10 +77,13 @@ def read_transfer(root: Path, name: str) -> DatasetSource:
         samples, classes = _split_folders(root, name)
         layout, table = "split folders", None
     counts = {split: sum(split_of(s) == split for s in samples) for split in SPLITS}
-    if not counts["train"] or not counts["test"]:
+    counts.update({split: n for split in RETRIEVAL_SPLITS if (n := sum(split_of(s) == split for s in samples))})
+    probe = counts["train"] and counts["test"]
+    if not probe and not (counts.get("query") and counts.get("gallery")):
         raise AuditError(
             f"{name}: {root} needs train and test images (found {counts}); use "
-            "<root>/train/<class>/*, <root>/test/<class>/* (val optional), VTAB-1k lists or a DatasetDict"
+            "<root>/train/<class>/*, <root>/test/<class>/* (val optional), VTAB-1k lists or a DatasetDict; "
+            "or <root>/query/<class>/*, <root>/gallery/<class>/* for retrieval only"
         )
     num_classes = len(classes) if classes else len({s.label for s in samples})
     info = {"task": "transfer", "layout": layout, "splits": counts, "classes": num_classes,
@@ -96,16 +102,18 @@ def _split_folders(root: Path, name: str) -> tuple[list[Sample], list[str]]:
             if split in folders:
                 raise AuditError(f"{name}: {root} has two {split} folders ({folders[split].name}, {child.name}); keep one")
             folders[split] = child
-    if "train" not in folders:
-        raise AuditError(f"{name}: no train/ folder in {root}; expected <root>/train/<class>/*, <root>/test/<class>/*")
-    classes = sorted(p.name for p in folders["train"].iterdir() if p.is_dir())
+    reference = "train" if "train" in folders else "gallery"  # the split whose classes are known
+    if reference not in folders:
+        raise AuditError(f"{name}: no train/ folder in {root}; expected <root>/train/<class>/*, <root>/test/<class>/* "
+                         "(or query/ and gallery/ for retrieval)")
+    classes = sorted(p.name for p in folders[reference].iterdir() if p.is_dir())
     index = {c: i for i, c in enumerate(classes)}
     samples: list[Sample] = []
     for split, folder in folders.items():
         for class_folder in sorted(p for p in folder.iterdir() if p.is_dir()):
             if class_folder.name not in index:
                 raise AuditError(
-                    f"{name}: class {class_folder.name!r} is in {folder.name}/ but not in train/; "
+                    f"{name}: class {class_folder.name!r} is in {folder.name}/ but not in {reference}/; "
                     "a linear probe cannot learn a class it never sees"
                 )
             for path in list_images(class_folder):

@@ -23,14 +23,16 @@ val with seeds 0..4, fitted at the full probe's C (k images leave nothing to tun
 the whole test split; value = mean over seeds, CI = Student-t 95 % interval over the seeds.
 Retrieval (metric ``retrieval_map``, ``retrieval_top1``): each test image queries the train + val
 gallery by cosine similarity of L2-normalised features; relevant = same class; mean average
-precision, and the nearest neighbour's accuracy, with bootstrap CIs over queries. The
-Oxford / Paris (revisited) query-gallery protocol is not implemented yet.
+precision, and the nearest neighbour's accuracy, with bootstrap CIs over queries. A task laid out
+as ``query/`` + ``gallery/`` folders gets these two metrics only (its queries vs its gallery).
+The Oxford / Paris (revisited) protocol (query crops, easy / hard / junk lists) is not in yet.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -244,7 +246,10 @@ class LinearProbeSuite(Suite):
 
         where = f"{dataset} {prefix.rstrip('/')}".strip()
         train, val, test = (split == "train"), (split == "val"), (split == "test")
-        if not train.any() or not test.any():
+        query, gallery = (split == "query"), (split == "gallery")
+        if not (train.any() and test.any()) and query.any() and gallery.any():
+            self._retrieval(record, x, y, query, gallery, seed)
+            return None  # a retrieval-only task: no probe
             output.skipped.append(Skipped(self.name, dataset, f"{where}: needs train and test images "
                                           "(did --limit cut a split?)"))
             return None
@@ -274,11 +279,16 @@ class LinearProbeSuite(Suite):
             record("top1", float(values.mean()), low, high, int(test.sum()), condition=f"few-shot/{shots}")
             curve.append((shots, float(values.mean()), low, high))
 
-        ap = average_precisions(x[test], y[test], x[pool], y[pool])
+        self._retrieval(record, x, y, test, pool, seed)
+        return probe.test_top1, probe.test_prediction, curve
+
+    @staticmethod
+    def _retrieval(record: Callable[..., None], x: np.ndarray, y: np.ndarray, query: np.ndarray,
+                   gallery: np.ndarray, seed: int) -> None:
+        ap = average_precisions(x[query], y[query], x[gallery], y[gallery])
         answered = ~np.isnan(ap)
         record("retrieval_map", float(ap[answered].mean()), *bootstrap_ci(np.mean, ap[answered], seed=seed),
                int(answered.sum()))
-        neighbour = y[pool][nearest_neighbour(x[test], x[pool])] == y[test]
+        neighbour = y[gallery][nearest_neighbour(x[query], x[gallery])] == y[query]
         record("retrieval_top1", float(neighbour.mean()),
-               *bootstrap_ci(np.mean, neighbour.astype(float), seed=seed), int(test.sum()))
-        return probe.test_top1, probe.test_prediction, curve
+               *bootstrap_ci(np.mean, neighbour.astype(float), seed=seed), int(query.sum()))

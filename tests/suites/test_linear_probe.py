@@ -150,3 +150,26 @@ def test_vtab_1k_tasks_are_probed_one_by_one(tmp_path):
     assert any("2 of the 19" in n.message for n in output.notices)
     saved = output.per_sample[("vtab-1k", "none")]
     assert set(saved["task"]) == {"dtd", "cifar100"} and (saved["probe_prediction"] >= 0).sum() == 8
+
+
+def test_query_gallery_layout_gets_retrieval_only(tmp_path):
+    from auditkit.data.transfer import read_transfer
+    from auditkit.suite import PredictionRequest, Predictions
+    from suites.linear_probe.suite import LinearProbeSuite
+    from tests.conftest import write_image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("query", 2), ("gallery", 5)):
+        for name in ("a", "b", "c"):
+            for i in range(count):
+                write_image(tmp_path / "task" / split / name / f"{name}{i}.png", rng, size=(8, 8))
+    source = read_transfer(tmp_path / "task", "transfer")
+    assert source.describe()["splits"] == {"train": 0, "val": 0, "test": 0, "query": 6, "gallery": 15}
+    labels = np.array([s.label for s in source.samples])
+    features = np.eye(3)[labels] + rng.normal(size=(len(labels), 3)) * 0.05
+    prediction = Predictions(source=source, condition="none", logits=None,
+                             content_sha1=np.full(len(labels), ""), features=features)
+    output = LinearProbeSuite().evaluate("m", {PredictionRequest("transfer", output="features"): prediction}, seed=0)
+    values = {r.metric: r for r in output.records}
+    assert set(values) == {"retrieval_map", "retrieval_top1"}
+    assert values["retrieval_map"].value == 1.0 and values["retrieval_map"].n == 6
