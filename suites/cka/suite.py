@@ -28,7 +28,8 @@ images). Datasets: ``digits`` (built in) and ``imagenet-val`` when present.
 
 For ``audit compare`` (runs of different models on the same images): each run saves its pooled
 layer features as float16 in ``per_sample/cka/<dataset>__none.npz`` (arrays ``layer:<name>``,
-with ``sample_id`` and ``content_sha1``). ``comparison_figures`` matches the runs' images on
+with ``sample_id`` and ``content_sha1``; about 1 GB for a ViT-B's 13 representations of 50k
+images). ``comparison_figures`` matches the runs' images on
 (sample id, content hash) and draws the model x model CKA of their penultimate representations;
 for other layer pairs call ``minibatch_cka(features_a, features_b, kernel, seed)`` (pure numpy).
 """
@@ -118,7 +119,8 @@ def minibatch_cka_matrix(
     size: int = MINIBATCH,
 ) -> np.ndarray:
     """CKA between every representation in ``a`` and every one in ``b`` (same images, same row
-    order), accumulating HSIC_1 over minibatches: O(size^2) memory."""
+    order), accumulating HSIC_1 over minibatches: O(size^2) memory besides the inputs, which may
+    be memory-mapped float32 (each minibatch is read and cast to float64 on its own)."""
     n = a[0].shape[0]
     if any(x.shape[0] != n for x in (*a, *b)):
         raise ValueError("every representation must hold the same images")
@@ -191,13 +193,13 @@ class CkaSuite(Suite):
             if subject is None or not subject.layers:
                 continue
             names = list(subject.layers)
-            layers = [subject.layers[n].astype(np.float64) for n in names]
+            layers = [subject.layers[n] for n in names]
             n = len(subject.source)
             pairs: list[tuple[str, list[str], list[np.ndarray], str]] = [("layers", names, layers, model)]
             reference = predictions.get(PredictionRequest(dataset, output="layers", model="reference"))
             if reference is not None and reference.layers:
                 pairs.append(("reference", list(reference.layers),
-                              [v.astype(np.float64) for v in reference.layers.values()], reference.model_name))
+                              list(reference.layers.values()), reference.model_name))
             for figure_name, other_names, other_layers, other_model in pairs:
                 matrices = {k: minibatch_cka_matrix(layers, other_layers, k, seed) for k in KERNELS}
                 for kernel, matrix in matrices.items():
