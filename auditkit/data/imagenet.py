@@ -12,8 +12,9 @@ A label is always the ImageNet index of the wnid, so a subset of folders scores 
 from __future__ import annotations
 
 import csv
+import functools
+import importlib.util
 import re
-from importlib import resources
 from pathlib import Path
 
 from auditkit.data.classes import imagenet_wnids, subset_indices, wnid_to_index
@@ -122,10 +123,19 @@ def devkit_val_labels(devkit: Path) -> dict[str, int]:
     }
 
 
+def imagenet_x_annotation(name: str) -> Path:
+    """A file of the imagenet-x package's ``annotations`` folder, found without importing the
+    package (its import pulls in pandas and plotting: seconds on every run)."""
+    spec = importlib.util.find_spec("imagenet_x")
+    if spec is None or not spec.submodule_search_locations:
+        raise AuditError("the imagenet-x package is not installed; pip install imagenet-x")
+    return Path(next(iter(spec.submodule_search_locations))) / "annotations" / name
+
+
+@functools.lru_cache(maxsize=1)
 def imagenet_x_val_labels() -> dict[str, int]:
     """The 50,000 standard val labels that ship with the imagenet-x package."""
-    table = resources.files("imagenet_x") / "annotations" / "filename_label.csv"
-    with table.open() as handle:
+    with imagenet_x_annotation("filename_label.csv").open() as handle:
         return {row["file_name"]: int(row["label"]) for row in csv.DictReader(handle)}
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
@@ -101,7 +100,9 @@ def restricted_topk(logits: np.ndarray, class_indices: tuple[int, ...] | None, k
 @lru_cache(maxsize=None)
 def real_labels() -> dict[str, frozenset[int]]:
     """ReaL label sets by val file name: the package's list is in val-file order (1..50000)."""
-    table = resources.files("imagenet_x") / "annotations" / "imagenet_real_labels.jsonl"
+    from auditkit.data.imagenet import imagenet_x_annotation
+
+    table = imagenet_x_annotation("imagenet_real_labels.jsonl")
     sets = json.loads(table.read_text())
     return {f"ILSVRC2012_val_{i:08d}.JPEG": frozenset(labels) for i, labels in enumerate(sets, start=1)}
 
