@@ -141,3 +141,34 @@ def test_truncated_image_fails_by_default_and_is_left_out_with_skip(tiny_model_f
     for got, want in zip(payload["records"], without["records"]):
         assert (got["metric"], got["n"]) == (want["metric"], want["n"])
         assert got["value"] == pytest.approx(want["value"], abs=1e-6)
+
+
+@pytest.mark.parametrize("rows, expected", [
+    (["ILSVRC2012_val_00000293.JPEG,394,0.5", "holiday_photo.jpg,1,0.9"], "holiday_photo.jpg is not an ImageNet val file name"),
+    (["ILSVRC2012_val_00000293.JPEG,394,0.5", "ILSVRC2012_val_00000293.JPEG,3,0.5"], "predicted twice"),
+    (["ILSVRC2012_val_00000293.JPEG,1000,0.5"], "not an ImageNet class"),
+])
+def test_imported_predictions_with_bad_rows_are_refused(rows, expected, tmp_path, capsys):
+    csv = tmp_path / "theirs.csv"
+    csv.write_text("file_name,predicted_class,predicted_probability\n" + "\n".join(rows) + "\n")
+    err = one_error_line(capsys, ["run", "--model", f"predictions:{csv}", "--suites", "imagenet_x",
+                                  "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")])
+    assert expected in err
+
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "reference" / "imagenet-x-predictions"
+
+
+@pytest.mark.skipif(not (REFERENCE / "ResNet50.csv").is_file(), reason="../shared reference predictions absent")
+def test_imported_predictions_with_missing_rows_are_scored_on_what_is_there_with_a_warning(tmp_path):
+    import json
+
+    lines = (REFERENCE / "ResNet50.csv").read_text().splitlines()
+    csv = tmp_path / "theirs.csv"
+    csv.write_text("\n".join(lines[:-1000]) + "\n")  # the last 1000 rows lost
+    main(["run", "--model", f"predictions:{csv}", "--suites", "imagenet_x", "--out", str(tmp_path / "out"),
+          "--cache", str(tmp_path / "c"), "--no-progress"])
+    payload = json.loads((tmp_path / "out" / "results.json").read_text())
+    coverage = [r for r in payload["records"] if r["metric"] == "coverage"][0]
+    assert coverage["value"] < 1
+    assert any("of 46110" in n["message"] for n in payload["notices"])  # a warning, not silence
