@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue_conflict
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
 from auditkit.data.imagenet_hard import fetch_imagenet_hard, read_imagenet_hard
+from auditkit.data.landmarks import read_revisited
 from auditkit.data.pug import HUB_ID as PUG_HUB_ID, RELEASE_URL as PUG_RELEASE_URL, read_pug_imagenet
 from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
@@ -78,6 +79,10 @@ for _entry in (
     DatasetEntry("vtab-1k", "vtab-1k",
                  "<task>/train800.txt, val200.txt, test.txt ('<path> <label>') for any of the 19 tasks",
                  "unpack the PEFT repositories' vtab-1k release (NOAH / VPT) there", read_vtab_1k),
+    *(DatasetEntry(name, name, f"jpg/<name>.jpg + gnd_{name}.pkl (revisitop)",
+                   "download the revisited release from github.com/filipradenovic/revisitop "
+                   "(its download script fetches the images and the ground truth)",
+                   partial(read_revisited, name=name)) for name in ("roxford5k", "rparis6k")),
 ):
     DATASETS.register(_entry.name, _entry)
 

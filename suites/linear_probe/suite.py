@@ -25,7 +25,14 @@ Retrieval (metric ``retrieval_map``, ``retrieval_top1``): each test image querie
 gallery by cosine similarity of L2-normalised features; relevant = same class; mean average
 precision, and the nearest neighbour's accuracy, with bootstrap CIs over queries. A task laid out
 as ``query/`` + ``gallery/`` folders gets these two metrics only (its queries vs its gallery).
-The Oxford / Paris (revisited) protocol (query crops, easy / hard / junk lists) is not in yet.
+Landmark retrieval (``roxford5k``, ``rparis6k``; Radenović et al. 2018, the revisitop code):
+each query (its image cropped to the given box) ranks the database by cosine similarity;
+``map_easy`` / ``map_medium`` / ``map_hard`` = mean over queries of revisitop's average
+precision (trapezoidal, junk images removed from the ranking) with positives easy / easy + hard /
+hard and junk junk + hard / junk / junk + easy; queries without positives are left out; bootstrap
+CIs over queries. Deviation: images pass through the model's own preprocessing (short-side resize
+and centre crop at its input size), not the protocol's full-resolution, uncropped images, so the
+numbers sit below published ones and compare models only with each other.
 """
 
 from __future__ import annotations
@@ -163,6 +170,28 @@ def nearest_neighbour(query_x: np.ndarray, gallery_x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.argmax(q[s:s + 1024] @ g.T, axis=1) for s in range(0, len(q), 1024)])
 
 
+def revisited_protocol(truth, query: int, protocol: str) -> tuple[list[int], list[int]]:  # truth: GroundTruth
+    """(positives, junk) database indices of one query under the easy / medium / hard protocol."""
+    easy, hard, junk = truth.easy[query], truth.hard[query], truth.junk[query]
+    return {"easy": (easy, junk + hard), "medium": (easy + hard, junk), "hard": (hard, junk + easy)}[protocol]
+
+
+def revisited_average_precision(order: np.ndarray, positives: list[int], junk: list[int]) -> float:
+    """revisitop's ``compute_ap`` for one query: ``order`` = database indices by decreasing
+    similarity; junk images are taken out of the ranking; trapezoidal precision between
+    consecutive recall steps (precision just before and at each positive)."""
+    rank_of = np.empty(len(order), dtype=np.int64)
+    rank_of[order] = np.arange(len(order))
+    ranks = np.sort(rank_of[positives])
+    ranks = ranks - np.searchsorted(np.sort(rank_of[junk]) if junk else np.array([], np.int64), ranks)
+    total = 0.0
+    for found, rank in enumerate(ranks):
+        before = 1.0 if rank == 0 else found / rank
+        at = (found + 1) / (rank + 1)
+        total += (before + at) / 2
+    return total / len(positives)
+
+
 def t_interval(values: np.ndarray) -> tuple[float | None, float | None]:
     if len(values) < 2:
         return None, None
@@ -174,8 +203,9 @@ class LinearProbeSuite(Suite):
     name = "linear_probe"
     version = "0.1"
     description = "linear-probe transfer (C chosen on val), few-shot probes, retrieval mAP on frozen features"
-    datasets = ("digits", "transfer", "vtab-1k")
-    better = {"top1": "higher", "top1_mean": "higher", "retrieval_map": "higher", "retrieval_top1": "higher"}
+    datasets = ("digits", "transfer", "vtab-1k", "roxford5k", "rparis6k")
+    better = {"top1": "higher", "top1_mean": "higher", "retrieval_map": "higher", "retrieval_top1": "higher",
+              "map_easy": "higher", "map_medium": "higher", "map_hard": "higher"}
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(dataset, output="features") for dataset in self.datasets]
@@ -193,6 +223,9 @@ class LinearProbeSuite(Suite):
                 continue
             dataset = request.dataset
             samples = prediction.source.samples
+            if prediction.source.info.get("task") == "landmark-retrieval":
+                self._landmarks(model, dataset, prediction, seed, output)
+                continue
             split = np.array([split_of(s) for s in samples])
             task = np.array([task_of(s, dataset) for s in samples])
             x, y = prediction.features.astype(np.float64), prediction.labels
@@ -281,6 +314,32 @@ class LinearProbeSuite(Suite):
 
         self._retrieval(record, x, y, test, pool, seed)
         return probe.test_top1, probe.test_prediction, curve
+
+    def _landmarks(self, model: str, dataset: str, prediction: Predictions, seed: int, output: SuiteOutput) -> None:
+        from auditkit.data.landmarks import read_ground_truth
+
+        truth = read_ground_truth(prediction.source.root, dataset)
+        ids = [s.sample_id for s in prediction.source.samples]
+        row = {sample_id: k for k, sample_id in enumerate(ids)}
+        gallery = [row.get(f"gallery/{name}") for name in truth.database]
+        queries = {int(i.split("/", 1)[1].split("-", 1)[0]): k for i, k in row.items() if i.startswith("query/")}
+        if any(g is None for g in gallery) or not queries:
+            output.skipped.append(Skipped(self.name, dataset, "needs the whole database and the queries "
+                                          "(did --limit cut them?)"))
+            return
+        features = np.asarray(prediction.features, dtype=np.float64)
+        order = np.argsort(-(unit_rows(features[[queries[q] for q in sorted(queries)]])
+                             @ unit_rows(features[gallery]).T), axis=1, kind="stable")
+        for protocol in ("easy", "medium", "hard"):
+            scores = []
+            for position, q in enumerate(sorted(queries)):
+                positives, junk = revisited_protocol(truth, q, protocol)
+                if positives:
+                    scores.append(revisited_average_precision(order[position], positives, junk))
+            values = np.array(scores)
+            output.records.append(MetricRecord(
+                model, self.name, dataset, "none", f"map_{protocol}", float(values.mean()),
+                *bootstrap_ci(np.mean, values, seed=seed), len(values), self.version))
 
     @staticmethod
     def _retrieval(record: Callable[..., None], x: np.ndarray, y: np.ndarray, query: np.ndarray,

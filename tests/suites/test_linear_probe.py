@@ -173,3 +173,78 @@ def test_query_gallery_layout_gets_retrieval_only(tmp_path):
     values = {r.metric: r for r in output.records}
     assert set(values) == {"retrieval_map", "retrieval_top1"}
     assert values["retrieval_map"].value == 1.0 and values["retrieval_map"].n == 6
+
+
+def test_revisited_average_precision_hand_worked():
+    from suites.linear_probe.suite import revisited_average_precision
+
+    # ranking: P N P J P (database indices 0..4); without the junk: P N P P at ranks 0, 2, 3
+    # AP = [(1 + 1) + (1/2 + 2/3) + (2/3 + 3/4)] / 2 / 3 = 0.763888...
+    order = np.array([0, 1, 2, 3, 4])
+    assert revisited_average_precision(order, [0, 2, 4], [3]) == pytest.approx(0.7638888888888888, abs=1e-12)
+    assert revisited_average_precision(np.array([4, 3, 2, 1, 0]), [4, 3], []) == 1.0
+    # junk ranked first is ignored entirely
+    assert revisited_average_precision(np.array([3, 0, 1, 2]), [0], [3]) == 1.0
+
+
+def _revisited_fixture(root, rng) -> None:
+    import pickle
+
+    from tests.conftest import write_image
+
+    names = [f"img{k}" for k in range(6)]
+    for name in names:
+        write_image(root / "jpg" / f"{name}.jpg", rng, size=(60, 80))
+    ground_truth = {
+        "imlist": names, "qimlist": ["img0", "img3"],
+        "gnd": [{"bbx": [10, 5, 50, 45], "easy": [1], "hard": [2], "junk": [5]},
+                {"bbx": [0, 0, 40, 30], "easy": [4], "hard": [], "junk": []}],
+    }
+    (root / "gnd_roxford5k.pkl").write_bytes(pickle.dumps(ground_truth))
+
+
+def test_revisited_oxford_queries_are_cropped_and_scored(tmp_path):
+    from PIL import Image
+
+    from auditkit.data.catalog import open_dataset
+    from auditkit.suite import PredictionRequest, Predictions
+    from suites.linear_probe.suite import LinearProbeSuite
+
+    _revisited_fixture(tmp_path / "roxford5k", np.random.default_rng(0))
+    source = open_dataset("roxford5k", tmp_path, {})
+    queries = [s for s in source.samples if s.sample_id.startswith("query/")]
+    assert [s.sample_id for s in queries] == ["query/000-img0@10,5,50,45", "query/001-img3@0,0,40,30"]
+    crop = Image.open(__import__("io").BytesIO(source.table.read(queries[0].row)))
+    assert crop.size == (40, 40)
+    original = np.asarray(Image.open(tmp_path / "roxford5k" / "jpg" / "img0.jpg").convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(crop), original[5:45, 10:50])
+    # features: query 0 nearest img1 (easy), then img5 (junk), img2 (hard); query 1 nearest img4
+    ids = [s.sample_id for s in source.samples]
+    features = np.zeros((len(ids), 3))
+    direction = {"gallery/img1": [1, 0.1, 0], "gallery/img5": [1, 0.2, 0], "gallery/img2": [1, 0.3, 0],
+                 "gallery/img0": [0, 1, 0], "gallery/img3": [0, 0, 1], "gallery/img4": [0.2, 0, 1],
+                 queries[0].sample_id: [1, 0, 0], queries[1].sample_id: [0.1, 0, 1]}
+    for k, sample_id in enumerate(ids):
+        features[k] = direction[sample_id]
+    prediction = Predictions(source=source, condition="none", logits=None,
+                             content_sha1=np.full(len(ids), ""), features=features)
+    output = LinearProbeSuite().evaluate("m", {PredictionRequest("roxford5k", output="features"): prediction}, seed=0)
+    values = {r.metric: r for r in output.records}
+    assert values["map_easy"].value == pytest.approx(1.0)  # q0: img1 first; q1: img4 first
+    assert values["map_medium"].n == 2
+    # q0 medium: img1 rank 0, img2 rank 1 once the junk img5 is removed -> AP 1
+    assert values["map_medium"].value == pytest.approx(1.0)
+    assert values["map_hard"].n == 1  # q1 has no hard positive: left out
+    assert values["map_hard"].value == pytest.approx(1.0)  # img1 (easy) is junk in the hard protocol
+
+
+def test_revisited_oxford_end_to_end(tmp_path, tiny_model_file):
+    _revisited_fixture(tmp_path / "data" / "roxford5k", np.random.default_rng(1))
+    out = tmp_path / "out"
+    main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "linear_probe",
+          "--data-root", str(tmp_path / "data"), "--out", str(out), "--cache", str(tmp_path / "cache"),
+          "--no-progress", "--workers", "0"])
+    payload = json.loads((out / "results.json").read_text())
+    maps = {r["metric"]: r["value"] for r in payload["records"] if r["dataset"] == "roxford5k"}
+    assert set(maps) == {"map_easy", "map_medium", "map_hard"} and all(0 < v <= 1 for v in maps.values())
+    assert payload["header"]["images_forwarded"]["roxford5k/none [features]"] == 8
