@@ -154,12 +154,12 @@ class ClassifierAdapter(ModelAdapter):
         names = [str(i["module"]) for i in info] if info is not None and len(info) == len(intermediates) else [
             f"layer{k}" for k in range(len(intermediates))
         ]
-        layers = {name: _pooled(t) for name, t in zip(names, intermediates)}
+        layers = {name: pooled_over_space(t) for name, t in zip(names, intermediates)}
         layers["penultimate"] = self.module.forward_head(final, pre_logits=True)
         return layers
 
 
-def _pooled(tensor: torch.Tensor) -> torch.Tensor:
+def pooled_over_space(tensor: torch.Tensor) -> torch.Tensor:
     """(batch, C, H, W) -> mean over space; (batch, tokens, C) -> mean over tokens."""
     if tensor.ndim == 4:
         return tensor.mean(dim=(2, 3))

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from auditkit.adapters.base import ModelAdapter, UnsupportedResolution, resized_module
+from auditkit.adapters.base import ModelAdapter, UnsupportedResolution, pooled_over_space, resized_module
 from auditkit.adapters.preprocess import PreprocessConfig
 from auditkit.adapters.weights import hash_state_dict
 from auditkit.errors import AuditError
@@ -139,6 +139,25 @@ class ZeroShotClipAdapter(ModelAdapter):
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The image embedding (before L2 normalisation)."""
         return self.model.encode_image(images.to(self.device))
+
+    def layer_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The image tower's blocks (open_clip ViT) or trunk stages (timm trunks, e.g. ConvNeXt)
+        averaged over space, then the image embedding, via open_clip's ``forward_intermediates``."""
+        if not hasattr(self.model, "forward_intermediates"):
+            return super().layer_features(images)
+        output = self.model.forward_intermediates(image=images.to(self.device), normalize=False)
+        intermediates = output["image_intermediates"]
+        visual = self.model.visual
+        info = getattr(getattr(visual, "trunk", None), "feature_info", None)
+        if info is not None and len(info) == len(intermediates):
+            names = [str(i["module"]) for i in info]
+        elif hasattr(visual, "transformer"):
+            names = [f"resblocks.{k}" for k in range(len(intermediates))]
+        else:
+            names = [f"layer{k}" for k in range(len(intermediates))]
+        layers = {name: pooled_over_space(t) for name, t in zip(names, intermediates)}
+        layers["penultimate"] = output["image_features"]
+        return layers
 
 
 def _prompts_hash(classnames: Sequence[str], templates: Sequence[str]) -> str:

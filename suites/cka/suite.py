@@ -13,8 +13,9 @@ things?", Sec. 3):
   unbiased HSIC_1 of Song et al. 2012. Memory is O(minibatch^2), so it scales to 50k images, and
   the estimate does not depend on the minibatch size in expectation (unlike averaging per-batch
   biased CKA).
-Representations: each stage / block output averaged over space (ViTs: over patch tokens), then
-the penultimate embedding (``ModelAdapter.layer_features``; request output "layers"). Averaging
+Representations: each stage / block output averaged over space (ViTs: over patch tokens; open_clip
+image towers: their blocks or trunk stages), then the penultimate embedding (CLIP: the image
+embedding; ``ModelAdapter.layer_features``, request output "layers"). Averaging
 over space is our simplification so that every layer fits the feature store; CKA on flattened
 feature maps (as in Kornblith et al.) would give other numbers.
 

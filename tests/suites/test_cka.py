@@ -171,3 +171,23 @@ def test_comparison_figure_pairs_runs_on_shared_images():
     texts = [t.get_text() for t in figures[0].figure.axes[0].texts]  # linear panel, row-major
     assert texts[1] == "1.00"  # A vs B: the same images, rotated features
     assert float(texts[2]) < 0.95  # A vs C: other representations
+
+
+def test_open_clip_image_tower_gives_its_blocks_and_embedding():
+    import open_clip
+    import torch
+
+    from auditkit.adapters.clip import ZeroShotClipAdapter
+    from auditkit.runner import layer_layout
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-S-32")  # random weights: no download
+    adapter = ZeroShotClipAdapter(model, tokenizer=None, name="clip", source={}, head_cache=None)
+    images = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        layers = adapter.layer_features(images)
+        embedding = adapter.features(images)
+    assert list(layers)[:2] == ["resblocks.0", "resblocks.1"] and list(layers)[-1] == "penultimate"
+    assert len(layers) == 13 and layers["resblocks.3"].shape == (2, 384)
+    torch.testing.assert_close(layers["penultimate"], embedding)
+    assert layer_layout(adapter) == [(name, int(t.shape[1])) for name, t in layers.items()]
