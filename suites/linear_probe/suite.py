@@ -39,12 +39,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from scipy import stats
 
 from auditkit.data.transfer import VTAB_TASKS, split_of, task_of
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+
+    from auditkit.data.landmarks import GroundTruth
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_ci
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
@@ -65,7 +70,7 @@ class ProbeResult:
     test_top1: float
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, c: float):  # -> LogisticRegression
+def fit_probe(features: np.ndarray, labels: np.ndarray, c: float) -> LogisticRegression:
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
@@ -170,7 +175,7 @@ def nearest_neighbour(query_x: np.ndarray, gallery_x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.argmax(q[s:s + 1024] @ g.T, axis=1) for s in range(0, len(q), 1024)])
 
 
-def revisited_protocol(truth, query: int, protocol: str) -> tuple[list[int], list[int]]:  # truth: GroundTruth
+def revisited_protocol(truth: GroundTruth, query: int, protocol: str) -> tuple[list[int], list[int]]:
     """(positives, junk) database indices of one query under the easy / medium / hard protocol."""
     easy, hard, junk = truth.easy[query], truth.hard[query], truth.junk[query]
     return {"easy": (easy, junk + hard), "medium": (easy + hard, junk), "hard": (hard, junk + easy)}[protocol]
