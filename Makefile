@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test install install-test clean reports
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: install
 
 test: install-test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# Example outputs committed in reports/examples/ (a run report, a comparison, an export), offline.
+reports: install
+	bash reports/examples/regenerate.sh
 
 clean:
 	rm -rf audit-out .pytest_cache

@@ -65,6 +65,23 @@ class Row:
     def significant(self) -> list[PairedTest]:
         return [t for t in self.tests if t.stars]
 
+    @property
+    def mark_symbol(self) -> str:
+        """'<' where lower is better (marks sit under the lower value), else '>'."""
+        return "<" if self.better == "lower" else ">"
+
+    def wins(self, model: str) -> list[tuple[str, str]]:
+        """(other model, stars) for each significant test where ``model``'s value is the better
+        one (the lower where lower is better, else the higher)."""
+        sign = -1 if self.better == "lower" else 1
+        found = []
+        for test in self.significant:
+            if test.model_a == model and sign * test.difference > 0:
+                found.append((test.model_b, test.stars))
+            elif test.model_b == model and sign * test.difference < 0:
+                found.append((test.model_a, test.stars))
+        return found
+
 
 @dataclass
 class Comparison:

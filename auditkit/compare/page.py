@@ -85,10 +85,12 @@ def overview_figures(comparison: Comparison, out_dir: Path) -> list[EmbeddedFigu
         ))
     chart = plots.radar(properties, comparison.models)
     if chart is not None:
+        group, _ = plots.radar_group(properties, comparison.models)
+        among = "all models" if len(group) == len(comparison.models) else ", ".join(group)
         figures.append(_save(
             chart, out_dir, "all", "all", "radar",
-            "Properties every model has, each axis scaled between the worst and the best of the models "
-            "compared here (outward = better; higher where no direction is defined): a ranking, not absolute values.",
+            f"Properties shared by {among}, each axis scaled between the worst and the best of them "
+            "(outward = better; higher where no direction is defined): a ranking, not absolute values.",
         ))
     return figures
 

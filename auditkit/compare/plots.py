@@ -142,13 +142,13 @@ def family_figure(series: Series, models: list[str], width: float = 6.8) -> Figu
     else:
         figure, axis = plt.subplots(figsize=(width, max(2.4, width * 0.42)))
         x = np.arange(len(series.labels))
-        step = 0.8 / max(1, len(models))
-        for index, model in enumerate(models):
+        # a slot per model that has this series; styles stay those of the model's column
+        present = [(index, model) for index, model in enumerate(models) if series.values.get(model)]
+        step = 0.8 / max(1, len(present))
+        for slot, (index, model) in enumerate(present):
             cells = [series.values.get(model, {}).get(label) for label in series.labels]
-            if not any(cells):
-                continue
             heights = [r.value if r else np.nan for r in cells]
-            axis.bar(x - 0.4 + step * (index + 0.5), heights, width=step, label=model, **_bar_style(index),
+            axis.bar(x - 0.4 + step * (slot + 0.5), heights, width=step, label=model, **_bar_style(index),
                      linewidth=0.4, yerr=_errors(cells, 1.0), error_kw={"elinewidth": 0.6, "capsize": 1})
         labels = [label[len(series.axis_prefix):] if series.axis_prefix else label for label in series.labels]
         axis.set_xticks(x, [label.replace("_", " ").replace("imagenet-", "") for label in labels],
@@ -161,9 +161,12 @@ def family_figure(series: Series, models: list[str], width: float = 6.8) -> Figu
         axes = np.array([[axis]])
     handles, labels = axes.flat[0].get_legend_handles_labels()
     figure.suptitle(series.title.replace("_", " "), fontsize="medium")
-    figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False,
+    columns = min(2 if width < 4.5 else 4, max(1, len(labels)))
+    figure.legend(handles, labels, loc="lower center", ncol=columns, frameon=False,
                   fontsize="small", bbox_to_anchor=(0.5, 0.0))
-    figure.tight_layout(rect=(0, 0.06 + 0.04 * math.ceil(len(labels) / 4), 1, 1))
+    # room for the legend: about 0.2 in per row, as a fraction of the figure's height
+    legend_rows = math.ceil(len(labels) / columns)
+    figure.tight_layout(rect=(0, min(0.5, (0.08 + 0.2 * legend_rows) / figure.get_figheight()), 1, 1))
     return figure
 
 
@@ -173,19 +176,20 @@ def property_panels(properties: list[Series], models: list[str], width: float = 
     properties = properties[:MAX_PROPERTY_PANELS]
     columns = 4 if width > 5 else 2
     rows = max(1, math.ceil(len(properties) / columns))
-    panel_height = 0.35 + 0.2 * len(models)
+    most = max((sum(1 for m in models if p.values.get(m)) for p in properties), default=1)
+    panel_height = 0.35 + 0.2 * most
     figure, axes = plt.subplots(rows, columns, figsize=(width, 0.5 + rows * (panel_height + 0.55)),
                                 squeeze=False)
     for axis, prop in zip(axes.flat, properties):
-        cells = [prop.values.get(model, {}).get(prop.labels[0]) for model in models]
-        y = np.arange(len(models))[::-1]
-        for index, (row, record) in enumerate(zip(y, cells)):
-            if record is None:
-                continue
+        # only the models that have the property, each in its column's letter and style
+        present = [(i, prop.values[m][prop.labels[0]]) for i, m in enumerate(models)
+                   if prop.values.get(m, {}).get(prop.labels[0])]
+        y = np.arange(len(present))[::-1]
+        for row, (index, record) in zip(y, present):
             axis.barh(row, record.value, height=0.7, **_bar_style(index), linewidth=0.4,
                       xerr=_errors([record], 1.0), error_kw={"elinewidth": 0.6, "capsize": 1})
-        axis.set_yticks(y, [chr(ord("A") + i) if len(models) > 1 else "" for i in range(len(models))],
-                        fontsize="small")
+        axis.set_yticks(y, [chr(ord("A") + i) if len(models) > 1 else "" for i, _ in present], fontsize="small")
+        axis.set_ylim(-0.6, len(present) - 0.4)
         arrow = {"higher": r" $\uparrow$", "lower": r" $\downarrow$"}.get(prop.better or "", "")
         axis.set_title(f"{prop.suite}, {prop.dataset.replace('imagenet-', 'IN-')}\n{prop.metric.replace('_', ' ')}{arrow}",
                        fontsize="small")
@@ -201,10 +205,11 @@ def property_panels(properties: list[Series], models: list[str], width: float = 
 
 
 def radar(properties: list[Series], models: list[str], width: float = 4.6) -> Figure | None:
-    """Properties every model has, each axis scaled over the compared models (outward = better
-    where a direction is known, else higher); None with fewer than three such properties."""
-    complete = [p for p in properties if all(p.values.get(m, {}).get(p.labels[0]) for m in models)][:12]
-    if len(complete) < 3 or len(models) < 2:
+    """The largest group of models that share at least three properties, each axis scaled over
+    those models (outward = better where a direction is known, else higher); None when no two
+    models share three properties."""
+    models, complete = radar_group(properties, models)
+    if not complete:
         return None
     angles = np.linspace(0, 2 * np.pi, len(complete), endpoint=False)
     figure = plt.figure(figsize=(width, width * 0.9))
@@ -229,6 +234,20 @@ def radar(properties: list[Series], models: list[str], width: float = 4.6) -> Fi
     figure.legend(loc="lower center", ncol=min(3, len(models)), frameon=False, fontsize="x-small")
     figure.tight_layout(rect=(0, 0.1, 1, 1))
     return figure
+
+
+def radar_group(properties: list[Series], models: list[str]) -> tuple[list[str], list[Series]]:
+    """(models, properties they all have) with the most axes, then the most models; ([], []) when
+    no two models share three properties. Models with different suites still get a radar."""
+    groups: dict[tuple[str, ...], list[Series]] = {}
+    for prop in properties:
+        having = tuple(m for m in models if prop.values.get(m, {}).get(prop.labels[0]))
+        if len(having) >= 2:
+            groups.setdefault(having, []).append(prop)
+    best = max(groups.items(), key=lambda item: (len(item[1]) >= 3, len(item[0]) * min(len(item[1]), 12)), default=None)
+    if best is None or len(best[1]) < 3:
+        return [], []
+    return list(best[0]), best[1][:12]
 
 
 def headline_properties(records: list[MetricRecord], better: dict[str, dict[str, str]]) -> list[Series]:

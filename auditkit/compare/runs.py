@@ -40,6 +40,14 @@ class Run:
         return model if isinstance(model, dict) else {"name": str(model)}
 
     @property
+    def shown_path(self) -> str:
+        """The folder relative to the working directory when inside it (pages travel), else absolute."""
+        try:
+            return str(self.directory.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.directory)
+
+    @property
     def records(self) -> list[MetricRecord]:
         return self.results.records
 

@@ -163,7 +163,8 @@ def bibliography(source: ExportSource) -> str:
         entry = PAPER if name == "paper" else ENTRIES.get(name)
         if entry is not None:
             entries.append(entry)
-        elif any(r.dataset == name or r.suite == name for r in source.records):
+        elif any(r.dataset == name for r in source.records) or (
+                any(r.suite == name for r in source.records) and not suite_for(name).citations):
             unknown.append(name)
     for suite in dict.fromkeys(r.suite for r in source.records):
         entries.extend(suite_for(suite).citations)

@@ -47,20 +47,25 @@ _UNICODE_TEX = {"·": r"\textperiodcentered{}", "↑": r"$\uparrow$", "↓": r"$
 
 def _tex_text(text: str) -> str:
     """Text of a figure made safe for pdflatex: math ($...$) kept, everything else escaped."""
+
+    def escape(part: str) -> str:
+        escaped = tex_escape(part)
+        for char, replacement in _UNICODE_TEX.items():
+            escaped = escaped.replace(char, replacement)
+        return escaped
+
+    return _outside_math(text, escape)
+
+
+def _outside_math(text: str, change) -> str:  # type: ignore[no-untyped-def]
     parts = re.split(r"(\$[^$]*\$)", text)
-    out = []
-    for part in parts:
-        if part.startswith("$") and part.endswith("$") and len(part) > 1:
-            out.append(part)
-        else:
-            escaped = tex_escape(part)
-            for char, replacement in _UNICODE_TEX.items():
-                escaped = escaped.replace(char, replacement)
-            out.append(escaped)
-    return "".join(out)
+    return "".join(p if p.startswith("$") and p.endswith("$") and len(p) > 1 else change(p) for p in parts)
 
 
 def _save(figure: Figure, stem: Path, formats: list[str]) -> list[Path]:
+    # cmr10 (OT1) draws '_' as a dot accent: names such as efficientnet_lite0 get mathtext's \_
+    for text in figure.findobj(Text):
+        text.set_text(_outside_math(text.get_text(), lambda part: part.replace("_", r"$\_$")))
     written = []
     for fmt in formats:
         if fmt == "pgf":

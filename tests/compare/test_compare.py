@@ -71,7 +71,7 @@ def test_four_models_with_significance_marks(four_runs: Path, tmp_path: Path) ->
     assert test["p_mcnemar"] <= test["p_adjusted"] <= len(payload["tests"]) * test["p_mcnemar"]
     assert test["stars"] and test["p_adjusted"] < 0.05
     html = (tmp_path / "cmp" / "compare.html").read_text()
-    assert f"C&gt;D<span class=\"sig-mark\">{test['stars']}</span>" in html
+    assert f"&gt; D<span class=\"sig-mark\">{test['stars']}</span>" in html  # under C's value
     for name in names:
         assert name in html
     assert html.count('<img src="data:image/png;base64,') == 3  # Figure 1 panels, radar, reliability overlay

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make reports`: regenerate the example outputs in reports/examples/ offline, from the published observers
+# (model-vs-human cue-conflict decisions, ImageNet-X's recorded val predictions) and the embedded
+# EfficientNet-Lite0 on the cue-conflict stimuli. Run folders go to reports/build (not committed);
+# only the small pages and exports are copied into reports/examples/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+AUDIT="${AUDIT:-.venv/bin/audit}"
+DATA="${REPORT_DATA:-../shared/data}"
+DECISIONS="$DATA/reference/cue-conflict-decisions"
+PREDICTIONS="$DATA/reference/imagenet-x-predictions"
+BUILD=reports/build
+export HF_HUB_OFFLINE=1 AUDITKIT_OFFLINE=1
+for needed in "$DATA/cue-conflict" "$DECISIONS" "$PREDICTIONS"; do
+  [ -d "$needed" ] || { echo "make reports: $needed is missing; set REPORT_DATA to the folder holding cue-conflict/ and reference/" >&2; exit 2; }
+done
+rm -rf "$BUILD/runs" "$BUILD/compare" "$BUILD/export"
+mkdir -p "$BUILD/runs" "$BUILD/humans"
+cp "$DECISIONS"/cue-conflict_subject-*_session_1.csv "$BUILD/humans/"
+
+run() { "$AUDIT" run --no-progress "$@" >/dev/null; }
+run --model efficientnet_lite0 --suites shape_bias --data "cue-conflict=$DATA/cue-conflict" --out "$BUILD/runs/efficientnet_lite0"
+for observer in resnet50 bagnet33 swag-vit-b16-in1k; do
+  run --model "decisions:$DECISIONS/cue-conflict_${observer}_session-1.csv" --suites shape_bias --out "$BUILD/runs/$observer"
+done
+run --model "decisions:$BUILD/humans" --suites shape_bias --out "$BUILD/runs/humans"
+for model in ResNet50 ViT; do
+  run --model "predictions:$PREDICTIONS/$model.csv" --suites imagenet_x,robustness --out "$BUILD/runs/$model"
+done
+"$AUDIT" card "$BUILD/runs/efficientnet_lite0"
+"$AUDIT" compare "$BUILD/runs" --out "$BUILD/compare"
+"$AUDIT" export "$BUILD/compare" --format latex,png,csv,modelcard --out "$BUILD/export" >/dev/null
+
+OUT=reports/examples
+rm -rf "$OUT/run" "$OUT/compare" "$OUT/export"
+mkdir -p "$OUT/run" "$OUT/compare" "$OUT/export/figures"
+cp "$BUILD/runs/efficientnet_lite0/report.html" "$BUILD/runs/efficientnet_lite0/model_card.html" \
+   "$BUILD/runs/efficientnet_lite0/results.json" "$OUT/run/"
+cp "$BUILD/compare/compare.html" "$OUT/compare/"
+cp -r "$BUILD/export/properties.tex" "$BUILD/export/records.csv" "$BUILD/export/paired_tests.csv" \
+   "$BUILD/export/CITATIONS.bib" "$BUILD/export/modelcard" "$OUT/export/"
+for figure in properties__page radar__column shape_bias__cue-conflict__shape_bias__all__column; do
+  cp "$BUILD/export/figures/$figure.png" "$OUT/export/figures/"
+done
+du -sh "$OUT"
