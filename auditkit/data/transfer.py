@@ -217,16 +217,19 @@ def export_digits(target: Path) -> Path:
     digits = load_digits()
     pixels = np.round(digits.images * (255 / 16)).astype(np.uint8)
     split = digits_split(digits.target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    staging: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
         for index, (image, label) in enumerate(zip(pixels, digits.target)):
             folder = staging / split[index] / str(label)
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(folder / f"digits-{index:04d}.png")
         os.replace(staging, target)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not target.is_dir():  # another process may have exported it first
-            raise
+    except OSError as error:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if not target.is_dir():  # else another process exported it first
+            raise AuditError(f"digits: cannot write its images to {target} ({error.strerror or error}); "
+                             "give a writable --data-root") from None
     return target

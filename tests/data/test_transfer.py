@@ -128,3 +128,10 @@ def test_hf_dataset_dict_with_train_and_test(tmp_path):
     first_test = next(s for s in source.samples if split_of(s) == "test")
     decoded = np.asarray(Image.open(__import__("io").BytesIO(source.table.read(first_test.row))).convert("RGB"))
     np.testing.assert_array_equal(decoded, np.asarray(images[3]))
+
+
+def test_digits_where_it_cannot_be_written_is_one_line(tmp_path):
+    root = tmp_path / "not-a-folder"
+    root.write_text("a file where the data root should be")  # fails for root too, unlike chmod
+    with pytest.raises(AuditError, match="digits: cannot write its images .* give a writable --data-root"):
+        open_dataset("digits", root, {})
