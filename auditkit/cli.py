@@ -261,6 +261,8 @@ def list_things(
             where = entry.locate(root, overrides)
             if entry.reader is None:
                 status = "via imagenet-val" if name == "imagenet-real" else "no reader yet"
+            elif not where.is_dir() and entry.build is not None:
+                status = "built on first use (offline)"
             elif not where.is_dir():
                 status = "not found"
             else:
