@@ -9,8 +9,8 @@ each file says so) or as a subscript ``[lo, hi]`` (``--ci subscript``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from auditkit.compare.comparison import Row
 from auditkit.records import MetricRecord
 from auditkit.report.html import format_value
 
@@ -29,33 +29,16 @@ def number(value: float | None) -> str:
     return format_value(value)
 
 
-@dataclass(frozen=True)
-class TableRow:
-    suite: str
-    dataset: str
-    condition: str
-    metric: str
-    cells: dict[str, MetricRecord]
-    better: str | None
-
-
-def rows(records: list[MetricRecord], better: dict[str, dict[str, str]], headline: bool) -> list[TableRow]:
-    found: dict[tuple[str, str, str, str], TableRow] = {}
+def rows(records: list[MetricRecord], better: dict[str, dict[str, str]], headline: bool) -> list[Row]:
+    """The comparison's rows (one per record key, ``best`` by direction), headline or the rest."""
+    found: dict[tuple[str, str, str, str], Row] = {}
     for r in records:
         if (r.condition == HEADLINE) != headline:
             continue
         key = (r.suite, r.dataset, r.condition, r.metric)
-        row = found.setdefault(key, TableRow(*key, {}, better.get(r.suite, {}).get(r.metric)))
+        row = found.setdefault(key, Row(*key, {}, better.get(r.suite, {}).get(r.metric)))
         row.cells[r.model] = r
     return list(found.values())
-
-
-def best_models(row: TableRow) -> set[str]:
-    values = {m: r.value for m, r in row.cells.items() if r.value is not None and math.isfinite(r.value)}
-    if not row.better or len(values) < 2:
-        return set()
-    target = max(values.values()) if row.better == "higher" else min(values.values())
-    return {m for m, v in values.items() if v == target}
 
 
 def cell(record: MetricRecord | None, bold: bool, ci: str, starred: bool = False) -> str:
@@ -96,7 +79,7 @@ def table(records: list[MetricRecord], models: list[str], better: dict[str, dict
         if previous is not None and row.suite != previous:
             lines.append(r"\midrule")
         previous = row.suite
-        best = best_models(row)
+        best = row.best
         names = [row.suite, row.dataset, *([] if headline else [row.condition]), row.metric]
         cells = []
         for model in models:
