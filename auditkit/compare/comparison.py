@@ -145,7 +145,8 @@ def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
         listing = "; ".join(f"{run.name}: {', '.join(sorted({r.dataset for r in run.records})) or 'nothing'}" for run in runs)
         raise AuditError(f"the runs share no dataset ({listing}); compare runs audited on the same data")
 
-    notices = _coverage_notices(runs)
+    notices: list[str] = []
+    partial: set[str] = set()  # datasets where some pair does not share every sample
     tests: list[PairedTest] = []
     empty = paired = 0
     for a, b in itertools.combinations(runs, 2):
@@ -164,8 +165,11 @@ def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
                 empty += not len(alignment.rows_a)
                 paired += bool(len(alignment.rows_a))
             notices.extend(_pairing_notice(a, b, suite_name, dataset, alignment))
+            if not isinstance(alignment, Alignment) or alignment.only_a or alignment.only_b or alignment.content_differs:
+                partial.add(dataset)
     if empty and not paired:
         raise AuditError("the runs share no samples (no sample id in common); compare runs evaluated on the same images")
+    notices = _coverage_notices(runs, partial) + notices
     tests = holm(tests)
     for test in tests:
         rows[(test.suite, test.dataset, test.condition, test.metric)].tests.append(test)
@@ -173,19 +177,26 @@ def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
     return Comparison(runs, ordered, tests, list(dict.fromkeys(notices)), better, resamples, seed)
 
 
-def _coverage_notices(runs: list[Run]) -> list[str]:
-    """Datasets whose manifests differ between runs: compared on shared samples only."""
+def _coverage_notices(runs: list[Run], partial: set[str]) -> list[str]:
+    """Datasets whose manifests differ between runs: compared on shared samples only. Where every
+    pair nevertheless holds the same samples (recorded observers hash their own answer files),
+    the page says that instead of warning."""
     notices = []
     datasets = dict.fromkeys(d for run in runs for d in (run.results.header.get("datasets") or {}))
     for dataset in datasets:
         described = {run.name: (run.results.header.get("datasets") or {}).get(dataset) for run in runs}
         present = {name: d for name, d in described.items() if isinstance(d, dict)}
         manifests = {str(d.get("manifest_sha256")) for d in present.values()}
-        if len(present) > 1 and len(manifests) > 1:
-            sizes = ", ".join(f"{name}: {d.get('samples', '?')} samples, manifest {str(d.get('manifest_sha256'))[:10]}"
-                              for name, d in present.items())
+        if len(present) < 2 or len(manifests) < 2:
+            continue
+        sizes = ", ".join(f"{name}: {d.get('samples', '?')} samples, manifest {str(d.get('manifest_sha256'))[:10]}"
+                          for name, d in present.items())
+        if dataset in partial:
             notices.append(f"{dataset}: the runs' data differ ({sizes}). Paired tests use only the samples both "
                            "runs have (n per test); the tables show each run's own value on its own samples.")
+        else:
+            notices.append(f"{dataset}: the runs' manifests differ ({sizes}), but every pair that was tested "
+                           "holds the same sample ids (and image hashes where recorded): paired on all of them.")
     return notices
 
 
