@@ -15,6 +15,7 @@ from auditkit.compare import compare, load_runs
 from auditkit.compare.paired import align, bootstrap_p, holm, mcnemar_exact, PairedTest
 from auditkit.errors import AuditError
 from tests.compare.fixtures import DESIGN, make_val, run_model, val_names
+from tests.suites.test_imagenet_x import partial_val  # noqa: F401  (a fixture: two annotated images per factor)
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +152,50 @@ def test_bad_input_is_one_line_naming_the_fix(four_runs: Path, tmp_path: Path) -
     with pytest.raises(SystemExit) as exit_:
         main(["compare", str(four_runs / "runs" / "m0")])
     assert exit_.value.code == 2
+
+
+def reproduced(run_dir: Path) -> int:
+    """Check every record a suite can recompute from its saved per-sample arrays; return how many."""
+    from auditkit.compare.comparison import suite_for
+
+    from auditkit.compare.runs import Run
+    from auditkit.records import read_results
+
+    run = Run(run_dir, read_results(run_dir), "m")
+    recorded = {(r.suite, r.dataset, r.condition, r.metric): r.value for r in run.records}
+    checked = 0
+    for suite, dataset, condition in run.sample_files():
+        arrays = {k: v for k, v in run.samples(suite, dataset, condition).items() if k not in ("sample_id", "content_sha1")}
+        for (record_condition, metric), value in suite_for(suite).sample_metrics(condition, arrays).items():
+            key = (suite, dataset, record_condition, metric)
+            if key in recorded and recorded[key] is not None and np.isfinite(value):
+                assert value == pytest.approx(recorded[key], rel=1e-9, abs=1e-12), key
+                checked += 1
+    return checked
+
+
+def test_per_sample_arrays_reproduce_the_records(four_runs: Path) -> None:
+    # calibration: top1, brier, nll (the convention) and ece, mce, adaptive ece (the override)
+    assert reproduced(four_runs / "runs" / "m0") == 6
+
+
+def test_imagenet_x_per_sample_arrays_reproduce_its_ratios(partial_val, tmp_path: Path) -> None:
+    root, model = partial_val
+    main(["run", "--model", f"python:{model}:make", "--suites", "imagenet_x", "--data", f"imagenet-val={root}",
+          "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress", "--workers", "0"])
+    # 16 factors x (error ratio, accuracy) x (top, multi) + the two means and the two accuracies
+    assert reproduced(tmp_path / "out") == 16 * 2 * 2 + 4
+
+
+def test_the_convention_names_metrics_for_any_suite() -> None:
+    from suites import get_suite
+
+    arrays = {"correct": np.array([True, False, True, True]), "consistency": np.array([True, True, False, True]),
+              "true_class_probability": np.array([0.5, 0.1, 0.9, 0.7]), "prediction": np.array([1, 2, 3, 4])}
+    invariance = get_suite("invariance")
+    assert invariance.sample_metrics("scale/1.5", arrays) == pytest.approx({
+        ("scale/1.5", "top1"): 0.75, ("scale/1.5", "consistency"): 0.75, ("scale/1.5", "true_class_probability"): 0.55})
+    assert set(invariance.sample_hits("scale/1.5", arrays)) == {("scale/1.5", "top1"), ("scale/1.5", "consistency")}
+    robustness = get_suite("robustness")
+    assert robustness.sample_metrics("none", {"correct": arrays["correct"], "top5": np.ones(4, bool)}) == {
+        ("none", "top1"): 0.75, ("none", "top5"): 1.0}
