@@ -105,12 +105,14 @@ def run(
 
 def _run_and_report(adapter, config) -> None:  # type: ignore[no-untyped-def]
     from auditkit.report import build_report
+    from auditkit.report.html import build_model_card
     from auditkit.runner import run_audit
 
     results = run_audit(adapter, config)
     if results.header.get("rank", 0) != 0:
         return  # under torchrun, rank 0 writes the results and the report
     report = build_report(config.out_dir)
+    build_model_card(config.out_dir)  # the run on one printable page, beside the report
     _print_summary(results)
     forwarded = sum(results.header.get("images_forwarded", {}).values())
     reused = sum(results.header.get("images_from_store", {}).values())
@@ -177,10 +179,12 @@ def demo(
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="the --out folder of an `audit run`")) -> None:
-    """Rebuild report.html from a run's results.json and figures."""
+    """Rebuild report.html (and model_card.html) from a run's results.json and figures."""
     from auditkit.report import build_report
+    from auditkit.report.html import build_model_card
 
     typer.echo(f"report: {build_report(run_dir)}")
+    typer.echo(f"model card: {build_model_card(run_dir)}")
 
 
 @app.command()

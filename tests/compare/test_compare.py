@@ -177,6 +177,8 @@ def reproduced(run_dir: Path) -> int:
 def test_per_sample_arrays_reproduce_the_records(four_runs: Path) -> None:
     # calibration: top1, brier, nll (the convention) and ece, mce, adaptive ece (the override)
     assert reproduced(four_runs / "runs" / "m0") == 6
+    card = (four_runs / "runs" / "m0" / "model_card.html").read_text()  # audit run writes the card
+    assert "Model card" in card and "0.6667" in card and "[0.4990, 0.8333]" in card
 
 
 def test_imagenet_x_per_sample_arrays_reproduce_its_ratios(partial_val, tmp_path: Path) -> None:
