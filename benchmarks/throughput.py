@@ -65,6 +65,44 @@ def model_spec(name: str, folder: Path) -> str:
     return f"python:{factory}:make"
 
 
+TINY = """import torch
+from torch import nn
+
+
+class Tiny(nn.Module):  # 1000 logits for almost no compute: what is left of a run is the engine
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 1000)
+        self.pretrained_cfg = dict(input_size=(3, 224, 224), interpolation="bicubic", crop_pct=0.875,
+                                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3)))
+
+
+def make():
+    torch.manual_seed(0)
+    return Tiny()
+"""
+
+
+def second_run_cost(work: Path, sizes: list[int], batch_size: int) -> list[tuple[int, float, float]]:
+    """(images, engine s, process s) of a repeated audit whose predictions are all in the store,
+    for a model with no compute, at several dataset sizes: the fixed cost and the cost per image
+    of a cached run (listing and stat of the files, loading the store, metrics, figures, report)."""
+    factory = work / "tiny.py"
+    factory.write_text(TINY)
+    rows = []
+    for size in sizes:
+        val = make_val(work / f"val-{size}", size)
+        cache = work / f"tiny-cache-{size}"
+        audit(f"python:{factory}:make", val, work / f"tiny-{size}-1", cache, "calibration", batch_size)
+        second = audit(f"python:{factory}:make", val, work / f"tiny-{size}-2", cache, "calibration", batch_size)
+        assert second["header"]["images_forwarded"].get("imagenet-val/none", 0) == 0
+        rows.append((size, second["header"]["seconds"], second["wall"]))
+    return rows
+
+
 def raw_throughput(spec: str, batch_size: int, seconds: float = 20.0) -> float:
     from auditkit.adapters import ModelOptions, load_model
 
@@ -138,6 +176,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--models", default="convnext_base,vit_base_patch16_224,efficientnet_lite0")
+    parser.add_argument("--at", type=int, default=50_000, help="dataset size the 2nd ÷ 1st ratio is projected to")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads; {args.images} images, batch {args.batch_size}")
@@ -150,7 +189,8 @@ def main() -> None:
         print("| model | raw img/s | decode img/s (1 core) | run img/s (engine) | engine ÷ raw | run img/s (process) "
               "| process ÷ raw | 2nd ÷ 1st (engine) | 2nd ÷ 1st (process) | forwards/image (cal+inx+rob) |")
         print("|---|---|---|---|---|---|---|---|---|---|")
-        for name in args.models.split(","):
+        rates = {}
+        for name in filter(None, args.models.split(",")):
             spec = model_spec(name, work)
             raw = raw_throughput(spec, args.batch_size)
             decode = decode_throughput(spec, val)
@@ -161,10 +201,27 @@ def main() -> None:
             joint = audit(spec, joint_val, work / f"{name}-3", work / f"{name}-cache-3",
                           "calibration,imagenet_x,robustness", args.batch_size,
                           "--data", f"imagenet-c={work / 'imagenet-c'}")
+            rates[name] = (engine, process)
             forwards = joint["header"]["images_forwarded"].get("imagenet-val/none", 0) / min(32, args.images)
             print(f"| {name} | {raw:.1f} | {decode:.0f} | {engine:.1f} | {engine / raw:.2f} | {process:.1f} | {process / raw:.2f} | "
                   f"1/{first['header']['seconds'] / max(second['header']['seconds'], 1e-3):.0f} | "
                   f"1/{first['wall'] / second['wall']:.1f} | {forwards:g} |", flush=True)
+        sizes = [args.images, 8 * args.images]
+        cost = second_run_cost(work, sizes, args.batch_size)
+        print("\nrepeated audit, predictions all in the store (a 1000-logit model with no compute):")
+        for size, engine, wall in cost:
+            print(f"- {size} images: {engine:.2f} s engine, {wall:.2f} s process")
+        (n0, e0, w0), (n1, e1, w1) = cost
+        per_image = [max((e1 - e0) / (n1 - n0), 0.0), max((w1 - w0) / (n1 - n0), 0.0)]  # noise can dip below 0
+        fixed = [e0 - per_image[0] * n0, w0 - per_image[1] * n0]
+        print(f"  fixed {fixed[0]:.2f} s engine / {fixed[1]:.2f} s process, then {1e3 * per_image[0]:.3f} / "
+              f"{1e3 * per_image[1]:.3f} ms per image")
+        for name, (engine, process) in rates.items():
+            first = [args.at / engine, args.at / process]
+            second = [fixed[i] + per_image[i] * args.at for i in range(2)]
+            print(f"  {name} at {args.at} images: first run {first[0]:.0f} s at the measured rate, second "
+                  f"{second[0]:.1f} s engine (1/{first[0] / second[0]:.0f}) / {second[1]:.1f} s process "
+                  f"(1/{first[1] / second[1]:.0f})")
         name = "efficientnet_lite0"
         small = peak_rss(name, val, work / "rss-1", work / "rss-cache-1", args.batch_size)
         big_val = make_val(work / "val-4x", 4 * args.images)

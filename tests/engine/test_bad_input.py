@@ -172,3 +172,39 @@ def test_imported_predictions_with_missing_rows_are_scored_on_what_is_there_with
     coverage = [r for r in payload["records"] if r["metric"] == "coverage"][0]
     assert coverage["value"] < 1
     assert any("of 46110" in n["message"] for n in payload["notices"])  # a warning, not silence
+
+
+TEN_CLASS_MODEL = textwrap.dedent(
+    """
+    from torch import nn
+
+    class TenClasses(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 10)
+            self.pretrained_cfg = dict(input_size=(3, 16, 16), interpolation="bilinear", crop_pct=1.0,
+                                       mean=(0.5,) * 3, std=(0.5,) * 3)
+
+        def forward(self, x):
+            return self.fc(x.mean((2, 3)))
+
+    def make():
+        return TenClasses()
+    """
+)
+
+
+def test_model_with_the_wrong_number_of_classes_is_one_line(val_folder, tmp_path, capsys):
+    model = tmp_path / "ten.py"
+    model.write_text(TEN_CLASS_MODEL)
+    err = one_error_line(capsys, audit_args(model, val_folder, tmp_path / "out", tmp_path / "cache"))
+    assert "(5, 10)" in err and "1000-class ImageNet head" in err
+    assert not list((tmp_path / "cache").glob("store/*/*/shard-*.npz"))
+
+
+def test_missing_data_root_names_where_we_looked_and_how_to_get_the_data(tiny_model_file, tmp_path, capsys):
+    root = tmp_path / "no-such-root"
+    err = one_error_line(capsys, [
+        "run", "--model", f"python:{tiny_model_file}:make", "--suites", "robustness", "--data-root", str(root),
+        "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress"])
+    assert "nothing could be computed" in err and str(root / "imagenet-") in err and "--data" in err

@@ -201,3 +201,15 @@ def test_suites_sharing_a_dataset_forward_each_image_once(tiny_model_file, val_f
     assert {r["suite"] for r in records(out)} == {"calibration"}  # 24 images cover no ImageNet-X factor set
     skipped = json.loads((out / "results.json").read_text())["skipped"]
     assert any(s["suite"] == "imagenet_x" and "no annotated image" in s["reason"] for s in skipped)
+
+
+def test_two_runs_are_bit_identical_and_the_seed_is_in_the_header(tiny_model_file, val_folder, tmp_path):
+    for name in ("a", "b"):  # fresh stores: the forward passes are repeated too
+        run_cli(*audit_args(tiny_model_file, val_folder, tmp_path / name, tmp_path / f"cache-{name}"))
+    assert records(tmp_path / "a") == records(tmp_path / "b")  # floats compared exactly
+    assert header(tmp_path / "a")["seed"] == 0
+    run_cli(*audit_args(tiny_model_file, val_folder, tmp_path / "c", tmp_path / "cache-a", "--seed", "7"))
+    assert header(tmp_path / "c")["seed"] == 7
+    by_seed = {(r["metric"], r["value"]) for r in records(tmp_path / "c")}
+    assert by_seed == {(r["metric"], r["value"]) for r in records(tmp_path / "a")}  # values do not depend on it
+    assert [r["ci_low"] for r in records(tmp_path / "c")] != [r["ci_low"] for r in records(tmp_path / "a")]
