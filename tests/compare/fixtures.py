@@ -75,6 +75,14 @@ def run_model(folder: Path, k: int, val: Path, out: Path, suites: str = "calibra
     return out
 
 
+def make_runs(root: Path, count: int) -> Path:
+    """Models 0 .. count-1 on the same DESIGN images: root/runs/m0 .. m{count-1}."""
+    val = make_val(root / "val", DESIGN)
+    for k in range(count):
+        run_model(root, k, val, root / "runs" / f"m{k}")
+    return root
+
+
 def model_file(folder: Path, k: int) -> Path:
     # One file per model: python: models without weights are fingerprinted by their source file,
     # so two factories in one file would share cached predictions (see the report of issue 8).

@@ -14,18 +14,14 @@ from auditkit.cli import main
 from auditkit.compare import compare, load_runs
 from auditkit.compare.paired import align, bootstrap_p, holm, mcnemar_exact, PairedTest
 from auditkit.errors import AuditError
-from tests.compare.fixtures import DESIGN, make_val, run_model, val_names
+from tests.compare.fixtures import DESIGN, make_runs, make_val, run_model, val_names
 from tests.suites.test_imagenet_x import partial_val  # noqa: F401  (a fixture: two annotated images per factor)
 
 
 @pytest.fixture(scope="module")
 def four_runs(tmp_path_factory) -> Path:
     """Four fixture models on the same 24 images: runs/m0 .. runs/m3."""
-    root = tmp_path_factory.mktemp("four")
-    val = make_val(root / "val", DESIGN)
-    for k in range(4):
-        run_model(root, k, val, root / "runs" / f"m{k}")
-    return root
+    return make_runs(tmp_path_factory.mktemp("four"), 4)
 
 
 def paired_of(payload: dict, suite: str, metric: str, a: str, b: str) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from auditkit.cli import main
-from tests.compare.fixtures import DESIGN, make_val, run_model
+from tests.compare.fixtures import make_runs
 from tests.engine.test_report import BROWSER_TIMEOUT_S, CHROMIUM_FLAGS, chromium
 
 LAPTOP = (1366, 900)
@@ -90,10 +90,7 @@ def check_page(page: Path, tmp_path: Path, expected_images: int) -> None:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("browser")
-    val = make_val(root / "val", DESIGN)
-    for k in range(4):
-        run_model(root, k, val, root / "runs" / f"m{k}")
+    root = make_runs(tmp_path_factory.mktemp("browser"), 4)
     main(["compare", str(root / "runs" / "m*"), "--out", str(root / "cmp"), "--resamples", "200"])
     return root / "runs" / "m0" / "report.html", root / "cmp" / "compare.html"
 

@@ -19,7 +19,7 @@ from auditkit.cli import main
 from auditkit.errors import AuditError
 from auditkit.export import export
 from auditkit.report.html import format_value
-from tests.compare.fixtures import DESIGN, make_val, run_model
+from tests.compare.fixtures import make_runs
 
 COLUMN_PT, PAGE_PT = 3.25 * 72, 6.75 * 72
 
@@ -36,10 +36,7 @@ def tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> tuple[Path, Path]:
     """Three fixture models compared, then exported in every format."""
-    root = tmp_path_factory.mktemp("export")
-    val = make_val(root / "val", DESIGN)
-    for k in range(3):
-        run_model(root, k, val, root / "runs" / f"m{k}")
+    root = make_runs(tmp_path_factory.mktemp("export"), 3)
     main(["compare", str(root / "runs"), "--out", str(root / "cmp"), "--resamples", "200"])
     formats = "latex,pdf,svg,csv,modelcard" + (",pgf" if shutil.which("pdflatex") else "")
     main(["export", str(root / "cmp"), "--format", formats, "--out", str(root / "out")])
