@@ -122,28 +122,22 @@ def decode_throughput(spec: str, val: Path, seconds: float = 10.0) -> float:
     """Images/s of the data pipeline alone (read, sha1, JPEG decode, resize, crop, normalise) on
     one core: the work a DataLoader worker does for every image the model sees."""
     from auditkit.adapters import ModelOptions, load_model
-    from auditkit.data.source import ImageDataset, list_images
+    from auditkit.data import open_dataset
+    from auditkit.data.source import ImageDataset
 
     adapter = load_model(spec, ModelOptions())
-    paths = [path for folder in sorted(val.iterdir()) for path in list_images(folder)]
+    source = open_dataset("imagenet-val", val.parent, {"imagenet-val": str(val)})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        dataset = ImageDataset(tuple(_Sample(path) for path in paths), adapter.preprocess.transform())
+        dataset = ImageDataset(source.samples, adapter.preprocess.transform(), source.table)
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds:
-            dataset[done % len(paths)]
+            dataset[done % len(dataset)]
             done += 1
         return done / (time.perf_counter() - started)
     finally:
         torch.set_num_threads(threads)
-
-
-class _Sample:
-    row = -1
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
 
 
 def audit(spec: str, val: Path, out: Path, cache: Path, suites: str, batch_size: int, *extra: str) -> dict:
