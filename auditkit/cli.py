@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 
-from auditkit.errors import AuditError
+import auditkit
+from auditkit.errors import AuditError, UserCodeError
 from auditkit.paths import cache_root, data_root
 from auditkit.store import SHARD_SIZE
 
@@ -26,6 +26,25 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Audit vision models for the properties ImageNet accuracy hides.",
 )
+
+# typer >= 0.2x ships its own copy of click (typer._click) and no longer raises click's classes:
+# take the exception classes from the module typer's own BadParameter lives in, whichever it is.
+_CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
+INTERRUPTED = "audit: interrupted; rerun the same command to resume"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"auditkit {auditkit.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print the auditkit version and exit"),
+) -> None:
+    """Audit vision models for the properties ImageNet accuracy hides."""
 
 LIST_KINDS = ("models", "suites", "datasets")
 DEMO_SUITES = ("shape_bias", "calibration")
@@ -77,6 +96,8 @@ def run(
     reference_model: Optional[str] = typer.Option(None, "--reference-model", help="a second model for suites that compare two (cka): any --model spec"),
     bad_images: str = typer.Option("fail", "--bad-images", help="fail | skip: an undecodable image stops the run, or is left out, counted and reported"),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (fp16: cuda only): forward under torch.autocast; cached separately"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="comma-separated dataset names: restrict every suite to these (e.g. imagenet-val,imagenet-v2)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an --out folder holding another run's results"),
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
@@ -98,21 +119,48 @@ def run(
         workers=default_workers() if workers is None else workers, seed=seed,
         command=shlex.join(["audit", *sys.argv[1:]]), progress=progress, shard_size=shard_size,
         bad_images=_bad_images(bad_images), precision=precision,
-        reference_model=reference_model,
+        reference_model=reference_model, datasets=_split_datasets(datasets, suite_names),
     )
-    _run_and_report(adapter, config)
+    _run_and_report(adapter, config, overwrite)
 
 
-def _run_and_report(adapter, config) -> None:  # type: ignore[no-untyped-def]
+def _split_datasets(datasets: str | None, suite_names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--datasets``: known names (did you mean), each read by at least one chosen suite."""
+    if datasets is None:
+        return None
+    from auditkit.data.catalog import DATASETS
+    from suites import get_suite
+
+    names = tuple(dict.fromkeys(d.strip() for d in datasets.split(",") if d.strip()))
+    if not names:
+        raise AuditError("--datasets is empty; name at least one dataset (see `audit ls datasets`)")
+    read = dict.fromkeys(d for suite in suite_names for d in get_suite(suite).datasets)
+    for name in names:
+        DATASETS.get(name)  # unknown name: did you mean
+        if name not in read:
+            raise AuditError(f"--datasets {name}: no suite of this run reads it ({', '.join(suite_names)} read "
+                             f"{', '.join(read)}); drop it or add a suite that does")
+    return names
+
+
+def _run_and_report(adapter, config, overwrite: bool = False) -> None:  # type: ignore[no-untyped-def]
+    import os
+    from dataclasses import replace
+
     from auditkit.report import build_report
     from auditkit.report.html import build_model_card
+    from auditkit.run_folder import staged_run_folder
     from auditkit.runner import run_audit
 
-    results = run_audit(adapter, config)
-    if results.header.get("rank", 0) != 0:
-        return  # under torchrun, rank 0 writes the results and the report
-    report = build_report(config.out_dir)
-    build_model_card(config.out_dir)  # the run on one printable page, beside the report
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes (and locks) --out
+        run_audit(adapter, config)
+        return
+    # written into a folder beside --out and swapped in whole at the end, under a lock
+    with staged_run_folder(config.out_dir, adapter.name, config.command, overwrite) as staging:
+        results = run_audit(adapter, replace(config, out_dir=staging))
+        build_report(staging)
+        build_model_card(staging)  # the run on one printable page, beside the report
+    report = config.out_dir / "report.html"
     _print_summary(results)
     forwarded = sum(results.header.get("images_forwarded", {}).values())
     reused = sum(results.header.get("images_from_store", {}).values())
@@ -154,6 +202,7 @@ def demo(
     data: list[str] = typer.Option([], "--data", help="NAME=PATH for one dataset (repeatable)"),
     cache: Optional[Path] = typer.Option(None, "--cache"),
     limit: Optional[int] = typer.Option(None, "--limit"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an --out folder holding another run's results"),
 ) -> None:
     """Audit the embedded EfficientNet-Lite0 (real ImageNet weights, no network) on what is found:
     cue-conflict from the data root, else ../shared/data in a development checkout, else the
@@ -174,7 +223,7 @@ def demo(
         data_overrides=overrides, limit=limit, workers=default_workers(),
         command=shlex.join(["audit", *sys.argv[1:]]),
     )
-    _run_and_report(adapter, config)
+    _run_and_report(adapter, config, overwrite)
 
 
 @app.command()
@@ -288,17 +337,22 @@ def list_things(
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=False, prog_name="audit")
+        code = app(args=argv, standalone_mode=False, prog_name="audit")
+    except UserCodeError as error:
+        typer.echo(error.where, err=True)  # the user's own frames, then the one line
+        typer.echo(f"audit: error: {error}", err=True)
+        sys.exit(2)
     except AuditError as error:
         typer.echo(f"audit: error: {error}", err=True)
         sys.exit(2)
-    except click.exceptions.NoArgsIsHelpError:
+    except _CLICK_ERRORS.NoArgsIsHelpError as help_:
+        typer.echo(help_.format_message())  # `audit` alone: the help (its message), not an error
         sys.exit(0)
-    except click.ClickException as error:
+    except _CLICK_ERRORS.ClickException as error:
         typer.echo(f"audit: error: {error.format_message()} (see `audit --help`)", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        typer.echo("audit: interrupted", err=True)
+    except (typer.Abort, KeyboardInterrupt):  # older typer / click turn Ctrl-C into Abort
+        typer.echo(INTERRUPTED, err=True)
         sys.exit(130)
     except OSError as error:
         import errno
@@ -309,5 +363,10 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"audit: error: cannot write {error.filename or 'output'}: {error.strerror}; "
                    "free space or give a writable --out / --cache", err=True)
         sys.exit(2)
-    except click.exceptions.Exit as exit_:
-        sys.exit(exit_.exit_code)
+    except typer.Exit as exit_:
+        code = exit_.exit_code
+    # Without standalone mode typer returns an Exit's code instead of exiting; Ctrl-C is Exit(130).
+    if code == 130:
+        typer.echo(INTERRUPTED, err=True)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

@@ -1,0 +1,84 @@
+"""The command line as a new user meets it: option errors, --version, Ctrl-C, progress in logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import auditkit
+from auditkit.cli import main
+from tests.engine.test_run import SLOW_MODEL, audit_args
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def audit(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`audit ARGS` as a user's shell runs it (the installed entry point's code path)."""
+    return subprocess.run(
+        [sys.executable, "-m", "auditkit", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "AUDITKIT_CACHE": str(cwd / "cache")}, timeout=timeout,
+    )
+
+
+def test_version_prints_the_package_version(tmp_path):
+    result = audit("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"auditkit {auditkit.__version__}"
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--bogus"], "No such option: --bogus"),
+        (["run", "--model", "efficientnet_lite0", "--suites", "calibration", "--bogus"], "No such option: --bogus"),
+        (["run", "--suites", "calibration"], "--model"),
+        (["run", "--model", "efficientnet_lite0", "--suites", "calibration", "--limit", "abc"], "--limit"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_option_errors_are_one_line_and_exit_2(args, expected, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert err.startswith("audit: error: ") and expected in err and "audit --help" in err
+
+
+def test_option_error_from_the_shell_is_one_line(tmp_path):
+    result = audit("run", "--suites", "calibration", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("audit: error: ") and "'--model'" in lines[0], result.stderr
+
+
+def test_no_arguments_prints_help_and_exits_0(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("Usage: audit")
+
+
+def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tiny_model_file, val_folder, tmp_path, cache_dir):
+    slow = tmp_path / "slow_model.py"
+    slow.write_text(SLOW_MODEL.format(tiny=str(tiny_model_file)))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "auditkit", *audit_args(slow, val_folder, out, cache_dir)]
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(cache_dir.glob("store/*/*/shard-*.npz")) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "audit: interrupted; rerun the same command to resume"
+    assert "Traceback" not in err
+    assert not (out / "results.json").exists()
