@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from auditkit.paths import open_temporary
 
 RESULTS_FILE = "results.json"
 SCHEMA_VERSION = 1
@@ -91,7 +92,7 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
 
 def write_json_atomic(path: Path, payload: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, tmp = open_temporary(path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w") as stream:
         json.dump(payload, stream, indent=2, sort_keys=False)
         stream.write("\n")

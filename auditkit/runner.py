@@ -61,6 +61,7 @@ class RunConfig:
     reference_model: str | None = None  # a second model spec, for suites that compare two (CKA)
     bad_images: str = "fail"  # "skip": undecodable images are left out, counted and reported
     precision: str = "fp32"  # "bf16" / "fp16": forward under torch.autocast (its own store entries)
+    datasets: tuple[str, ...] | None = None  # --datasets: every suite restricted to these; None = all
 
 
 @dataclass
@@ -102,11 +103,13 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     suites = [get_suite(name) for name in config.suites]
     started = time.time()
 
-    sources, missing = _open_datasets(adapter, [r for s in suites for r in s.requests()], config)
+    sources, missing = _open_datasets(adapter, [r for s in suites for r in requested(s, config)], config)
     # a missing dataset may be made from another (ImageNet-C from val): open what that needs
-    fallbacks = [r for s in suites for m in missing for r in s.fallback_requests(m)]
+    fallbacks = [r for s in suites for m in missing for r in s.fallback_requests(m)
+                 if any(q.dataset == m for q in requested(s, config))]
     sources.update(_open_datasets(adapter, fallbacks, config, known=sources)[0])
-    requests = {suite.name: _all_requests(suite, sources, adapter) for suite in suites}
+    requests = {suite.name: _all_requests(suite, sources, adapter, config) for suite in suites}
+    made = _announce_made_datasets(suites, missing, sources, requests, config)
 
     store = PredictionStore(config.cache_dir / "store")
     log = ForwardLog()
@@ -138,10 +141,13 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
             if request in unavailable:
                 results.skipped.append(Skipped(suite.name, request.dataset,
                                                f"condition {request.condition}: {unavailable[request]}"))
-        for request in suite.requests():
-            made = suite.fallback_requests(request.dataset)
-            if request.dataset in missing and not (made and all(r in wanted for r in made)):
+        for request in requested(suite, config):
+            fallback = suite.fallback_requests(request.dataset)
+            if request.dataset in missing and not (fallback and all(r in wanted for r in fallback)):
                 results.skipped.append(Skipped(suite.name, request.dataset, missing[request.dataset]))
+        for dataset in dict.fromkeys(r.dataset for r in suite.requests()):
+            if config.datasets is not None and dataset not in config.datasets:
+                results.skipped.append(Skipped(suite.name, dataset, NOT_REQUESTED.format(", ".join(config.datasets))))
         if not wanted:
             continue
         output = suite.evaluate(adapter.name, wanted, seed=config.seed)
@@ -150,6 +156,7 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
         shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
         results.notices.append(Notice("all suites", dataset, f"{len(ids)} images could not be decoded and "
                                       f"were left out (--bad-images skip): {shown}"))
+    results.notices.extend(made)
     results.skipped = list(dict.fromkeys(results.skipped))
     results.header = _header(adapter, suites, sources, config, log, time.time() - started)
     if reference is not None:
@@ -178,7 +185,40 @@ def _answering(adapter: ModelAdapter, reference: ModelAdapter | None, request: P
     return reference
 
 
-def _all_requests(suite: Suite, sources: dict[str, DatasetSource], model: Model) -> list[PredictionRequest]:
+NOT_REQUESTED = "not requested (--datasets {})"
+
+
+def requested(suite: Suite, config: RunConfig) -> list[PredictionRequest]:
+    """The suite's requests on the datasets ``--datasets`` names (all of them without it)."""
+    return [r for r in suite.requests() if config.datasets is None or r.dataset in config.datasets]
+
+
+def _announce_made_datasets(
+    suites: list[Suite], missing: dict[str, str], sources: dict[str, DatasetSource],
+    requests: dict[str, list[PredictionRequest]], config: RunConfig,
+) -> list[Notice]:
+    """Say before any forward pass when a missing dataset is made from another (ImageNet-C from
+    val: 75 conditions, each a forward of every image), with the count and how to skip it."""
+    notices = []
+    for suite in suites:
+        for dataset in dict.fromkeys(r.dataset for r in requested(suite, config)):
+            made = [r for r in suite.fallback_requests(dataset) if r in requests[suite.name]] if dataset in missing else []
+            if not made:
+                continue
+            images = sum(len(sources[r.dataset]) for r in made)
+            others = [d for d in dict.fromkeys(r.dataset for r in requested(suite, config)) if d != dataset]
+            skip = (f"--datasets {','.join(others)}" if others else f"leave {suite.name} out of --suites")
+            message = (f"{dataset} is not present, so it is made from {', '.join(dict.fromkeys(r.dataset for r in made))}: "
+                       f"{len(made)} conditions, {images} forward passes (fewer where the store has them); "
+                       f"to skip it pass {skip}")
+            notices.append(Notice(suite.name, dataset, message))
+            print(f"{suite.name}: {message}", file=sys.stderr, flush=True)
+    return notices
+
+
+def _all_requests(
+    suite: Suite, sources: dict[str, DatasetSource], model: Model, config: RunConfig | None = None,
+) -> list[PredictionRequest]:
     """The suite's requests whose data is present, plus fallbacks for those whose data is not.
 
     A recorded observer answers only the conditions it was recorded under: its val predictions
@@ -189,7 +229,7 @@ def _all_requests(suite: Suite, sources: dict[str, DatasetSource], model: Model)
         return request.dataset in sources and recorded
 
     chosen: list[PredictionRequest] = []
-    for request in suite.requests():
+    for request in suite.requests() if config is None else requested(suite, config):
         if answerable(request):
             chosen.append(request)
             continue
@@ -520,7 +560,7 @@ def _header(
         "suites": {suite.name: suite.version for suite in suites},
         "conditions": {
             f"{r.dataset}/{r.condition}": describe_condition(r.condition)
-            for suite in suites for r in _all_requests(suite, sources, adapter)
+            for suite in suites for r in _all_requests(suite, sources, adapter, config)
         },
         "seed": config.seed,
         "device": config.device,

@@ -25,13 +25,13 @@ import mmap
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from auditkit.paths import open_temporary
 from auditkit.records import write_json_atomic
 
 SHARD_SIZE = 512
@@ -86,7 +86,7 @@ class StoreEntry:
     def write_shard(self, start: int, end: int, logits: np.ndarray, content_sha1: list[str]) -> None:
         if logits.shape[0] != end - start or len(content_sha1) != end - start:
             raise ValueError(f"shard {start}-{end} got {logits.shape[0]} rows")
-        handle, tmp = tempfile.mkstemp(dir=self.path, prefix=".shard-", suffix=".npz.tmp")
+        handle, tmp = open_temporary(self.path, prefix=".shard-", suffix=".npz.tmp")
         with os.fdopen(handle, "wb") as stream:
             np.savez(stream, logits=logits.astype(np.float32), content_sha1=np.array(content_sha1))
             stream.flush()

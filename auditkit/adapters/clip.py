@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -28,6 +27,7 @@ from auditkit.adapters.base import ModelAdapter, UnsupportedResolution, pooled_o
 from auditkit.adapters.preprocess import PreprocessConfig
 from auditkit.adapters.weights import hash_state_dict
 from auditkit.errors import AuditError
+from auditkit.paths import open_temporary
 
 LOGIT_SCALE = 100.0
 
@@ -107,7 +107,7 @@ class ZeroShotClipAdapter(ModelAdapter):
                 device=self.device,
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        handle, tmp = open_temporary(path.parent, prefix=".head-")
         os.close(handle)
         torch.save(head.cpu(), tmp)
         os.replace(tmp, path)

@@ -1,0 +1,171 @@
+"""The --out folder: swapped in whole, refused when it holds another run, locked while written;
+result files readable under the user's umask; --datasets restricts suites (issue 14, items 14-16)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from filelock import FileLock
+
+from auditkit.cli import main
+from auditkit.data.source import DatasetSource, Sample
+from auditkit.records import RunResults, write_json_atomic
+from auditkit.run_folder import lock_path
+from auditkit.runner import RunConfig, _all_requests, _announce_made_datasets
+from auditkit.store import PredictionStore
+from suites import get_suite
+from tests.engine.test_run import audit_args
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def second_model(tiny_model_file: Path) -> Path:
+    other = tiny_model_file.with_name("other_model.py")
+    other.write_text(tiny_model_file.read_text().replace("manual_seed(0)", "manual_seed(1)"))
+    return other
+
+
+def test_reused_out_holds_only_the_new_runs_files(tiny_model_file, val_folder, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    main(audit_args(tiny_model_file, val_folder, out, cache_dir))
+    first = sorted(p.relative_to(out) for p in out.rglob("*"))
+    # what another model's run (shape bias) would have left there before this fix
+    (out / "figures" / "left_by_an_earlier_run.png").write_bytes(b"old")
+    (out / "per_sample" / "shape_bias").mkdir(parents=True)
+    (out / "decisions.csv").write_text("old")
+
+    main(audit_args(tiny_model_file, val_folder, out, cache_dir))  # the same command: replaced
+    assert not (out / "figures" / "left_by_an_earlier_run.png").exists()
+    assert not (out / "decisions.csv").exists() and not (out / "per_sample" / "shape_bias").exists()
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == first
+    # nothing left beside it but the lock file
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == [".out.lock"]
+
+
+def test_another_models_results_are_refused_unless_overwrite(tiny_model_file, val_folder, tmp_path, cache_dir, capsys):
+    out = tmp_path / "out"
+    main(audit_args(tiny_model_file, val_folder, out, cache_dir))
+    before = (out / "results.json").read_text()
+    other = second_model(tiny_model_file)
+    with pytest.raises(SystemExit) as exit_:
+        main(audit_args(other, val_folder, out, cache_dir))
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "holds results of another model" in error and "--overwrite" in error
+    assert (out / "results.json").read_text() == before  # untouched
+
+    main(audit_args(other, val_folder, out, cache_dir, "--overwrite"))
+    assert json.loads((out / "results.json").read_text())["header"]["model"]["name"] != \
+        json.loads(before)["header"]["model"]["name"]
+
+
+def test_a_folder_of_other_files_is_never_replaced(tiny_model_file, val_folder, tmp_path, cache_dir, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit):
+        main(audit_args(tiny_model_file, val_folder, out, cache_dir, "--overwrite"))
+    assert "not an audit run's folder" in capsys.readouterr().err
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_a_failed_run_keeps_the_previous_results(tiny_model_file, val_folder, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    main(audit_args(tiny_model_file, val_folder, out, cache_dir))
+    before = (out / "results.json").read_text()
+    with pytest.raises(SystemExit):  # a bad argument found after the folder was staged
+        main(audit_args(tiny_model_file, val_folder, out, cache_dir, "--precision", "fp16"))
+    assert (out / "results.json").read_text() == before
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_a_second_concurrent_run_gets_one_line(tiny_model_file, val_folder, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    with FileLock(str(lock_path(out.absolute()))):  # a run in another process holds the folder
+        command = [sys.executable, "-m", "auditkit", *audit_args(tiny_model_file, val_folder, out, cache_dir)]
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another audit run is writing" in lines[0] and "--out" in lines[0], done.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_results_and_shards_follow_the_umask(tmp_path, umask):
+    # tempfile.mkstemp made results.json / compare.json 0600: colleagues could not read them
+    previous = os.umask(umask)
+    try:
+        path = write_json_atomic(tmp_path / "results.json", {"a": 1})
+        RunResults(header={}).write(tmp_path / "run")
+        entry = PredictionStore(tmp_path / "store").entry("f" * 16, "m" * 16, "none", 2, describe={}, shard_size=2)
+        entry.write_shard(0, 2, np.zeros((2, 3), np.float32), ["a", "b"])
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    assert stat.S_IMODE(plain.stat().st_mode) == expected
+    for written in (path, tmp_path / "run" / "results.json", *entry.path.glob("shard-*")):
+        assert stat.S_IMODE(written.stat().st_mode) == expected, written
+
+
+def test_compare_json_follows_the_umask(tmp_path):
+    from tests.compare.fixtures import make_runs
+
+    root = make_runs(tmp_path, 2)
+    previous = os.umask(0o022)
+    try:
+        main(["compare", str(root / "runs"), "--out", str(root / "cmp"), "--resamples", "100"])
+    finally:
+        os.umask(previous)
+    for name in ("compare.json", "compare.html"):
+        assert stat.S_IMODE((root / "cmp" / name).stat().st_mode) == 0o644, name
+    assert stat.S_IMODE((root / "runs" / "m0" / "results.json").stat().st_mode) == 0o644
+
+
+def test_datasets_restricts_suites_and_lists_the_rest_as_not_requested(tiny_model_file, val_folder, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    args = audit_args(tiny_model_file, val_folder, out, cache_dir, "--datasets", "imagenet-val")
+    main([*args[:4], "calibration,robustness", *args[5:]])
+    results = json.loads((out / "results.json").read_text())
+    conditions = results["header"]["conditions"]
+    assert conditions == {"imagenet-val/none": conditions["imagenet-val/none"]}  # no ImageNet-C made from val
+    skipped = {(s["suite"], s["dataset"]): s["reason"] for s in results["skipped"]}
+    assert skipped[("calibration", "imagenet-r")] == "not requested (--datasets imagenet-val)"
+    for dataset in ("imagenet-v2", "imagenet-a", "imagenet-c"):
+        assert skipped[("robustness", dataset)] == "not requested (--datasets imagenet-val)"
+    assert {r["dataset"] for r in results["records"]} <= {"imagenet-val", "imagenet-real"}
+    assert "not requested" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("imagenet-vall", "did you mean 'imagenet-val'"),
+    ("cue-conflict", "no suite of this run reads it"),
+    (",", "--datasets is empty"),
+])
+def test_datasets_names_are_checked(given, expected, tiny_model_file, val_folder, tmp_path, cache_dir, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(audit_args(tiny_model_file, val_folder, tmp_path / "out", cache_dir, "--datasets", given))
+    assert exit_.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_imagenet_c_made_from_val_is_announced_with_its_count(tmp_path, capsys):
+    suite = get_suite("robustness")
+    samples = tuple(Sample(tmp_path / f"{i}.JPEG", 0, f"ILSVRC2012_val_{i:08d}.JPEG") for i in range(8))
+    sources = {"imagenet-val": DatasetSource("imagenet-val", tmp_path, samples)}
+    config = RunConfig(suites=("robustness",), out_dir=tmp_path, cache_dir=tmp_path, data_root=tmp_path)
+    requests = {"robustness": _all_requests(suite, sources, None, config)}  # type: ignore[arg-type]
+    notices = _announce_made_datasets([suite], {"imagenet-c": "not found"}, sources, requests, config)
+    assert len(notices) == 1
+    message = notices[0].message
+    assert "75 conditions, 600 forward passes" in message  # 75 x 8 images
+    assert "--datasets imagenet-val,imagenet-v2,imagenet-a,imagenet-r,imagenet-sketch,imagenet-hard" in message
+    assert message in capsys.readouterr().err
