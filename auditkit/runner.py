@@ -206,7 +206,8 @@ def _announce_made_datasets(
             if not made:
                 continue
             images = sum(len(sources[r.dataset]) for r in made)
-            others = [d for d in dict.fromkeys(r.dataset for r in requested(suite, config)) if d != dataset]
+            # --datasets applies to every suite of the run: name all their datasets but this one
+            others = [d for d in dict.fromkeys(r.dataset for s in suites for r in requested(s, config)) if d != dataset]
             skip = (f"--datasets {','.join(others)}" if others else f"leave {suite.name} out of --suites")
             message = (f"{dataset} is not present, so it is made from {', '.join(dict.fromkeys(r.dataset for r in made))}: "
                        f"{len(made)} conditions, {images} forward passes (fewer where the store has them); "
