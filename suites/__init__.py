@@ -13,6 +13,7 @@ SUITES.register("pug", "suites.pug.suite:PugSuite")
 SUITES.register("linear_probe", "suites.linear_probe.suite:LinearProbeSuite")
 SUITES.register("cka", "suites.cka.suite:CkaSuite")
 SUITES.register("adversarial", "suites.adversarial.suite:AdversarialSuite")
+SUITES.register("human_ood", "suites.human_ood.suite:HumanOodSuite")
 
 
 def get_suite(name: str) -> Suite:

@@ -11,10 +11,12 @@ from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
 from auditkit.data.imagenet_hard import fetch_imagenet_hard, read_imagenet_hard
 from auditkit.data.landmarks import read_revisited
+from auditkit.data.model_vs_human import BENCHMARK as MVH_BENCHMARK, RELEASE_URL as MVH_RELEASE_URL, read_model_vs_human
 from auditkit.data.pug import HUB_ID as PUG_HUB_ID, RELEASE_URL as PUG_RELEASE_URL, read_pug_imagenet
 from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
 from auditkit.data.source import DatasetSource
 from auditkit.data.transfer import export_digits, read_digits, read_transfer, read_vtab_1k
+from auditkit.data.wds import CLIP_BENCHMARK_NAMES, is_wds_folder, read_wds
 from auditkit.errors import AuditError
 from auditkit.registry import Registry
 
@@ -31,7 +33,12 @@ class DatasetEntry:
 
     def locate(self, data_root: Path, overrides: Mapping[str, str]) -> Path:
         given = overrides.get(self.name)
-        return Path(given).expanduser() if given else data_root / self.folder
+        if given:
+            return Path(given).expanduser()
+        released = data_root / self.folder
+        # `audit fetch wds/<name>` puts CLIP_benchmark's webdataset copy at <root>/wds/<its name>
+        webdataset = data_root / "wds" / CLIP_BENCHMARK_NAMES.get(self.name, "-")
+        return webdataset if not released.is_dir() and webdataset.is_dir() else released
 
 
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
@@ -83,6 +90,11 @@ for _entry in (
                    "download the revisited release from github.com/filipradenovic/revisitop "
                    "(its download script fetches the images and the ground truth)",
                    partial(read_revisited, name=name)) for name in ("roxford5k", "rparis6k")),
+    *(DatasetEntry(d.catalog_name, f"model-vs-human/{d.name}",
+                   f"{d.name}/dnn/session-1/<trial>_<code>_dnn_<condition>_<category>_<nn>_<image>.png"
+                   if d.sessions else f"{d.name}/<category>/<image>.png",
+                   f"model-vs-human release v0.1: download {MVH_RELEASE_URL.format(name=d.name)} and unpack it there",
+                   partial(read_model_vs_human, name=d.name)) for d in MVH_BENCHMARK if d.name != "cue-conflict"),
 ):
     DATASETS.register(_entry.name, _entry)
 
@@ -105,6 +117,9 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
             f"dataset {name} not found at {root}; put it there ({entry.layout}; "
             f"{entry.how_to_get}) or pass --data {name}=PATH"
         )
+    if is_wds_folder(root):  # CLIP_benchmark's webdataset form of any dataset that has one
+        transfer = isinstance(entry.reader, partial) and entry.reader.func is read_transfer
+        return read_wds(root, name, transfer)
     return entry.reader(root)
 
 
