@@ -1,0 +1,272 @@
+"""CLIP_benchmark's webdataset folders as a dataset layout, read in place (never unpacked).
+
+The layout is the one CLIP_benchmark's ``build_wds_dataset`` reads and its exporter
+(``clip_benchmark.webdataset_builder.convert_dataset``) writes, e.g. HF ``clip-benchmark/wds_imagenet-r``::
+
+    <root>/classnames.txt                          one class name per line, indexed by cls
+    <root>/zeroshot_classification_templates.txt   (not needed here)
+    <root>/dataset_type.txt                        optional: multilabel / retrieval (refused)
+    <root>/<split>/nshards.txt                     N
+    <root>/<split>/{0..N-1}.tar                    samples: key s%07d, an image (webp, png, jpg
+                                                   or jpeg; the first present, as CLIP_benchmark's
+                                                   ``to_tuple``) and ``cls``
+
+How it is read. A shard is an uncompressed tar, so a member can be read at its byte offset: one
+pass over the tar headers (``tarfile``, seeking past the data) lists every member, webdataset's own
+``group_by_keys`` groups members into samples by its key rule (``base_plus_ext``), and an image is
+read later by seeking to its offset. The engine needs random access by position (shards of the
+prediction store are resumed and batched identically in a fresh or a resumed run), which a pure
+stream cannot give; in practice the reads run through each shard in order.
+Sample ids are ``<split>/<shard>/<key>`` (``test/0/s0000000``); the content hash the store keeps
+is of the image bytes, so paired tests and the cache work as with files.
+
+Labels. ``cls`` indexes the folder's ``classnames.txt``. For the ImageNet sets the names are
+mapped to ImageNet indices: CLIP_benchmark writes open_clip's ``IMAGENET_CLASSNAMES`` (its
+``en_classnames.json`` "imagenet1k" list), masked to the 200 wnids in index order for ImageNet-A/R.
+That list repeats two names ("missile" 657/744, "sunglasses" 836/837), so a folder whose names are
+exactly the exporter's list (full, or the A/R subset) is mapped by position, as the exporter
+wrote it; any other list is mapped name by name and must be one-to-one and unambiguous, else the
+folder is refused. Transfer tasks (VTAB, ``--data transfer=PATH``) keep their own classes.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from auditkit.data.source import DatasetSource, Sample
+from auditkit.errors import AuditError
+
+IMAGE_EXTENSIONS = ("webp", "png", "jpg", "jpeg")  # CLIP_benchmark's to_tuple order
+LAYOUT = "CLIP_benchmark webdataset: <split>/{0..N-1}.tar + <split>/nshards.txt + classnames.txt"
+# the folder names CLIP_benchmark publishes (HF clip-benchmark/wds_<name>) for our dataset names
+CLIP_BENCHMARK_NAMES = {
+    "imagenet-val": "imagenet1k", "imagenet-v2": "imagenetv2", "imagenet-sketch": "imagenet_sketch",
+    "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r",
+}
+# ImageNet-labelled datasets: the label space a folder's class names must map into
+_SUBSETS = {"imagenet-a": "imagenet_a", "imagenet-r": "imagenet_r"}
+_SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
+_SKIP_META = re.compile(r"__[^/]*__($|/)")  # webdataset's tar_file_iterator skip_meta default
+
+
+def is_wds_folder(root: Path) -> bool:
+    """A folder with at least one ``<split>/nshards.txt`` (CLIP_benchmark's mandatory file)."""
+    return root.is_dir() and any((child / "nshards.txt").is_file() for child in root.iterdir() if child.is_dir())
+
+
+class ShardTable:
+    """Images stored as members of uncompressed tar shards; ``read(row)`` seeks to the member.
+
+    Opened per read (not kept open), so DataLoader worker processes never share a file offset."""
+
+    def __init__(self, locations: Sequence[tuple[Path, int, int]]) -> None:
+        self.locations = list(locations)  # row -> (shard, offset of the member's data, size)
+
+    def read(self, row: int) -> bytes:
+        shard, offset, size = self.locations[row]
+        with open(shard, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(size)
+        if len(data) != size:
+            raise OSError(f"{shard} ends before its member at byte {offset} ({len(data)} of {size} bytes)")
+        return data
+
+
+def _tar_members(shard: Path) -> Iterator[dict[str, Any]]:
+    """The regular members of one shard as webdataset's file samples, with (offset, size) in
+    place of the bytes: headers only, the data is skipped by seeking."""
+    try:
+        with tarfile.open(shard, mode="r:") as tar:
+            for info in tar:
+                name = info.name
+                if not info.isreg():
+                    continue
+                if "/" not in name and name.startswith("__") and name.endswith("__"):
+                    continue  # webdataset skips such metadata members
+                if _SKIP_META.match(name):
+                    continue
+                yield {"fname": name, "data": (info.offset_data, info.size), "__url__": str(shard)}
+    except (tarfile.TarError, OSError) as error:
+        raise AuditError(f"{shard} is not a readable uncompressed tar shard ({error}); download it again") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise AuditError(f"cannot read {path} ({error.strerror or error})") from None
+
+
+def _split_shards(root: Path, split_folder: Path, name: str) -> list[Path]:
+    """``{0..N-1}.tar`` by ``nshards.txt``; a listed shard that is missing is refused (never a
+    silently smaller dataset, CLIP_benchmark PR #88)."""
+    text = _read_text(split_folder / "nshards.txt").strip()
+    if not text.isdigit() or int(text) < 1:
+        raise AuditError(f"{name}: {split_folder / 'nshards.txt'} holds {text!r}, not a shard count")
+    shards = [split_folder / f"{number}.tar" for number in range(int(text))]
+    missing = [s.name for s in shards if not s.is_file()]
+    if missing:
+        raise AuditError(f"{name}: {split_folder} lists {len(shards)} shards in nshards.txt but "
+                         f"{len(missing)} are missing ({', '.join(missing[:3])}...); download them again")
+    return shards
+
+
+def _index_split(root: Path, split: str, name: str) -> list[tuple[str, int, Path, int, int]]:
+    """(sample id, cls, shard, image offset, image size) of every sample of one split."""
+    from webdataset.tariterators import group_by_keys
+
+    rows: list[tuple[str, int, Path, int, int]] = []
+    for number, shard in enumerate(_split_shards(root, root / split, name)):
+        try:
+            samples = list(group_by_keys(_tar_members(shard)))
+        except ValueError as error:  # a key with two members of one extension
+            raise AuditError(f"{name}: {shard}: {error}") from None
+        with open(shard, "rb") as handle:
+            for sample in samples:
+                key = sample["__key__"]
+                image = next((ext for ext in IMAGE_EXTENSIONS if ext in sample), None)
+                if image is None or "cls" not in sample:
+                    has = sorted(k for k in sample if not k.startswith("__"))
+                    raise AuditError(f"{name}: sample {key} of {shard} has {', '.join(has)}; a classification "
+                                     f"sample needs an image ({'/'.join(IMAGE_EXTENSIONS)}) and cls")
+                offset, size = sample["cls"]
+                handle.seek(offset)
+                text = handle.read(size).decode("utf-8", "replace").strip()
+                if not text.lstrip("-").isdigit():
+                    raise AuditError(f"{name}: sample {key} of {shard} has cls {text!r}, not an integer")
+                rows.append((f"{split}/{number}/{key}", int(text), shard, *sample[image]))
+    ids = [row[0] for row in rows]
+    if len(set(ids)) != len(ids):
+        raise AuditError(f"{name}: {root / split} holds a sample key twice in one shard; rebuild the shards")
+    return rows
+
+
+def _class_names(root: Path, name: str) -> list[str]:
+    path = root / "classnames.txt"
+    if not path.is_file():
+        raise AuditError(f"{name}: {path} is missing; a CLIP_benchmark classification folder has classnames.txt")
+    return [line.strip() for line in _read_text(path).splitlines()]  # as build_wds_dataset reads it
+
+
+def _check_type(root: Path, name: str) -> None:
+    path = root / "dataset_type.txt"
+    kind = _read_text(path).strip().lower() if path.is_file() else "classification"
+    if kind != "classification":
+        raise AuditError(f"{name}: {root} is a CLIP_benchmark {kind} webdataset (dataset_type.txt); "
+                         "only single-label classification folders are read")
+
+
+def imagenet_label_map(names: list[str], space: Sequence[int], dataset: str) -> tuple[list[int], str]:
+    """ImageNet index of each of a folder's class names (position = cls) and how it was found.
+
+    ``space``: the indices the dataset's classes lie in (range(1000), or the A/R 200)."""
+    from auditkit.data.classes import class_names
+
+    reference = class_names()
+    for candidate in dict.fromkeys((tuple(space), tuple(range(1000)))):
+        if names == [reference[i] for i in candidate]:
+            return list(candidate), (f"classnames.txt is CLIP_benchmark's ImageNet list ({len(candidate)} "
+                                     "classes, index order): mapped by position")
+    where: dict[str, list[int]] = defaultdict(list)
+    for index, class_name in enumerate(reference):
+        where[class_name].append(index)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    unknown = [n for n in names if n not in where]
+    ambiguous = sorted({n for n in names if len(where.get(n, ())) > 1})
+    if repeated or unknown or ambiguous:
+        problems = []
+        if unknown:
+            problems.append(f"{len(unknown)} not ImageNet class names (e.g. {unknown[0]!r})")
+        if repeated:
+            problems.append(f"repeated names ({', '.join(repeated[:3])})")
+        if ambiguous:
+            problems.append(f"names of two ImageNet classes ({', '.join(ambiguous)})")
+        raise AuditError(
+            f"{dataset}: the class names of this webdataset folder cannot be mapped one-to-one to ImageNet "
+            f"classes: {'; '.join(problems)}. Export it with CLIP_benchmark's class names (open_clip's "
+            "IMAGENET_CLASSNAMES, in index order) or use the released folder layout"
+        )
+    return [where[n][0] for n in names], "classnames.txt mapped to ImageNet indices by name (one-to-one)"
+
+
+def _evaluation_split(root: Path, name: str) -> str:
+    splits = sorted(c.name for c in root.iterdir() if (c / "nshards.txt").is_file())
+    if "test" in splits:
+        return "test"  # CLIP_benchmark's evaluation split
+    if len(splits) == 1:
+        return splits[0]
+    raise AuditError(f"{name}: {root} has splits {', '.join(splits)} and no test/; keep the evaluation split only")
+
+
+def read_wds_imagenet(root: Path, name: str) -> DatasetSource:
+    """An ImageNet-labelled evaluation set (val, V2, Sketch, A, R) from its webdataset folder."""
+    from auditkit.data.classes import subset_indices
+
+    _check_type(root, name)
+    names = _class_names(root, name)
+    subset = subset_indices(_SUBSETS[name]) if name in _SUBSETS else None
+    index_of, how = imagenet_label_map(names, subset or range(1000), name)
+    split = _evaluation_split(root, name)
+    rows = _index_split(root, split, name)
+    samples = []
+    for row, (sample_id, cls, shard, offset, size) in enumerate(rows):
+        if not 0 <= cls < len(index_of):
+            raise AuditError(f"{name}: sample {sample_id} has cls {cls}, outside the {len(index_of)} classes of "
+                             "classnames.txt; the folder is inconsistent")
+        label = index_of[cls]
+        if subset is not None and label not in subset:
+            raise AuditError(f"{name}: sample {sample_id} is class {label} ({names[cls]!r}), not one of the "
+                             f"dataset's 200 classes; point --data {name} at the {name} folder")
+        samples.append(Sample(path=shard, label=label, sample_id=sample_id, row=row, size=size))
+    if not samples:
+        raise AuditError(f"{name}: no samples in {root / split}")
+    info = {"layout": "CLIP_benchmark webdataset", "split": split, "labels": how,
+            "shards": len({s.path for s in samples})}
+    if name == "imagenet-val":
+        info["file_names"] = "not in the webdataset (keys s%07d): ReaL and ImageNet-X match by val file name"
+    return DatasetSource(name, root, tuple(samples), class_indices=subset, info=info,
+                         table=ShardTable([(shard, offset, size) for _, _, shard, offset, size in rows]))
+
+
+def read_wds_transfer(root: Path, name: str) -> DatasetSource:
+    """A transfer task (e.g. CLIP_benchmark ``wds/vtab/<task>``): its own classes 0..k-1, samples
+    carry their split as an attribute like the other transfer layouts."""
+    _check_type(root, name)
+    names = _class_names(root, name)
+    present = {c.name: _SPLIT_ALIASES[c.name] for c in sorted(root.iterdir())
+               if c.name in _SPLIT_ALIASES and (c / "nshards.txt").is_file()}
+    if len(set(present.values())) != len(present):
+        raise AuditError(f"{name}: {root} has two folders for one split ({', '.join(present)}); keep one")
+    samples: list[Sample] = []
+    locations: list[tuple[Path, int, int]] = []
+    for folder, split in present.items():
+        for sample_id, cls, shard, offset, size in _index_split(root, folder, name):
+            if not 0 <= cls < len(names):
+                raise AuditError(f"{name}: sample {sample_id} has cls {cls}, outside the {len(names)} classes of "
+                                 "classnames.txt; the folder is inconsistent")
+            samples.append(Sample(path=shard, label=cls, sample_id=sample_id, row=len(locations), size=size,
+                                  attributes=(("split", split),)))
+            locations.append((shard, offset, size))
+    counts = {split: sum(s.attribute("split") == split for s in samples) for split in ("train", "val", "test")}
+    if not counts["train"] or not counts["test"]:
+        raise AuditError(f"{name}: {root} needs train and test splits for a linear probe (found {counts}); "
+                         "download both splits of the CLIP_benchmark task")
+    return DatasetSource(name, root, tuple(samples), table=ShardTable(locations), info={
+        "task": "transfer", "layout": "CLIP_benchmark webdataset", "splits": counts, "classes": len(names),
+        "class_names": names, "labels": "the dataset's own classes (0..k-1, classnames.txt), not ImageNet's",
+    })
+
+
+def read_wds(root: Path, name: str, transfer: bool) -> DatasetSource:
+    """Dispatch for the catalog: ImageNet evaluation sets by name, any transfer dataset."""
+    if transfer:
+        return read_wds_transfer(root, name)
+    if name in CLIP_BENCHMARK_NAMES:
+        return read_wds_imagenet(root, name)
+    raise AuditError(f"{name} is not read from a CLIP_benchmark webdataset folder ({root}); "
+                     f"the webdataset form covers {', '.join(CLIP_BENCHMARK_NAMES)} and transfer tasks. "
+                     f"Point --data {name} at its released layout")
