@@ -518,6 +518,7 @@ def _collect(
         plt.close(item.figure)
         results.figures.append(FigureRef(suite.name, item.dataset, item.name, stem, item.caption))
     for relative, text in output.files.items():
+        (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)  # e.g. mvh-raw-data/<dataset>/
         (out_dir / relative).write_text(text)
     sample_dir = out_dir / "per_sample" / suite.name
     for (dataset, condition), arrays in output.per_sample.items():
