@@ -82,3 +82,22 @@ def test_unknown_shift_and_scale_are_one_line_errors():
         fit_baseline("imagenet-hard")
     with pytest.raises(AuditError, match="use logit or probit"):
         fit_baseline("imagenet-v2", "linear")
+
+
+def test_accuracy_on_the_line_draws_the_field_on_the_fit_axes():
+    import matplotlib.pyplot as plt
+
+    from auditkit.field.plots import AuditedPoint, accuracy_on_the_line
+
+    figure = accuracy_on_the_line(fit_baseline("imagenet-v2"), [AuditedPoint("m", 75.0, 63.0, (74.0, 76.0), (62.0, 64.0))])
+    axis = figure.axes[0]
+    labels = [t.get_text() for t in axis.get_xticklabels()]
+    assert "70" in labels
+    position = axis.get_xticks()[labels.index("70")]
+    assert position == pytest.approx(math.log(0.7 / 0.3))  # % labels at logit positions
+    legend = [t.get_text() for t in axis.get_legend().get_texts()]
+    shown = sum(1 for _, _, _, _ in fit_baseline("imagenet-v2").points)
+    assert sum(int(t.split("(")[-1].rstrip(")")) for t in legend if t.startswith("testbed")) == shown
+    expected = 63.0 - fit_baseline("imagenet-v2").predict(75.0)[0]
+    assert any(f"{expected:+.1f} pp" in t for t in legend)
+    plt.close(figure)
