@@ -73,6 +73,28 @@ def _default_out(model: str) -> Path:
     return Path("audit-out") / re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_")
 
 
+def _check_counts(input_size: int | None, workers: int | None) -> None:
+    """Numbers that would otherwise fail deep inside a transform or the DataLoader, blaming
+    something else (an image, a torch argument): refused up front, naming the option."""
+    if input_size is not None and input_size < 1:
+        raise AuditError(f"--input-size must be a positive number of pixels (e.g. 224), got {input_size}")
+    if workers is not None and workers < 0:
+        raise AuditError(f"--workers must be 0 or more (0 reads images in the main process), got {workers}")
+
+
+def _output_folder(path: Path, option: str) -> Path:
+    """An output folder that can exist or be made: not a file, and not under one."""
+    for folder in (path, *path.parents):
+        if folder.exists() and not folder.is_dir():
+            if folder == path:
+                raise AuditError(f"{option} {path} is a file, not a folder; give a folder (it is created if missing)")
+            raise AuditError(f"{option} {path}: {folder} is a file, so no folder can be made under it; "
+                             "give another folder")
+        if folder.is_dir():
+            break
+    return path
+
+
 @app.command()
 def run(
     model: str = typer.Option(..., "--model", "-m", help="preset, timm:NAME, open_clip:ARCH/PRETRAINED or python:MODULE:FACTORY"),
@@ -104,6 +126,8 @@ def run(
     from auditkit.data.catalog import parse_data_overrides
     from auditkit.runner import RunConfig, default_workers
 
+    _check_counts(input_size=input_size, workers=workers)
+    out = _output_folder(out or _default_out(model), "--out")  # refused before any forward pass
     suite_names = _split_suites(suites)
     overrides = parse_data_overrides(data)
     cache_dir = cache_root(cache)
@@ -113,7 +137,7 @@ def run(
     )
     adapter = load_model(model, options)
     config = RunConfig(
-        suites=suite_names, out_dir=out or _default_out(model), cache_dir=cache_dir,
+        suites=suite_names, out_dir=out, cache_dir=cache_dir,
         data_root=data_root(data_root_dir), data_overrides=overrides, limit=limit,
         batch_size=batch_size, device=device,
         workers=default_workers() if workers is None else workers, seed=seed,
@@ -211,6 +235,7 @@ def demo(
     from auditkit.data.catalog import parse_data_overrides
     from auditkit.runner import RunConfig, default_workers
 
+    out = _output_folder(out, "--out")
     overrides = parse_data_overrides(data)
     root = data_root(data_root_dir)
     development = DEVELOPMENT_DATA / "cue-conflict"
@@ -257,6 +282,7 @@ def compare(
 
     if resamples < 100:
         raise AuditError(f"--resamples must be at least 100 for a 95 % interval, got {resamples}")
+    out = _output_folder(out, "--out")
     comparison = compare_runs(load_runs(runs), resamples=resamples, seed=seed)
     page = build_compare_page(comparison, out)
     significant = sum(1 for t in comparison.tests if t.stars)
@@ -275,6 +301,7 @@ def export(
     """Export for papers: LaTeX tables, column/page-width figures, CSV, CITATIONS.bib, model-index YAML."""
     from auditkit.export import export as export_results
 
+    _output_folder(out, "--out")
     for path in export_results(source, [f.strip() for f in formats.split(",") if f.strip()], out, ci=ci):
         typer.echo(str(path))
 

@@ -51,6 +51,8 @@ class PreprocessConfig:
             raise AuditError(
                 f"unknown interpolation {self.interpolation!r}; use one of {sorted(_INTERPOLATIONS)}"
             )
+        if self.input_size < 1:  # else the transform fails on every image, blaming the image
+            raise AuditError(f"input_size must be a positive number of pixels (e.g. 224), got {self.input_size}")
         if not 0 < self.crop_pct <= 1:
             raise AuditError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
 

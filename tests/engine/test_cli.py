@@ -13,6 +13,8 @@ import pytest
 
 import auditkit
 from auditkit.cli import main
+from auditkit.errors import AuditError
+from tests.engine.test_bad_input import one_error_line
 from tests.engine.test_run import SLOW_MODEL, audit_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,3 +84,46 @@ def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tiny_model_file, val_fo
     assert err.strip().splitlines()[-1] == "audit: interrupted; rerun the same command to resume"
     assert "Traceback" not in err
     assert not (out / "results.json").exists()
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--input-size", "0", "--input-size must be a positive number of pixels"),
+    ("--input-size", "-3", "--input-size must be a positive number of pixels"),
+    ("--workers", "-1", "--workers must be 0 or more"),
+])
+def test_bad_numbers_are_refused_up_front_naming_the_option(option, value, expected, tiny_model_file, val_folder,
+                                                             tmp_path, capsys):
+    args = audit_args(tiny_model_file, val_folder, tmp_path / "out", tmp_path / "cache")
+    args = [a for i, a in enumerate(args) if option not in (a, args[i - 1])]  # drop the default of the option
+    err = one_error_line(capsys, [*args, option, value])
+    assert expected in err and "decode" not in err
+    assert not (tmp_path / "cache").exists()  # refused before any forward pass
+
+
+def test_a_model_config_with_no_input_size_is_refused():
+    from auditkit.adapters.preprocess import PreprocessConfig
+
+    with pytest.raises(AuditError, match="input_size must be a positive number of pixels"):
+        PreprocessConfig(name="model", input_size=0)
+
+
+def test_out_naming_a_file_is_refused_before_any_forward_pass(tiny_model_file, val_folder, tmp_path, capsys):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine")
+    err = one_error_line(capsys, audit_args(tiny_model_file, val_folder, existing, tmp_path / "cache"))
+    assert f"--out {existing} is a file, not a folder" in err
+    assert not (tmp_path / "cache").exists() and existing.read_text() == "mine"
+    err = one_error_line(capsys, audit_args(tiny_model_file, val_folder, existing / "run", tmp_path / "cache"))
+    assert f"{existing} is a file, so no folder can be made under it" in err
+
+
+def test_export_and_compare_out_naming_a_file_is_one_line(tmp_path, capsys):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine")
+    run = tmp_path / "run"
+    run.mkdir()
+    err = one_error_line(capsys, ["export", str(run), "--out", str(existing)])
+    assert f"--out {existing} is a file, not a folder" in err
+    err = one_error_line(capsys, ["compare", str(run), str(run), "--out", str(existing / "x")])
+    assert "is a file, so no folder can be made under it" in err
+    assert existing.read_text() == "mine"
