@@ -306,6 +306,18 @@ def export(
         typer.echo(str(path))
 
 
+@app.command("fetch")
+def fetch_dataset(
+    name: str = typer.Argument(..., help="a dataset that may be downloaded (audit ls datasets); e.g. imagenet-r, wds/imagenet-r"),
+    data_root_dir: Optional[Path] = typer.Option(None, "--data-root", help="where datasets live (else $AUDITKIT_DATA, else ~/.cache/auditkit)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar with bytes and ETA"),
+) -> None:
+    """Download an openly released dataset in its released form, verify it, and unpack it into place."""
+    from auditkit.fetch import fetch
+
+    fetch(name, data_root(data_root_dir), progress=progress, say=lambda line: typer.echo(line, err=True))
+
+
 @app.command("ls")
 def list_things(
     kind: str = typer.Argument(..., help="models | suites | datasets"),
@@ -332,6 +344,7 @@ def list_things(
             rows.append((name, f"v{suite.version}", ", ".join(suite.datasets), suite.description))
     else:
         from auditkit.data.catalog import DATASETS, open_dataset, parse_data_overrides
+        from auditkit.fetch import FETCHABLE, describe, fetchable_for
 
         root = data_root(data_root_dir)
         overrides = parse_data_overrides(data)
@@ -350,7 +363,16 @@ def list_things(
                     status = f"found, {len(open_dataset(name, root, overrides))} images"
                 except AuditError as error:
                     status = f"unreadable: {error}"
-            rows.append((name, status, str(where), entry.layout))
+            fetch_names = fetchable_for(name)
+            if len(fetch_names) > 3 and all(f.startswith("wds/vtab/") for f in fetch_names):
+                fetch_names = [f"wds/vtab/<task> ({len(fetch_names)} VTAB tasks, README)"]
+            rows.append((name, status, "audit fetch " + " | ".join(fetch_names) if fetch_names else "not fetched",
+                         str(where), entry.layout))
+        for name, folder, digest, source in describe():  # fetchable, filling no catalog dataset
+            if not FETCHABLE[name].provides:
+                found = "found" if (root / folder).is_dir() else "not found"
+                rows.append((name, f"{found}; {FETCHABLE[name].hint}", f"audit fetch {name}", str(root / folder),
+                             f"{source}; digest: {digest}"))
     from rich.console import Console
     from rich.table import Table
 

@@ -101,7 +101,7 @@ def _read_text(path: Path) -> str:
         raise AuditError(f"cannot read {path} ({error.strerror or error})") from None
 
 
-def _split_shards(root: Path, split_folder: Path, name: str) -> list[Path]:
+def split_shards(split_folder: Path, name: str) -> list[Path]:
     """``{0..N-1}.tar`` by ``nshards.txt``; a listed shard that is missing is refused (never a
     silently smaller dataset, CLIP_benchmark PR #88)."""
     text = _read_text(split_folder / "nshards.txt").strip()
@@ -120,7 +120,7 @@ def _index_split(root: Path, split: str, name: str) -> list[tuple[str, int, Path
     from webdataset.tariterators import group_by_keys
 
     rows: list[tuple[str, int, Path, int, int]] = []
-    for number, shard in enumerate(_split_shards(root, root / split, name)):
+    for number, shard in enumerate(split_shards(root / split, name)):
         try:
             samples = list(group_by_keys(_tar_members(shard)))
         except ValueError as error:  # a key with two members of one extension
