@@ -136,7 +136,7 @@ FETCHABLE: dict[str, Fetchable] = {f.name: f for f in (
     *(_one(f"mvh-{name}", f"model-vs-human/{name}", f"{MVH}{name}.tar.gz", UNPUBLISHED, None, "folder",
            "model-vs-human release v0.1 (no digest published)", f"mvh-{name}") for name in MVH_DATASETS),
     _wds("imagenetv2", "imagenet-v2"), _wds("imagenet_sketch", "imagenet-sketch"),
-    _wds("imagenet-a", "imagenet-a"), _wds("imagenet-r", "imagenet-r"), _wds("imagenet-o"), _wds("objectnet"),
+    _wds("imagenet-a", "imagenet-a"), _wds("imagenet-r", "imagenet-r"), _wds("imagenet-o"), _wds("objectnet", "objectnet"),
     *(_wds(f"vtab/{task}", "transfer") for task in (
         "caltech101", "cifar10", "cifar100", "clevr_count_all", "clevr_closest_object_distance",
         "diabetic_retinopathy", "dmlab", "dsprites_label_orientation", "dsprites_label_x_position",

@@ -26,7 +26,8 @@ mapped to ImageNet indices: CLIP_benchmark writes open_clip's ``IMAGENET_CLASSNA
 That list repeats two names ("missile" 657/744, "sunglasses" 836/837), so a folder whose names are
 exactly the exporter's list (full, or the A/R subset) is mapped by position, as the exporter
 wrote it; any other list is mapped name by name and must be one-to-one and unambiguous, else the
-folder is refused. Transfer tasks (VTAB, ``--data transfer=PATH``) keep their own classes.
+folder is refused. ObjectNet's 113 names are mapped to its ImageNet classes as the released reader
+maps its folders. Transfer tasks (VTAB, ``--data transfer=PATH``) keep their own classes.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ LAYOUT = "CLIP_benchmark webdataset: <split>/{0..N-1}.tar + <split>/nshards.txt 
 # the folder names CLIP_benchmark publishes (HF clip-benchmark/wds_<name>) for our dataset names
 CLIP_BENCHMARK_NAMES = {
     "imagenet-val": "imagenet1k", "imagenet-v2": "imagenetv2", "imagenet-sketch": "imagenet_sketch",
-    "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r",
+    "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r", "objectnet": "objectnet",
 }
 # ImageNet-labelled datasets: the label space a folder's class names must map into
 _SUBSETS = {"imagenet-a": "imagenet_a", "imagenet-r": "imagenet_r"}
@@ -74,6 +75,24 @@ class ShardTable:
         if len(data) != size:
             raise OSError(f"{shard} ends before its member at byte {offset} ({len(data)} of {size} bytes)")
         return data
+
+
+class BorderCroppedShardTable(ShardTable):
+    """ObjectNet: the shard's image less its 2 px border, as the released-layout reader gives it
+    (a lossless PPM of the crop), so both forms hash and score the same pixels."""
+
+    def read(self, row: int) -> bytes:
+        import io
+
+        from PIL import Image, ImageOps
+
+        from auditkit.data.objectnet import BORDER
+
+        with Image.open(io.BytesIO(super().read(row))) as image:
+            cropped = ImageOps.crop(image.convert("RGB"), border=BORDER)
+        buffer = io.BytesIO()
+        cropped.save(buffer, format="PPM")
+        return buffer.getvalue()
 
 
 def _tar_members(shard: Path) -> Iterator[dict[str, Any]]:
@@ -261,10 +280,53 @@ def read_wds_transfer(root: Path, name: str) -> DatasetSource:
     })
 
 
+def read_wds_objectnet(root: Path, name: str = "objectnet") -> DatasetSource:
+    """CLIP_benchmark's ``wds/objectnet``: its 113 classes are the ObjectNet classes that overlap
+    ImageNet, named by their ObjectNet label in lower case, in the order of their sorted image
+    folders (its ``ObjectNetDataset``). Each is scored, as the released reader does, against its
+    ImageNet classes (``label_set``), logits restricted to the 125, images less a 2 px border."""
+    import json
+    from importlib import resources
+
+    from auditkit.data.objectnet import BORDER, class_sublist, folder_classes
+
+    _check_type(root, name)
+    names = _class_names(root, name)
+    label_of = json.loads(resources.files("auditkit.data").joinpath("objectnet", "folder_to_objectnet_label.json")
+                          .read_text())
+    folders = sorted(folder_classes())
+    folder_of = {label_of[f].lower(): f for f in folders}
+    if names == [label_of[f].lower() for f in folders]:
+        how = "classnames.txt is CLIP_benchmark's ObjectNet list (113 classes): mapped by position"
+        by_cls = folders
+    elif len(set(names)) == len(names) and all(n in folder_of for n in names):
+        how, by_cls = "classnames.txt mapped to ObjectNet classes by name", [folder_of[n] for n in names]
+    else:
+        unknown = [n for n in names if n not in folder_of] or sorted({n for n in names if names.count(n) > 1})
+        raise AuditError(f"{name}: the class names of this webdataset folder are not the 113 ObjectNet classes that "
+                         f"overlap ImageNet (e.g. {unknown[0]!r}); export it with CLIP_benchmark or use the release")
+    split = _evaluation_split(root, name)
+    rows = _index_split(root, split, name)
+    samples = []
+    for row, (sample_id, cls, shard, offset, size) in enumerate(rows):
+        if not 0 <= cls < len(by_cls):
+            raise AuditError(f"{name}: sample {sample_id} has cls {cls}, outside the {len(by_cls)} classes of "
+                             "classnames.txt; the folder is inconsistent")
+        indices = folder_classes()[by_cls[cls]]
+        samples.append(Sample(path=shard, label=indices[0], sample_id=sample_id, label_set=indices, row=row,
+                              size=size))
+    return DatasetSource(name, root, tuple(samples), class_indices=class_sublist(), info={
+        "layout": "CLIP_benchmark webdataset", "split": split, "labels": how, "border_crop_px": BORDER,
+        "shards": len({s.path for s in samples})},
+        table=BorderCroppedShardTable([(shard, offset, size) for _, _, shard, offset, size in rows]))
+
+
 def read_wds(root: Path, name: str, transfer: bool) -> DatasetSource:
     """Dispatch for the catalog: ImageNet evaluation sets by name, any transfer dataset."""
     if transfer:
         return read_wds_transfer(root, name)
+    if name == "objectnet":
+        return read_wds_objectnet(root, name)
     if name in CLIP_BENCHMARK_NAMES:
         return read_wds_imagenet(root, name)
     raise AuditError(f"{name} is not read from a CLIP_benchmark webdataset folder ({root}); "

@@ -221,3 +221,32 @@ def test_folders_that_are_not_classification_are_refused(imagenet_r, tmp_path) -
     (tmp_path / "copy" / "dataset_type.txt").write_text("retrieval\n")
     with pytest.raises(AuditError, match="retrieval webdataset"):
         read_wds_imagenet(tmp_path / "copy", "imagenet-r")
+
+
+def test_objectnet_labels_and_pixels_equal_the_released_reading(tmp_path, exporter) -> None:
+    """CLIP_benchmark's ObjectNetDataset: 113 classes (lower-case ObjectNet labels of the sorted
+    overlapping folders), label = position; read with the released reader's label sets and 2 px crop."""
+    import json
+    from importlib import resources
+
+    from auditkit.data.objectnet import folder_classes, read_objectnet
+
+    label_of = json.loads(resources.files("auditkit.data").joinpath("objectnet", "folder_to_objectnet_label.json")
+                          .read_text())
+    folders = sorted(folder_classes())
+    images = tmp_path / "objectnet-1.0" / "images"
+    pairs = []
+    for k, folder in enumerate((folders[0], folders[50], folders[-1])):
+        for j in range(2):
+            path = images / folder / f"{j}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pixels = np.random.default_rng(10 * k + j).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(path)
+            pairs.append((str(path), folders.index(folder)))
+    _export(exporter, pairs, [label_of[f].lower() for f in folders], tmp_path / "wds")
+    wds = open_dataset("objectnet", tmp_path, {"objectnet": str(tmp_path / "wds")})
+    released = read_objectnet(tmp_path)
+    assert _by_hash(wds) == _by_hash(released)  # same cropped pixels, same labels
+    sets = {s.label_set for s in released.samples}
+    assert {s.label_set for s in wds.samples} == sets and len(sets) == 3
+    assert wds.class_indices == released.class_indices and "by position" in wds.info["labels"]
