@@ -16,6 +16,9 @@ install: $(PY)
 
 install-test: $(PY)
 	$(PIP) install --quiet -e '.[test]'
+	# clip_benchmark writes the webdataset fixtures (tests/data/test_wds.py) with its own exporter;
+	# --no-deps: its transformers would be imported by open_clip in every test process
+	$(PIP) install --quiet --no-deps 'clip_benchmark>=1.6'
 
 demo: install
 	$(VENV)/bin/audit demo
