@@ -264,7 +264,8 @@ CONDITIONS = {
     "none": "the model's preprocessing (resize, center crop, normalise)",
     "native": "no resize or crop (stimuli at the input size), the model's mean/std",
     "corrupt/<name>/<severity>": "ImageNet-C made from val: Resize 256, CenterCrop 224, corrupt "
-    "(corrupt-tta, seeded per image), JPEG 85, no further resize, the model's mean/std",
+    "(auditkit's own, following Hendrycks' make_imagenet_c.py; seeded per image), JPEG 85, no further "
+    "resize, the model's mean/std",
     "scale/<s>": "Resize(round(s * resize)) + CenterCrop(input), the model's interpolation and mean/std",
     "shift/<px>": "the center-crop window moved px original pixels (x if landscape, else y), black "
     "outside, Resize((input, input))",
@@ -292,13 +293,23 @@ def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torc
     attack = parse_attack(condition)
     if attack is not None:
         return pixel_preprocess(adapter.preprocess).transform()
-    if condition.startswith("corrupt/"):
-        from auditkit.data.corruptions import CorruptionTransform, parse_condition
+    if condition.startswith("corrupt/"):  # clean crops; corrupted per batch (_batch_inputs)
+        from auditkit.data.corruptions import CleanCrop
 
-        return CorruptionTransform(adapter.preprocess, *parse_condition(condition))
+        return CleanCrop()
     from auditkit.data.views import view_for
 
     return view_for(adapter.preprocess, condition)
+
+
+def _store_condition(condition: str) -> str:
+    """The condition as the store keys it: an ImageNet-C condition carries the implementation
+    that made its images, so a corrected implementation recomputes instead of reusing."""
+    if condition.startswith("corrupt/"):
+        from auditkit.data.imagenet_c import implementation
+
+        return f"{condition}@{implementation()}"
+    return condition
 
 
 def predict(
@@ -315,7 +326,7 @@ def predict(
     """Logits of every sample under ``condition``: the store's shards, the missing ones
     forwarded first (under torchrun, each rank forwards its share of them)."""
     entry = store.entry(
-        adapter.fingerprint, source.manifest_hash, condition, len(source),
+        adapter.fingerprint, source.manifest_hash, _store_condition(condition), len(source),
         describe={"model": adapter.name, "dataset": source.name}, shard_size=config.shard_size,
         output=output, precision=config.precision,
     )
@@ -368,6 +379,16 @@ def layer_layout(adapter: ModelAdapter) -> list[tuple[str, int]]:
     return [(name, int(t.shape[1])) for name, t in layers.items()]
 
 
+def _batch_inputs(adapter: ModelAdapter, condition: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What the model sees of one loaded batch: as loaded, or, for an ImageNet-C condition, the
+    clean crops corrupted in one call on the model's device (then JPEG 85, mean/std)."""
+    if not condition.startswith("corrupt/"):
+        return lambda images: images
+    from auditkit.data.corruptions import CorruptedBatch, parse_condition
+
+    return CorruptedBatch(adapter.preprocess, *parse_condition(condition), device=adapter.device)
+
+
 def _batch_outputs(
     adapter: ModelAdapter, source: DatasetSource, condition: str, output: str
 ) -> Callable[[torch.Tensor, list[int]], torch.Tensor]:
@@ -415,6 +436,7 @@ def _forward_shards(
     rows: list[np.ndarray | None] = []  # None: an undecodable image (--bad-images skip)
     hashes: list[str] = []
     outputs = _batch_outputs(adapter, source, condition, output)
+    inputs = _batch_inputs(adapter, condition)
     attacked = parse_attack(condition) is not None  # attacks need autograd
     with _progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode(not attacked):
         for batch in loader:
@@ -423,8 +445,9 @@ def _forward_shards(
                                  "or pass --bad-images skip to leave such images out (counted and reported)")
             by_position: dict[int, np.ndarray | None] = {position: None for position, _ in batch["errors"]}
             if batch["images"] is not None:
+                images = inputs(batch["images"])  # outside autocast: corruptions compute in float64
                 with _autocast(adapter.device, config.precision):
-                    logits = outputs(batch["images"], batch["positions"]).float().cpu().numpy()
+                    logits = outputs(images, batch["positions"]).float().cpu().numpy()
                 finite = np.isfinite(logits).all(axis=1)
                 if not finite.all():  # never a silent wrong number: NaN would poison every metric
                     bad = source.samples[batch["positions"][int(np.argmin(finite))]]
@@ -564,6 +587,7 @@ def _header(
             f"{r.dataset}/{r.condition}": describe_condition(r.condition)
             for suite in suites for r in _all_requests(suite, sources, adapter, config)
         },
+        "imagenet_c": _imagenet_c_origin(suites, sources, adapter, config),
         "seed": config.seed,
         "device": config.device,
         "batch_size": config.batch_size,
@@ -576,6 +600,21 @@ def _header(
         "seconds": round(seconds, 2),
         "argv": sys.argv,
     }
+
+
+def _imagenet_c_origin(
+    suites: list[Suite], sources: dict[str, DatasetSource], adapter: Model, config: RunConfig
+) -> str | None:
+    """Which ImageNet-C images the run saw: the released files, or made on the fly (and by
+    which implementation); None when no suite asked for ImageNet-C."""
+    if "imagenet-c" in sources:
+        return f"released files ({sources['imagenet-c'].root})"
+    if any(r.condition.startswith("corrupt/") for suite in suites
+           for r in _all_requests(suite, sources, adapter, config)):
+        from auditkit.data.corruptions import describe
+
+        return f"made on the fly: {describe()}"
+    return None
 
 
 def _package_versions() -> dict[str, str]:

@@ -1,33 +1,34 @@
 """ImageNet-C made on the fly from ImageNet val (Hendrycks & Dietterich, ICLR 2019).
 
 Follows the original generation: Resize(256) + CenterCrop(224) of the clean val image, corrupt
-at severity 1..5, save as JPEG quality 85, then evaluate with no further resize. Corruptions come
-from ``corrupt-tta`` (a maintained port of the ImageNet-C code that runs on numpy 2;
-``imagecorruptions`` does not). Two things are mended here:
-- seeding: corrupt-tta draws from numpy's global RNG, and its impulse noise calls scikit-image's
-  ``random_noise`` with no generator at all. Each image is corrupted under a seed derived from
-  its pixels, the corruption, the severity and the run seed, and ``random_noise`` is handed a
-  generator made from that seed, so the same image always gives the same bytes;
-- corrupt-tta's frost silently returns the clean image when its texture files are missing:
-  their presence is checked before any image is corrupted.
+at severity 1..5, save as JPEG quality 85, then evaluate with no further resize. The corruptions
+are auditkit's own (``auditkit.data.imagenet_c``), faithful to Hendrycks' ``make_imagenet_c.py``
+and measured against it (README, "ImageNet-C made on the fly").
+
+Seeding: each image is corrupted with its own generator, seeded from its clean crop's pixels,
+the corruption, the severity and the run seed, so the same image always gives the same bytes,
+whatever batch it is in and whatever else runs in the process.
+
+In a run, the dataset yields clean crops (``CleanCrop``) and one batch is corrupted in one call
+(``CorruptedBatch``) on the model's device, before the model's mean/std; ``corrupt_image`` is the
+same for one PIL image.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-from typing import Iterator
-
 import numpy as np
 import torch
 from PIL import Image
 from torchvision import transforms as T
 
 from auditkit.adapters.preprocess import PreprocessConfig, _to_rgb
+from auditkit.data.imagenet_c import SIZE, corrupt_batch, implementation
 from auditkit.errors import AuditError
 
-# The 15 corruptions of the benchmark (mCE); the 4 hold-out ones are not generated.
+# The 15 corruptions of the benchmark (mCE) and the 4 hold-out ones (not generated in runs;
+# spatter's severities 1-3 are not implemented).
 CORRUPTIONS = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
     "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
@@ -37,7 +38,10 @@ HOLD_OUT = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 SEVERITIES = (1, 2, 3, 4, 5)
 JPEG_QUALITY = 85
 
-_clean_crop = T.Compose([T.Resize(256), T.CenterCrop(224)])
+_clean_crop = T.Compose([T.Resize(256), T.CenterCrop(SIZE)])
+
+__all__ = ["CORRUPTIONS", "HOLD_OUT", "SEVERITIES", "JPEG_QUALITY", "implementation", "condition_name",
+           "parse_condition", "image_seed", "corrupt_crops", "corrupt_image", "CleanCrop", "CorruptedBatch"]
 
 
 def condition_name(corruption: str, severity: int) -> str:
@@ -49,63 +53,69 @@ def parse_condition(condition: str) -> tuple[str, int]:
     return corruption, int(severity)
 
 
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    import corrupt_tta.corruptions as module
-
-    state = np.random.get_state()
-    original = module.random_noise
-    np.random.seed(seed)
-    module.random_noise = lambda image, **kwargs: original(image, rng=np.random.default_rng(seed), **kwargs)
-    try:
-        yield
-    finally:
-        module.random_noise = original
-        np.random.set_state(state)
+def _check(corruption: str, severity: int) -> None:
+    if corruption not in CORRUPTIONS + HOLD_OUT or severity not in SEVERITIES:
+        raise AuditError(f"unknown corruption {corruption!r} / severity {severity}; "
+                         f"choose one of {', '.join(CORRUPTIONS + HOLD_OUT)} and a severity 1-5")
+    if corruption == "spatter" and severity <= 3:
+        raise AuditError("spatter severities 1-3 are not implemented (OpenCV edge and distance transforms); "
+                         "use severities 4-5 or the released ImageNet-C files")
 
 
-def corrupt_image(image: Image.Image, corruption: str, severity: int, seed: int = 0) -> Image.Image:
-    """The ImageNet-C image of a clean val image: crop, corrupt, JPEG 85, decoded again."""
-    try:
-        import corrupt_tta
-    except ImportError as error:  # corrupt-tta itself, or OpenCV's system libraries
-        raise AuditError(
-            f"on-the-fly ImageNet-C cannot import corrupt-tta ({error}); pip install corrupt-tta, "
-            "and on Debian/Ubuntu apt-get install libgl1 libglib2.0-0 for OpenCV"
-        ) from None
-    if corruption not in CORRUPTIONS or severity not in SEVERITIES:
-        raise AuditError(f"unknown corruption {corruption!r} / severity {severity}")
-    if corruption == "frost":
-        _check_frost_textures()
-    clean = np.asarray(_clean_crop(_to_rgb(image)))
-    digest = hashlib.sha256(clean.tobytes() + f"|{corruption}|{severity}|{seed}".encode()).digest()
-    with _seeded(int.from_bytes(digest[:4], "little")):
-        corrupted = corrupt_tta.corrupt(clean, severity=severity, corruption_name=corruption)
-    corrupted = np.uint8(np.clip(np.asarray(corrupted, dtype=np.float64), 0, 255))
-    if corrupted.shape != clean.shape:
-        raise RuntimeError(f"{corruption} changed the image shape to {corrupted.shape}")
+def image_seed(crop: np.ndarray, corruption: str, severity: int, seed: int = 0) -> int:
+    """The generator seed of one clean 224 x 224 crop: a hash of its pixels and the condition."""
+    digest = hashlib.sha256(np.ascontiguousarray(crop).tobytes() + f"|{corruption}|{severity}|{seed}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _jpeg_round_trip(image: np.ndarray) -> Image.Image:
     buffer = io.BytesIO()
-    Image.fromarray(corrupted).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_QUALITY)
     buffer.seek(0)
     return Image.open(buffer).convert("RGB")
 
 
-def _check_frost_textures() -> None:
-    from importlib import resources
+def corrupt_crops(
+    crops: np.ndarray | torch.Tensor, corruption: str, severity: int, seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> list[Image.Image]:
+    """ImageNet-C images of clean crops (B, 224, 224, 3) uint8: corrupted in one batch, then
+    each saved as JPEG 85 and decoded again, as the release was made."""
+    _check(corruption, severity)
+    array = crops.cpu().numpy() if isinstance(crops, torch.Tensor) else np.asarray(crops)
+    seeds = [image_seed(crop, corruption, severity, seed) for crop in array]
+    corrupted = corrupt_batch(array, corruption, severity, seeds, device=device).cpu().numpy()
+    return [_jpeg_round_trip(image) for image in corrupted]
 
-    folder = resources.files("corrupt_tta.assets.frost")
-    names = [f"frost{i}.{'png' if i <= 3 else 'jpg'}" for i in range(1, 7)]
-    if not all(folder.joinpath(name).is_file() for name in names):
-        raise AuditError("corrupt-tta's frost textures are missing (it would return clean images); "
-                         "reinstall it: pip install --force-reinstall corrupt-tta")
+
+def corrupt_image(image: Image.Image, corruption: str, severity: int, seed: int = 0) -> Image.Image:
+    """The ImageNet-C image of a clean val image: crop, corrupt, JPEG 85, decoded again."""
+    clean = np.asarray(_clean_crop(_to_rgb(image)))
+    return corrupt_crops(clean[None], corruption, severity, seed)[0]
 
 
-class CorruptionTransform:
-    """Clean val image -> ImageNet-C image -> the model's tensor (no further resize)."""
-
-    def __init__(self, preprocess: PreprocessConfig, corruption: str, severity: int, seed: int = 0) -> None:
-        self.native = preprocess.native_transform()
-        self.corruption, self.severity, self.seed = corruption, severity, seed
+class CleanCrop:
+    """Dataset transform of a corruption condition: the clean Resize(256) + CenterCrop(224) crop
+    as a uint8 (224, 224, 3) tensor; ``CorruptedBatch`` does the rest per batch."""
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        return self.native(corrupt_image(image, self.corruption, self.severity, self.seed))
+        return torch.from_numpy(np.array(_clean_crop(_to_rgb(image)), dtype=np.uint8))
+
+
+class CorruptedBatch:
+    """A batch of clean crops -> ImageNet-C images -> the model's tensors (no further resize:
+    the model's native transform, i.e. [0, 1] and its mean/std)."""
+
+    def __init__(self, preprocess: PreprocessConfig, corruption: str, severity: int, seed: int = 0,
+                 device: str | torch.device = "cpu") -> None:
+        _check(corruption, severity)
+        self.native = preprocess.native_transform()
+        self.corruption, self.severity, self.seed, self.device = corruption, severity, seed, device
+
+    def __call__(self, crops: torch.Tensor) -> torch.Tensor:
+        images = corrupt_crops(crops, self.corruption, self.severity, self.seed, self.device)
+        return torch.stack([self.native(image) for image in images])
+
+
+def describe() -> str:
+    return f"{implementation()} (Hendrycks' make_imagenet_c.py, seeded per image)"

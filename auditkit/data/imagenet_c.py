@@ -649,7 +649,7 @@ def corrupt_batch(
     """Corrupt a batch of clean 224 x 224 crops (B, 224, 224, 3) uint8 at ``severity`` (1-5):
     one seed per image (its RandomState), returned as uint8 (B, 224, 224, 3) on ``device``,
     before the JPEG of the release (``np.uint8`` truncation, as the reference saves)."""
-    u8 = torch.as_tensor(crops, device=device)
+    u8 = torch.as_tensor(np.array(crops) if isinstance(crops, np.ndarray) else crops, device=device)
     if u8.dtype != torch.uint8 or u8.dim() != 4 or tuple(u8.shape[1:]) != (SIZE, SIZE, 3):
         raise ValueError(f"expected uint8 (B, {SIZE}, {SIZE}, 3) crops, got {tuple(u8.shape)} {u8.dtype}")
     if len(seeds) != u8.shape[0]:
