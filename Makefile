@@ -14,8 +14,11 @@ $(PY):
 install: $(PY)
 	$(PIP) install --quiet -e .
 
+# The ImageNet-C fidelity oracles pin opencv-python (3.4 / any) that would pull in libGL: they
+# are installed without dependencies (the test extra brings opencv-python-headless and Wand).
 install-test: $(PY)
 	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet --no-deps imagenet-c==0.0.3 imagecorruptions==1.1.2
 	# clip_benchmark writes the webdataset fixtures (tests/data/test_wds.py) with its own exporter;
 	# --no-deps: its transformers would be imported by open_clip in every test process
 	$(PIP) install --quiet --no-deps 'clip_benchmark>=1.6'
