@@ -388,7 +388,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False, prog_name="audit")
     except UserCodeError as error:
-        typer.echo(error.where, err=True)  # the user's own frames, then the one line
+        if error.where:
+            typer.echo(error.where, err=True)  # the user's own frames, then the one line
         typer.echo(f"audit: error: {error}", err=True)
         sys.exit(2)
     except AuditError as error:

@@ -131,6 +131,8 @@ class ClassifierAdapter(ModelAdapter):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         output = self.module(images.to(self.device, memory_format=torch.channels_last))
+        if not isinstance(output, torch.Tensor):  # e.g. (logits, features), or a dict of outputs
+            raise _output_type_error(self.name, output)
         if output.ndim != 2 or output.shape[1] != NUM_IMAGENET_CLASSES:
             raise _head_error(self.name, tuple(output.shape))
         return output
@@ -202,6 +204,17 @@ def resized_module(module: nn.Module, size: int, name: str) -> nn.Module:
     if getattr(module, "pretrained_cfg", {}).get("fixed_input_size"):
         raise UnsupportedResolution(f"{name} has a fixed input size and no set_input_size to resample it")
     return module
+
+
+def _output_type_error(name: str, output: object) -> Exception:
+    from auditkit.errors import AuditError
+
+    what = f"a {type(output).__name__}" + (f" of {len(output)}" if isinstance(output, (tuple, list, dict)) else "")
+    return AuditError(
+        f"model {name} returned {what}, not a tensor; its forward must return the logits alone, a "
+        f"(N, {NUM_IMAGENET_CLASSES}) tensor (wrap a model that also returns features, e.g. "
+        "`return logits` instead of `return logits, features`)"
+    )
 
 
 def _head_error(name: str, shape: tuple[int, ...]) -> Exception:

@@ -19,7 +19,7 @@ import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from torch import nn
 
@@ -32,10 +32,11 @@ from auditkit.adapters.preprocess import (
     paper_supervised,
 )
 from auditkit.adapters.weights import load_into, load_state_dict
-from auditkit.errors import AuditError
+from auditkit.errors import AuditError, UserCodeError
 from auditkit.registry import Registry, did_you_mean
 
 PREPROCESS_CHOICES = ("default", "paper", "timm")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ for _preset in (
                 "OpenCLIP ConvNeXt-B LAION-400M, zero-shot head (paper's CLIP ConvNet)"),
     ModelPreset("efficientnet_lite0", "embedded", "efficientnet_lite0",
                 "EfficientNet-Lite0, ImageNet weights shipped in a pip package (offline default)"),
+    ModelPreset("efficientnet_lite1", "embedded", "efficientnet_lite1",
+                "EfficientNet-Lite1 (240 px), ImageNet weights shipped in a pip package (offline)"),
+    ModelPreset("efficientnet_lite2", "embedded", "efficientnet_lite2",
+                "EfficientNet-Lite2 (260 px), ImageNet weights shipped in a pip package (offline)"),
 ):
     PRESETS.register(_preset.name, _preset)
 
@@ -90,10 +95,10 @@ def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapte
     if spec in PRESETS:
         preset = PRESETS.get(spec)
         if preset.family == "embedded":
-            from auditkit.adapters.efficientnet_lite import load_efficientnet_lite0
+            from auditkit.adapters.efficientnet_lite import load_efficientnet_lite
 
             _refuse_preprocess_choice(spec, options)
-            return _override(load_efficientnet_lite0(), options)
+            return _override(load_efficientnet_lite(int(preset.target[-1])), options)
         adapter = _load_family(preset.family, preset.target, options, preset_name=spec)
         return adapter
     kind, _, rest = spec.partition(":")
@@ -250,15 +255,15 @@ def load_python(target: str, options: ModelOptions) -> ModelAdapter:
         raise AuditError(
             f"python:{target} must be python:MODULE:FACTORY or python:path/to/file.py:FACTORY"
         )
-    module, source_file = _import_user_module(location)
+    label = f"python:{target}"
+    module, source_file = _import_user_module(location, label)
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         raise AuditError(
             f"{location} has no callable {factory_name!r}{did_you_mean(factory_name, names)}"
         )
-    built = factory()
-    label = f"python:{target}"
+    built = _call_user_code(label, factory)
     code_sha256 = hashlib.sha256(Path(source_file).read_bytes()).hexdigest() if source_file else None
     if isinstance(built, ModelAdapter):
         if options.weights:
@@ -286,7 +291,17 @@ def load_python(target: str, options: ModelOptions) -> ModelAdapter:
     )
 
 
-def _import_user_module(location: str) -> tuple[object, str | None]:
+def _call_user_code(label: str, call: Callable[[], T]) -> T:
+    """Import or call the user's code; its failure shows the user's frames, then one line."""
+    try:
+        return call()
+    except AuditError:
+        raise
+    except Exception as error:  # anything the user's code raises, SyntaxError included
+        raise UserCodeError.from_exception(error, label) from None
+
+
+def _import_user_module(location: str, label: str) -> tuple[object, str | None]:
     if location.endswith(".py") or "/" in location:
         path = Path(location).expanduser().resolve()
         if not path.is_file():
@@ -295,14 +310,20 @@ def _import_user_module(location: str) -> tuple[object, str | None]:
         spec = importlib.util.spec_from_file_location(module_name, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        _call_user_code(label, lambda: spec.loader.exec_module(module))
         return module, str(path)
     try:
         module = importlib.import_module(location)
     except ModuleNotFoundError as error:
-        raise AuditError(
-            f"cannot import module {location!r} ({error}); install it or put it on PYTHONPATH"
-        ) from None
+        if error.name and (location == error.name or location.startswith(error.name + ".")):
+            raise AuditError(
+                f"cannot import module {location!r} ({error}); install it or put it on PYTHONPATH"
+            ) from None
+        raise UserCodeError.from_exception(error, label) from None  # a module the user's code imports
+    except AuditError:
+        raise
+    except Exception as error:
+        raise UserCodeError.from_exception(error, label) from None
     return module, inspect.getsourcefile(module)
 
 

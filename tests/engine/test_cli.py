@@ -127,3 +127,77 @@ def test_export_and_compare_out_naming_a_file_is_one_line(tmp_path, capsys):
     err = one_error_line(capsys, ["compare", str(run), str(run), "--out", str(existing / "x")])
     assert "is a file, so no folder can be made under it" in err
     assert existing.read_text() == "mine"
+
+
+TUPLE_MODEL = """
+exec(open({tiny!r}).read())
+_make = make
+def make():
+    model = _make()
+    forward = model.forward
+    model.forward = lambda x: (forward(x), x.mean((2, 3)))  # (logits, features), as many research models do
+    return model
+"""
+
+RAISING_FACTORY = """import torch
+
+
+def build_backbone(depth):
+    return torch.load("missing-checkpoint.pth")
+
+
+def make():
+    return build_backbone(50)
+"""
+
+
+def test_a_model_returning_a_tuple_is_one_line(tiny_model_file, val_folder, tmp_path, capsys):
+    model = tmp_path / "tuple_model.py"
+    model.write_text(TUPLE_MODEL.format(tiny=str(tiny_model_file)))
+    err = one_error_line(capsys, audit_args(model, val_folder, tmp_path / "out", tmp_path / "cache"))
+    assert "returned a tuple of 2, not a tensor" in err and "(N, 1000) tensor" in err
+
+
+def user_code_error(capsys, args: list[str]) -> tuple[list[str], str]:
+    """The frames block and the one error line of a failing user file."""
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("audit: error: ") and not any(line.startswith("audit:") for line in lines[:-1])
+    block = "\n".join(lines[:-1])
+    for foreign in ("Traceback", "auditkit/", "importlib", "site-packages", "<frozen"):
+        assert foreign not in block, block
+    return lines[:-1], lines[-1]
+
+
+@pytest.mark.parametrize("source, frames, message", [
+    (RAISING_FACTORY, ['line 9, in make', '    return build_backbone(50)', 'line 5, in build_backbone',
+                       '    return torch.load("missing-checkpoint.pth")'],
+     "raised FileNotFoundError: [Errno 2] No such file or directory: 'missing-checkpoint.pth'"),
+    ("import torch\ndef make(:\n    return None\n", ["line 2", "    def make(:"], "invalid syntax"),
+    ("import torch\nraise RuntimeError('no GPU weights here')\n", ["line 2, in <module>", "    raise RuntimeError"],
+     "raised RuntimeError: no GPU weights here"),
+])
+def test_a_failing_model_file_shows_the_users_frames_then_one_line(source, frames, message, val_folder, tmp_path,
+                                                                    capsys):
+    model = tmp_path / "my_model.py"
+    model.write_text(source)
+    block, line = user_code_error(capsys, audit_args(model, val_folder, tmp_path / "out", tmp_path / "cache"))
+    assert len(block) <= 2 * 5
+    assert f'File "{model}"' in block[0]
+    for expected in frames:
+        assert any(expected in b for b in block), (expected, block)
+    assert line.startswith(f"audit: error: python:{model}:make") and message in line
+
+
+def test_a_module_spec_whose_import_fails_shows_its_frames(tmp_path, monkeypatch, capsys):
+    (tmp_path / "lab_models.py").write_text("import torch\nimport no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    block, line = user_code_error(capsys, ["run", "--model", "python:lab_models:make", "--suites", "calibration",
+                                           "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")])
+    assert "lab_models.py" in block[0] and "import no_such_dependency_xyz" in block[1]
+    assert "ModuleNotFoundError: No module named 'no_such_dependency_xyz'" in line
+    err = one_error_line(capsys, ["run", "--model", "python:no_such_lab_module:make", "--suites", "calibration",
+                                  "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")])
+    assert "cannot import module 'no_such_lab_module'" in err and "PYTHONPATH" in err
