@@ -120,6 +120,7 @@ def run(
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (fp16: cuda only): forward under torch.autocast; cached separately"),
     datasets: Optional[str] = typer.Option(None, "--datasets", help="comma-separated dataset names: restrict every suite to these (e.g. imagenet-val,imagenet-v2)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an --out folder holding another run's results"),
+    er_scale: str = typer.Option("logit", "--er-scale", help="logit | probit: axes of the testbed's baseline line for effective robustness"),
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
@@ -144,8 +145,15 @@ def run(
         command=shlex.join(["audit", *sys.argv[1:]]), progress=progress, shard_size=shard_size,
         bad_images=_bad_images(bad_images), precision=precision,
         reference_model=reference_model, datasets=_split_datasets(datasets, suite_names),
+        suite_settings={"er_scale": _choice("--er-scale", er_scale, ("logit", "probit"))},
     )
     _run_and_report(adapter, config, overwrite)
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise AuditError(f"{option} {value!r}: use {' or '.join(allowed)}")
+    return value
 
 
 def _split_datasets(datasets: str | None, suite_names: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -297,12 +305,15 @@ def export(
                                 help="comma-separated: latex, pdf, svg, pgf, png, csv, modelcard"),
     out: Path = typer.Option(Path("audit-out/export"), "--out", "-o"),
     ci: str = typer.Option("pm", "--ci", help="CI in LaTeX tables: pm (± half-width) or subscript ([lo, hi])"),
+    decimals: Optional[int] = typer.Option(None, "--decimals", help="decimals of every non-count value in the tables (default: per metric, 4 significant digits for its largest value)"),
+    percent: bool = typer.Option(False, "--percent", help="show proportions (top-1, ECE, shape bias, ...) as percentages in the tables"),
 ) -> None:
     """Export for papers: LaTeX tables, column/page-width figures, CSV, CITATIONS.bib, model-index YAML."""
     from auditkit.export import export as export_results
 
     _output_folder(out, "--out")
-    for path in export_results(source, [f.strip() for f in formats.split(",") if f.strip()], out, ci=ci):
+    for path in export_results(source, [f.strip() for f in formats.split(",") if f.strip()], out, ci=ci,
+                               decimals=decimals, percent=percent):
         typer.echo(str(path))
 
 

@@ -61,6 +61,7 @@ class RunConfig:
     reference_model: str | None = None  # a second model spec, for suites that compare two (CKA)
     bad_images: str = "fail"  # "skip": undecodable images are left out, counted and reported
     precision: str = "fp32"  # "bf16" / "fp16": forward under torch.autocast (its own store entries)
+    suite_settings: dict[str, str] = field(default_factory=dict)  # Suite.options chosen on the command line
     datasets: tuple[str, ...] | None = None  # --datasets: every suite restricted to these; None = all
 
 
@@ -71,6 +72,9 @@ class ForwardLog:
     forwarded: dict[str, int] = field(default_factory=dict)
     from_store: dict[str, int] = field(default_factory=dict)
     undecodable: dict[str, list[str]] = field(default_factory=dict)  # skipped sample ids per dataset
+    # model time alone (no decoding) of the plain forward passes: the run's measured images/s
+    forward_seconds: float = 0.0
+    forward_images: int = 0
 
 
 def check_device(device: str) -> torch.device:
@@ -101,6 +105,8 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     if reference is not None:
         reference.to(check_device(rank_device(config.device, ranks)))
     suites = [get_suite(name) for name in config.suites]
+    for suite in suites:
+        suite.settings = {k: v for k, v in config.suite_settings.items() if k in suite.options}
     started = time.time()
 
     sources, missing = _open_datasets(adapter, [r for s in suites for r in requested(s, config)], config)
@@ -135,6 +141,7 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
         return RunResults(header={"rank": ranks.rank, "world_size": ranks.world})
 
     results = RunResults(header={})
+    protocol: dict[str, dict[str, Any]] = {}  # what suites say about the protocol they ran (baselines, settings)
     for suite in suites:
         wanted = {r: predictions[r] for r in requests[suite.name] if r in predictions}
         for request in requests[suite.name]:
@@ -152,6 +159,8 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
             continue
         output = suite.evaluate(adapter.name, wanted, seed=config.seed)
         _collect(suite, output, wanted, results, config.out_dir)
+        if output.header or suite.settings:
+            protocol[suite.name] = {**({"settings": dict(suite.settings)} if suite.settings else {}), **output.header}
     for dataset, ids in log.undecodable.items():
         shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
         results.notices.append(Notice("all suites", dataset, f"{len(ids)} images could not be decoded and "
@@ -162,6 +171,8 @@ def run_audit(adapter: Model, config: RunConfig) -> RunResults:
     if reference is not None:
         results.header["reference_model"] = reference.describe()
     results.header["world_size"] = ranks.world
+    if protocol:
+        results.header["suite_protocols"] = protocol
     results.write(config.out_dir)
     return results
 
@@ -338,7 +349,10 @@ def predict(
         resolution = int(condition.split("/")[1]) if condition.startswith("resolution/") else None
         with adapter.input_resolution(resolution) if resolution else contextlib.nullcontext():
             if mine:
-                _forward_shards(adapter, source, condition, entry, mine, config, label, output)
+                # the plain view of the audited model times the model (the header's images/s)
+                plain = condition == "none" and output == "logits" and not reference
+                _forward_shards(adapter, source, condition, entry, mine, config, label, output,
+                                timing=log if plain else None)
     ranks.barrier()
     forwarded = ranks.total(sum(end - start for start, end in mine))
     if not ranks.leader:
@@ -416,6 +430,7 @@ def _forward_shards(
     config: RunConfig,
     label: str,
     output: str = "logits",
+    timing: ForwardLog | None = None,
 ) -> None:
     # Batches never straddle a shard and always start at the shard's first image, so a shard's
     # logits are bit-identical whether it is computed in a fresh run or a resumed one (CPU conv
@@ -446,8 +461,12 @@ def _forward_shards(
             by_position: dict[int, np.ndarray | None] = {position: None for position, _ in batch["errors"]}
             if batch["images"] is not None:
                 images = inputs(batch["images"])  # outside autocast: corruptions compute in float64
+                started = time.perf_counter()
                 with _autocast(adapter.device, config.precision):
-                    logits = outputs(images, batch["positions"]).float().cpu().numpy()
+                    logits = outputs(images, batch["positions"]).float().cpu().numpy()  # .cpu() waits for the device
+                if timing is not None:
+                    timing.forward_seconds += time.perf_counter() - started
+                    timing.forward_images += len(logits)
                 finite = np.isfinite(logits).all(axis=1)
                 if not finite.all():  # never a silent wrong number: NaN would poison every metric
                     bad = source.samples[batch["positions"][int(np.argmin(finite))]]
@@ -596,10 +615,29 @@ def _header(
         "images_from_store": log.from_store,
         "bad_images": config.bad_images,
         "precision": config.precision,
+        "model_facts": _model_facts(adapter, config, log),
         "undecodable_images_skipped": log.undecodable,
         "seconds": round(seconds, 2),
         "argv": sys.argv,
     }
+
+
+def _model_facts(adapter: Model, config: RunConfig, log: ForwardLog) -> dict[str, Any] | None:
+    """The paper's Table 1 for a live model: parameters, GMACs at the evaluated size, and the
+    images/s its plain forward passes took in this run on this device and precision (model time
+    only, decoding excluded; None when every image came from the store)."""
+    if not isinstance(adapter, ModelAdapter):
+        return None
+    from auditkit.adapters.facts import model_facts
+
+    try:
+        facts: dict[str, Any] = model_facts(adapter).describe()
+    except Exception as error:  # a user's adapter may not run on a zero batch; the run does not depend on it
+        facts = {"unavailable": f"{type(error).__name__}: {error}"}
+    measured = log.forward_images / log.forward_seconds if log.forward_seconds > 0 else None
+    return {**facts, "images_per_second": None if measured is None else round(measured, 1),
+            "measured_on": {"device": config.device, "precision": config.precision,
+                            "batch_size": config.batch_size, "images": log.forward_images}}
 
 
 def _imagenet_c_origin(

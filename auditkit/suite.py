@@ -103,6 +103,22 @@ class Predictions:
         return self.source.sample_ids
 
 
+@dataclass(frozen=True)
+class Metric:
+    """How a metric reads to people: words for titles, axes and table heads, and a one-line
+    definition the report shows where the metric first appears."""
+
+    label: str  # e.g. "top-1 accuracy", "ECE"
+    definition: str  # one line: what the number is, how it is computed, which way is better
+    proportion: bool = False  # a fraction of 0 ... 1: `audit export --percent` shows it x 100
+
+
+def metric_label(suite: "Suite | None", metric: str) -> str:
+    """The suite's words for ``metric``; the name with spaces for a metric it does not declare."""
+    declared = suite.metrics.get(metric) if suite is not None else None
+    return declared.label if declared else metric.replace("_", " ")
+
+
 @dataclass
 class SuiteFigure:
     dataset: str
@@ -121,6 +137,8 @@ class SuiteOutput:
     # extra files for the run folder, e.g. decisions.csv in another benchmark's schema
     files: dict[str, str] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)  # warnings the report must show
+    # what the run header must record about this suite's protocol (e.g. a baseline fit it used)
+    header: dict[str, Any] = field(default_factory=dict)
 
 
 class Suite(abc.ABC):
@@ -128,6 +146,22 @@ class Suite(abc.ABC):
     version: str  # bump when the protocol changes a number
     description: str
     datasets: tuple[str, ...]
+    title: str = ""  # the suite's name in words for titles (e.g. "ImageNet-X"); "" = name with spaces
+    # metric -> Metric: words and a one-line definition for every metric the suite records
+    # (the report prints the definitions; figures and tables use the words)
+    metrics: Mapping[str, Metric] = {}
+
+    @property
+    def words(self) -> str:
+        return self.title or self.name.replace("_", " ")
+
+    # settings a user may choose (`audit run` flags): name -> allowed values, the first the default;
+    # the runner sets ``settings`` from the command line before ``evaluate``
+    options: Mapping[str, tuple[str, ...]] = {}
+    settings: Mapping[str, str] = {}
+
+    def setting(self, name: str) -> str:
+        return self.settings.get(name, self.options[name][0])
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(dataset) for dataset in self.datasets]
@@ -171,6 +205,13 @@ class Suite(abc.ABC):
         """Optional: figures overlaying several models, from each model's per-sample arrays by
         (dataset, condition). Comparisons draw the record-derived overlays for every suite; a
         suite adds here what records cannot show (e.g. reliability diagrams)."""
+        return []
+
+    def paper_figures(self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]],
+                      width: float) -> list[SuiteFigure]:
+        """Optional: the suite's own figures for `audit export`, redrawn from each model's
+        per-sample arrays at ``width`` inches (a column or a page), e.g. shape bias per category
+        against humans. Record-derived figures are exported for every suite without this."""
         return []
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
 from auditkit.data.imagenet_hard import fetch_imagenet_hard, read_imagenet_hard
 from auditkit.data.landmarks import read_revisited
+from auditkit.data.objectnet import read_objectnet
 from auditkit.data.model_vs_human import BENCHMARK as MVH_BENCHMARK, RELEASE_URL as MVH_RELEASE_URL, read_model_vs_human
 from auditkit.data.pug import HUB_ID as PUG_HUB_ID, RELEASE_URL as PUG_RELEASE_URL, read_pug_imagenet
 from auditkit.data.robustness import read_imagenet_a, read_imagenet_c, read_imagenet_sketch, read_imagenet_v2
@@ -60,6 +61,8 @@ for _entry in (
     DatasetEntry("imagenet-sketch", "imagenet-sketch", "sketch/<wnid>/*.JPEG",
                  "download ImageNet-Sketch (github.com/HaohanWang/ImageNet-Sketch; HF "
                  "clip-benchmark/wds_imagenet_sketch)", read_imagenet_sketch),
+    DatasetEntry("objectnet", "objectnet", "objectnet-1.0/images/<class folder>/*.png (113 ImageNet classes scored)",
+                 "download ObjectNet 1.0 from objectnet.dev (free registration, its own license)", read_objectnet),
     DatasetEntry("imagenet-real", "imagenet-val", "ImageNet val + ReaL labels (imagenet-x package)",
                  "the robustness suite scores imagenet-val's predictions with the ReaL labels; "
                  "provide imagenet-val", None),

@@ -22,26 +22,39 @@ A 60.0 / 52.9 / 33.2 / 30.9; R 61.6 / 62.3 / 77.8 / 75.8; Sketch 46.1 / 48.6 / 5
 ReaL 89.2 / 89.5 / 74.3 / 73.8.
 ImageNet-C paper: 59.8 / 66.8 / 40.8 / 39.0 (its public code has ImageNet-C commented out).
 Hard: 28.5 / 29.4 / 5.5 / 5.8.
-- ``effective_robustness`` (Taori et al. 2020): a shift's top-1 minus the top-1 that the
-  baseline testbed line predicts from the val top-1, the line fitted in logit space:
-  ``expit(slope * logit(val) + intercept)``. The coefficients are a published fit over many
-  models, not something one run can estimate and not in PROTOCOLS.md, so they are read from
-  the JSON file named by ``$AUDITKIT_ER_BASELINE``: ``{"imagenet-v2": {"slope": .., "intercept":
-  .., "source": ".."}, ...}``. Without it the metric is listed as skipped with that fix.
+- ``objectnet`` (the released ``objectnet-1.0/images`` folders): the 113 classes overlapping
+  ImageNet, 2 px border cropped, logits restricted to their 125 ImageNet classes, right when the
+  answer is one of the image's class's ImageNet classes (the testbed's protocol).
+- ``effective_robustness`` (Taori et al. 2020; Miller et al. 2021) per shift (V2, Sketch, A, R,
+  ObjectNet): the shift's top-1 minus the top-1 the baseline line predicts at the model's x,
+  back-transformed (a difference of proportions: 0.035 = 3.5 %-points). The baseline is the
+  robustness testbed's line recomputed from its shipped grid with the testbed's own filters
+  (``auditkit.field.testbed``), on the logit scale or ``--er-scale probit``; ImageNet-A uses the
+  testbed's two lines split at 91.86. x is val top-1 for V2 and Sketch, and for A, R and
+  ObjectNet val top-1 on that shift's classes (val images of those classes, logits restricted to
+  them, from the same val forward pass). The 95 % CI resamples val and shift images
+  independently. ``$AUDITKIT_ER_BASELINE`` may name a JSON file of the user's own fits
+  (``{dataset: {slope, intercept, source}}``, logit scale, x = val top-1), which then replaces
+  the testbed's for the datasets it names (and is the only baseline for ImageNet-Hard). The run
+  header records each baseline used (source, commit, filters, n, slope, intercept).
 """
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
-SHIFTS = ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard")
+if TYPE_CHECKING:
+    from auditkit.field.testbed import Baseline
+
+SHIFTS = ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard", "objectnet")
 
 # AlexNet's ImageNet-C errors averaged over the 5 severities (Hendrycks & Dietterich): mCE's unit.
 ALEXNET_ERROR = {
@@ -90,6 +103,45 @@ def read_baseline(path: str) -> dict[str, dict[str, float | str]]:
                          f"{{slope, intercept, source}} ({error}); fix the file or unset the variable") from None
 
 
+def val_hits_on_shift_classes(val: Predictions, shift: Predictions, dataset: str) -> np.ndarray | None:
+    """The x of effective robustness on a shift with its own classes (A, R, ObjectNet), as the
+    testbed computes it: val images whose label is among the shift's classes, logits restricted
+    to those classes, right when the answer is the label (ObjectNet: any ImageNet class of the
+    label's ObjectNet class). V2 and Sketch: plain val top-1. None without val logits."""
+    classes = shift.source.class_indices
+    if classes is None:
+        return val.predicted_class == val.labels
+    if val.logits is None:
+        return None
+    keep = np.isin(val.labels, classes)
+    predicted = restricted_topk(val.logits[keep], classes, 1)[:, 0]
+    labels = val.labels[keep]
+    if dataset == "objectnet":
+        from auditkit.data.objectnet import folder_classes
+
+        group = {i: frozenset(ids) for ids in folder_classes().values() for i in ids}
+        return np.array([int(p) in group[int(l)] for p, l in zip(predicted, labels)], dtype=bool)
+    return predicted == labels
+
+
+def _effective_robustness_ci(
+    baseline: "Baseline", x_hits: np.ndarray, y_hits: np.ndarray, seed: int, resamples: int = 1000
+) -> tuple[float, float, float, tuple[float, float]]:
+    """Effective robustness (a proportion) with a 95 % bootstrap CI that resamples the val and the
+    shift images independently (a resampled mean of 0/1 hits is Binomial(n, p) / n), and x's CI."""
+    rng = np.random.default_rng(seed)
+    x, y = float(x_hits.mean()), float(y_hits.mean())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = (100 * y - baseline.predict(100 * x)[0]) / 100
+        xs = rng.binomial(len(x_hits), x, resamples) / len(x_hits)
+        ys = rng.binomial(len(y_hits), y, resamples) / len(y_hits)
+        draws = (100 * ys - baseline.predict(100 * xs)) / 100
+    finite = draws[np.isfinite(draws)]
+    low, high = np.percentile(finite, [2.5, 97.5]) if len(finite) else (np.nan, np.nan)
+    x_low, x_high = np.percentile(xs, [2.5, 97.5])
+    return float(value), float(low), float(high), (float(x_low), float(x_high))
+
+
 def restricted_topk(logits: np.ndarray, class_indices: tuple[int, ...] | None, k: int) -> np.ndarray:
     """(n, k) ImageNet class ids of the k best logits among ``class_indices`` (all if None)."""
     classes = np.arange(logits.shape[1]) if class_indices is None else np.asarray(class_indices)
@@ -125,8 +177,29 @@ class RobustnessSuite(Suite):
     version = "0.1"
     description = "top-1 on ImageNet val, V2, A, R, Sketch and ReaL; gap to val"
     datasets = ("imagenet-val", *SHIFTS, "imagenet-c")
+    title = "Robustness"
+    metrics = {
+        "top1": Metric("top-1 accuracy", "share of images whose highest-scoring class is the label (A and R: among "
+                       "their 200 classes; Hard: any label of the set; ImageNet-C: per corruption/severity, and "
+                       "their mean; higher is better)", True),
+        "top5": Metric("top-5 accuracy", "share of images whose label is among the five highest-scoring classes "
+                       "(higher is better)", True),
+        "top1_gap": Metric("top-1 gap to val", "ImageNet val top-1 minus this dataset's top-1 (lower is better)", True),
+        "unlabelled": Metric("unlabelled images", "val images with an empty ReaL label set, left out of ReaL top-1"),
+        "corruption_error": Metric("CE", "corruption error: top-1 error summed over the 5 severities, divided by "
+                                   "AlexNet's (Hendrycks & Dietterich 2019; lower is better)"),
+        "mean_corruption_error": Metric("mCE", "mean corruption error: the mean of the 15 corruptions' CE, "
+                                        "AlexNet = 1 (lower is better)"),
+        "effective_robustness": Metric("effective robustness", "shift top-1 minus the top-1 the robustness "
+                                       "testbed's baseline line predicts at the model's val top-1 (A, R, ObjectNet: "
+                                       "on their classes); Taori et al. 2020 (higher is better)", True),
+        "val_top1_on_shift_classes": Metric("val top-1 on the shift's classes", "ImageNet val top-1 over the val "
+                                            "images of the shift's classes, logits restricted to them: the x of "
+                                            "effective robustness for A, R and ObjectNet", True),
+    }
     better = {"top1": "higher", "top5": "higher", "top1_gap": "lower", "corruption_error": "lower",
-              "mean_corruption_error": "lower"}
+              "mean_corruption_error": "lower", "effective_robustness": "higher"}
+    options = {"er_scale": ("logit", "probit")}  # `audit run --er-scale`: the baseline line's axes
 
     def requests(self) -> list[PredictionRequest]:
         return [*(PredictionRequest(d) for d in ("imagenet-val", *SHIFTS)), PredictionRequest("imagenet-c", "native")]
@@ -145,6 +218,7 @@ class RobustnessSuite(Suite):
 
         output = SuiteOutput()
         top1: dict[str, float] = {}
+        answers: dict[str, tuple[Predictions, np.ndarray]] = {}  # dataset -> (predictions, top-1 hits)
         corrupted = {r: p for r, p in predictions.items() if r.dataset == "imagenet-c" or r.condition.startswith("corrupt/")}
         if corrupted:
             top1["imagenet-c"] = self._imagenet_c(output, model, corrupted, seed)
@@ -153,8 +227,10 @@ class RobustnessSuite(Suite):
                 continue
             dataset = request.dataset
             label_sets = [s.label_set for s in prediction.source.samples]
-            if any(label_sets):  # multi-label (ImageNet-Hard): right if the answer is in the set
-                predicted = prediction.predicted_class
+            if any(label_sets):  # multi-label (Hard, ObjectNet): right if the answer is in the set
+                classes = prediction.source.class_indices
+                predicted = (restricted_topk(prediction.logits, classes, 1)[:, 0]
+                             if classes is not None and prediction.logits is not None else prediction.predicted_class)
                 hits = {"top1": np.array([int(p) in set(ls) for p, ls in zip(predicted, label_sets)])}
             elif prediction.logits is None:
                 hits = {"top1": prediction.predicted_class == prediction.labels}
@@ -168,6 +244,7 @@ class RobustnessSuite(Suite):
                 "correct": hits["top1"], **({"top5": hits["top5"]} if "top5" in hits else {}),
             }
             top1[dataset] = float(hits["top1"].mean())
+            answers[dataset] = (prediction, hits["top1"])
             if dataset == "imagenet-val":
                 self._real(output, model, prediction, seed, top1)
         if "imagenet-val" in top1:
@@ -176,7 +253,7 @@ class RobustnessSuite(Suite):
                     output.records.append(MetricRecord(
                         model, self.name, dataset, "none", "top1_gap", top1["imagenet-val"] - value,
                         None, None, 0, self.version))
-            self._effective_robustness(output, model, top1)
+            self._effective_robustness(output, model, answers, seed)
         elif predictions:
             output.skipped.append(Skipped(self.name, "imagenet-real",
                                           "ReaL scores the imagenet-val predictions; imagenet-val is missing"))
@@ -193,31 +270,69 @@ class RobustnessSuite(Suite):
             ))
         return output
 
-    def _effective_robustness(self, output: SuiteOutput, model: str, top1: dict[str, float]) -> None:
+    def _effective_robustness(
+        self, output: SuiteOutput, model: str, answers: dict[str, tuple[Predictions, np.ndarray]], seed: int
+    ) -> None:
         import os
 
-        shifts = [d for d in top1 if d in SHIFTS]
-        path = os.environ.get(BASELINE_VARIABLE)
+        from auditkit.field.plots import AuditedPoint, accuracy_on_the_line
+        from auditkit.field.testbed import PROTOCOLS, fit_baseline
+
+        shifts = [d for d in answers if d in SHIFTS]
         if not shifts:
             return
-        if not path:
-            output.skipped.append(Skipped(self.name, "all", "effective robustness needs a baseline fit "
-                                          f"(Taori et al.'s logit-linear testbed line per dataset): set "
-                                          f"{BASELINE_VARIABLE} to a JSON file of {{dataset: {{slope, intercept, source}}}}"))
-            return
-        baseline = read_baseline(path)
-        val = top1["imagenet-val"]
+        path = os.environ.get(BASELINE_VARIABLE)
+        own = read_baseline(path) if path else {}
+        scale = self.setting("er_scale")
+        val, val_hits = answers["imagenet-val"]
+        details: dict[str, object] = {}
         for dataset in shifts:
-            if dataset not in baseline:
-                output.skipped.append(Skipped(self.name, dataset, f"effective robustness: {path} has no fit for {dataset}"))
+            shift, shift_hits = answers[dataset]
+            if dataset in own:  # the user's own logit fit on val top-1 (no CI: its x is plain val)
+                fit = own[dataset]
+                output.records.append(MetricRecord(
+                    model, self.name, dataset, "none", "effective_robustness",
+                    effective_robustness(float(val_hits.mean()), float(shift_hits.mean()), fit["slope"], fit["intercept"]),
+                    None, None, len(shift_hits), self.version))
+                details[dataset] = {"source": fit["source"], "scale": "logit", "x": "val",
+                                    "lines": [{"slope": fit["slope"], "intercept": fit["intercept"]}]}
                 continue
-            fit = baseline[dataset]
-            output.records.append(MetricRecord(
-                model, self.name, dataset, "none", "effective_robustness",
-                effective_robustness(val, top1[dataset], fit["slope"], fit["intercept"]),
-                None, None, 0, self.version))
-            output.notices.append(Notice(self.name, dataset, f"effective robustness against the baseline "
-                                         f"slope {fit['slope']:g}, intercept {fit['intercept']:g} ({fit['source']})"))
+            if dataset not in PROTOCOLS:
+                output.skipped.append(Skipped(self.name, dataset, "effective robustness: the testbed has no baseline "
+                                              f"for {dataset}; give one in ${BASELINE_VARIABLE}"))
+                continue
+            baseline = fit_baseline(dataset, scale)
+            x_hits = val_hits_on_shift_classes(val, shift, dataset)
+            if x_hits is None:
+                output.skipped.append(Skipped(self.name, dataset, "effective robustness: the x of this shift is val "
+                                              "top-1 on its classes, which needs val logits (recorded top-1 answers "
+                                              "cannot be restricted to a class subset)"))
+                continue
+            if len(x_hits) == 0:
+                output.skipped.append(Skipped(self.name, dataset, "effective robustness: no val image of this "
+                                              "shift's classes is in the run"))
+                continue
+            value, low, high, x_ci = _effective_robustness_ci(baseline, x_hits, shift_hits, seed)
+            if not np.isfinite(value):
+                output.skipped.append(Skipped(self.name, dataset, f"effective robustness: val top-1 on its classes "
+                                              f"is {100 * x_hits.mean():.0f} %, where the {scale} line is undefined"))
+                continue
+            output.records.append(MetricRecord(model, self.name, dataset, "none", "effective_robustness",
+                                               value, low, high, len(shift_hits), self.version))
+            if baseline.protocol.x_column != "val":
+                output.records.append(MetricRecord(model, self.name, dataset, "none", "val_top1_on_shift_classes",
+                                                   float(x_hits.mean()), x_ci[0], x_ci[1], len(x_hits), self.version))
+            details[dataset] = baseline.header()
+            y_low, y_high = bootstrap_intervals(lambda index: shift_hits[index].mean(), len(shift_hits), seed=seed)
+            point = AuditedPoint(model, 100 * float(x_hits.mean()), 100 * float(shift_hits.mean()),
+                                 (100 * x_ci[0], 100 * x_ci[1]), (100 * float(y_low[0]), 100 * float(y_high[0])))
+            output.figures.append(SuiteFigure(
+                dataset, "accuracy_on_the_line_testbed", accuracy_on_the_line(baseline, [point]),
+                f"{dataset} top-1 against {baseline.protocol.x_column} top-1 on {scale} axes: the robustness "
+                f"testbed's models, its baseline fit on {sum(l.n for l in baseline.lines)} standard models with a "
+                "95 % bootstrap band, and this model with 95 % CIs."))
+        if details:
+            output.header["effective_robustness"] = details
 
     def _imagenet_c(
         self, output: SuiteOutput, model: str, predictions: dict[PredictionRequest, Predictions], seed: int

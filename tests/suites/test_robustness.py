@@ -133,17 +133,22 @@ def test_every_dataset_scored_and_val_forwarded_once(shift_root, tmp_path):
         "imagenet-val/none", "imagenet-v2/none", "imagenet-a/none", "imagenet-r/none", "imagenet-sketch/none"}
     assert len([k for k in forwarded if k.startswith("imagenet-val/corrupt/")]) == 75  # ImageNet-C made from val
     skipped = {s["dataset"]: s["reason"] for s in payload["skipped"] if s["suite"] == "robustness"}
-    assert set(skipped) == {"imagenet-hard", "all"}  # listed with the reason, not dropped
-    assert "AUDITKIT_ER_BASELINE" in skipped["all"]  # effective robustness: no baseline fit given
+    assert {"imagenet-hard", "objectnet"} <= set(skipped)  # listed with the reason, not dropped
+    # effective robustness against the testbed's baseline, recorded in the header
+    er = {r["dataset"]: r for r in payload["records"] if r["metric"] == "effective_robustness"}
+    assert set(er) | {d for d, reason in skipped.items() if "effective robustness" in reason} >= {
+        "imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"}
+    sketch_line = 100 / (1 + np.exp(-(1.0709 * np.log((7 / 11) / (4 / 11)) - 2.3701)))  # README fit
+    assert er["imagenet-sketch"]["value"] == pytest.approx(0.5 - sketch_line / 100, abs=1e-4)
+    assert er["imagenet-sketch"]["ci_low"] < er["imagenet-sketch"]["value"] < er["imagenet-sketch"]["ci_high"]
+    baselines = payload["header"]["suite_protocols"]["robustness"]["effective_robustness"]
+    assert baselines["imagenet-sketch"]["lines"][0]["n"] == 85
+    assert baselines["imagenet-sketch"]["commit"].startswith("0170eec")
 
 
-def test_recorded_predictions_never_stand_in_for_generated_imagenet_c(tmp_path):
-    from tests.suites.test_imagenet_x import PREDICTIONS
-
-    if not PREDICTIONS.is_dir():
-        pytest.skip(f"{PREDICTIONS} absent")
+def test_recorded_predictions_never_stand_in_for_generated_imagenet_c(tmp_path, imagenet_x_predictions):
     out = tmp_path / "out"
-    main(["run", "--model", f"predictions:{PREDICTIONS / 'ResNet50.csv'}", "--suites", "robustness",
+    main(["run", "--model", f"predictions:{imagenet_x_predictions / 'ResNet50.csv'}", "--suites", "robustness",
           "--out", str(out), "--cache", str(tmp_path / "c"), "--no-progress"])
     payload = json.loads((out / "results.json").read_text())
     datasets = {r["dataset"] for r in payload["records"]}
@@ -170,14 +175,66 @@ def test_effective_robustness_against_a_given_baseline_fit(tmp_path, monkeypatch
     predictions = {
         PredictionRequest("imagenet-val"): _predictions("imagenet-val", [1, 2, 3, 4], [1, 2, 3, 0]),  # 3/4
         PredictionRequest("imagenet-sketch"): _predictions("imagenet-sketch", [1, 2], [1, 0]),  # 1/2
-        PredictionRequest("imagenet-v2"): _predictions("imagenet-v2", [1, 2], [1, 2]),  # no fit given
+        PredictionRequest("imagenet-v2"): _predictions("imagenet-v2", [1, 2], [1, 0]),  # 1/2, the testbed's fit
     }
     output = RobustnessSuite().evaluate("m", predictions, seed=0)
     er = {r.dataset: r.value for r in output.records if r.metric == "effective_robustness"}
-    assert er == {"imagenet-sketch": pytest.approx(0.5 - expit(0.9 * logit(0.75) - 0.5))}
-    assert any(s.dataset == "imagenet-v2" and "no fit" in s.reason for s in output.skipped)
-    assert any("test fit" in n.message for n in output.notices)
+    v2_line = expit(0.9232 * logit(0.75) - 0.4977)  # the testbed's V2 fit (README table)
+    assert er == {"imagenet-sketch": pytest.approx(0.5 - expit(0.9 * logit(0.75) - 0.5)),
+                  "imagenet-v2": pytest.approx(0.5 - v2_line, abs=1e-4)}
+    assert output.header["effective_robustness"]["imagenet-sketch"]["source"] == "test fit"
+    assert output.header["effective_robustness"]["imagenet-v2"]["source"] == "modestyachts/imagenet-testbed"
 
     baseline.write_text("{not json")
     with pytest.raises(AuditError, match="AUDITKIT_ER_BASELINE"):
         RobustnessSuite().evaluate("m", predictions, seed=0)
+
+
+def test_effective_robustness_on_a_uses_val_on_its_classes_and_the_two_piece_line():
+    from scipy.special import expit, logit
+
+    from auditkit.data.classes import subset_indices
+
+    a_classes = subset_indices("imagenet_a")
+    inside = list(a_classes[:10])
+    # 10 val images of A classes + 2 of other classes. Unrestricted, images 0-7 answer class 0 (not an
+    # A class) with the label second best; restricted to A's classes the label wins: 8/10 right, while
+    # plain val top-1 is 2/12.
+    labels = inside + [0, 1]
+    logits = np.zeros((12, 1000), np.float32)
+    for i, label in enumerate(inside):
+        logits[i, 0] = 9
+        logits[i, label if i < 8 else a_classes[-1]] = 5
+    logits[10, 0] = logits[11, 1] = 5  # right, but outside A's classes: not in x
+    val_source = DatasetSource("imagenet-val", Path("/nowhere"),
+                               tuple(Sample(Path("/nowhere"), l, f"v{i}") for i, l in enumerate(labels)))
+    a_source = DatasetSource("imagenet-a", Path("/nowhere"),
+                             tuple(Sample(Path("/nowhere"), a_classes[i], f"a{i}") for i in range(4)), class_indices=a_classes)
+    a_logits = np.zeros((4, 1000), np.float32)
+    a_logits[np.arange(4), [a_classes[0], a_classes[1], a_classes[0], a_classes[0]]] = 5  # 2/4 right
+    output = RobustnessSuite().evaluate("m", {
+        PredictionRequest("imagenet-val"): Predictions(val_source, "none", logits, np.full(12, "")),
+        PredictionRequest("imagenet-a"): Predictions(a_source, "none", a_logits, np.full(4, "")),
+    }, seed=0)
+    records = {r.metric: r for r in output.records if r.dataset == "imagenet-a"}
+    assert records["val_top1_on_shift_classes"].value == pytest.approx(0.8)
+    assert records["val_top1_on_shift_classes"].n == 10
+    below_split = expit(0.6894 * logit(0.8) - 5.140)  # x = 80 % < 91.86: the first line (README)
+    assert records["effective_robustness"].value == pytest.approx(0.5 - below_split, abs=1e-4)
+    assert any(f.name == "accuracy_on_the_line_testbed" and f.dataset == "imagenet-a" for f in output.figures)
+
+
+def test_probit_scale_is_a_setting():
+    from statistics import NormalDist
+
+    suite = RobustnessSuite()
+    suite.settings = {"er_scale": "probit"}
+    predictions = {
+        PredictionRequest("imagenet-val"): _predictions("imagenet-val", [1, 2, 3, 4], [1, 2, 3, 0]),
+        PredictionRequest("imagenet-v2"): _predictions("imagenet-v2", [1, 2], [1, 0]),
+    }
+    output = suite.evaluate("m", predictions, seed=0)
+    (er,) = [r.value for r in output.records if r.metric == "effective_robustness"]
+    normal = NormalDist()
+    assert er == pytest.approx(0.5 - normal.cdf(0.9617 * normal.inv_cdf(0.75) - 0.3247), abs=1e-4)
+    assert output.header["effective_robustness"]["imagenet-v2"]["scale"] == "probit"

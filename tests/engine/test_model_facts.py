@@ -1,0 +1,27 @@
+"""Every live run's header carries the model's facts (parameters, MACs at the evaluated size) and
+the images/s its forward passes took; counted by hand for the tiny test model."""
+
+from __future__ import annotations
+
+import json
+
+from auditkit.cli import main
+
+
+def test_run_header_has_hand_counted_facts_and_measured_speed(tmp_path, val_folder, tiny_model_file):
+    out = tmp_path / "out"
+    args = ["run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration",
+            "--data", f"imagenet-val={val_folder}", "--out", str(out), "--cache", str(tmp_path / "c"),
+            "--no-progress", "--workers", "0"]
+    main(args)
+    facts = json.loads((out / "results.json").read_text())["header"]["model_facts"]
+    # Tiny: Conv2d(3, 8, 3, stride 4) on 32 px -> 8 x 8 outputs; Linear(8, 1000)
+    assert facts["parameters"] == (8 * 3 * 3 * 3 + 8) + (8 * 1000 + 1000)
+    assert facts["macs"] == 8 * 3 * 3 * 3 * 8 * 8 + 8 * 1000
+    assert facts["input_size"] == 32
+    assert facts["images_per_second"] > 0
+    assert facts["measured_on"] == {"device": "cpu", "precision": "fp32", "batch_size": 64, "images": 24}
+    # a second run takes every image from the store: nothing forwarded, nothing measured
+    main(args + ["--overwrite"])
+    again = json.loads((out / "results.json").read_text())["header"]["model_facts"]
+    assert again["images_per_second"] is None and again["parameters"] == facts["parameters"]
