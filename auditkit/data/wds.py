@@ -32,6 +32,7 @@ maps its folders. Transfer tasks (VTAB, ``--data transfer=PATH``) keep their own
 
 from __future__ import annotations
 
+import os
 import re
 import tarfile
 from collections import defaultdict
@@ -52,6 +53,8 @@ CLIP_BENCHMARK_NAMES = {
 _SUBSETS = {"imagenet-a": "imagenet_a", "imagenet-r": "imagenet_r"}
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
 _SKIP_META = re.compile(r"__[^/]*__($|/)")  # webdataset's tar_file_iterator skip_meta default
+_ZERO_BLOCK = bytes(512)
+_PLAIN_TYPES = (b"0", b"\0", b"1", b"2", b"3", b"4", b"5", b"6")  # files, links, devices, folders, fifos
 
 
 def is_wds_folder(root: Path) -> bool:
@@ -95,22 +98,85 @@ class BorderCroppedShardTable(ShardTable):
         return buffer.getvalue()
 
 
+def ustar_members(shard: Path) -> list[tuple[str, int, int]] | None:
+    """(name, data offset, size) of the regular members, read from the 512-byte ustar headers and
+    the pax records webdataset's writer puts before each (``path``, ``size`` honoured, the rest
+    irrelevant here): tarfile parses a header in about 100 us, seconds for the 200,000 headers of a
+    50,000 image set. None when the shard holds anything else (GNU long names, pax global headers,
+    base-256 sizes, a bad checksum, no end marker): ``tarfile`` reads those and reports errors."""
+    members = []
+    extended: dict[bytes, bytes] = {}  # a pax header's records, for the member that follows it
+    with open(shard, "rb") as handle:
+        end = os.fstat(handle.fileno()).st_size
+        offset = 0
+        while offset + 512 <= end:
+            handle.seek(offset)
+            block = handle.read(512)
+            if block == _ZERO_BLOCK:
+                return members  # end-of-archive marker
+            typeflag = block[156:157]
+            if (typeflag not in _PLAIN_TYPES and typeflag != b"x") or block[124] & 0x80:
+                return None
+            try:
+                checksum = int(block[148:156].split(b"\0", 1)[0].strip() or b"0", 8)
+                size = int(block[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+            except ValueError:
+                return None
+            if checksum != sum(block[:148]) + 256 + sum(block[156:]):
+                return None
+            if typeflag == b"x":  # pax: "<length> <key>=<value>\n" records (webdataset writes them)
+                extended = _pax_records(handle.read(size))
+                if extended is None:
+                    return None
+                offset += 512 + (size + 511) // 512 * 512
+                continue
+            name = block[:100].split(b"\0", 1)[0]
+            if block[257:263] == b"ustar\x00" and block[345] != 0:  # POSIX ustar: name = prefix/name
+                name = block[345:500].split(b"\0", 1)[0] + b"/" + name
+            name = extended.get(b"path", name)
+            if b"size" in extended:
+                if not extended[b"size"].isdigit():
+                    return None
+                size = int(extended[b"size"])
+            extended = {}
+            if typeflag in (b"0", b"\0"):
+                members.append((name.decode("utf-8", "surrogateescape"), offset + 512, size))
+            offset += 512 + (size + 511) // 512 * 512
+    return None  # no end-of-archive marker: let tarfile judge the truncation
+
+
+def _pax_records(data: bytes) -> dict[bytes, bytes] | None:
+    records: dict[bytes, bytes] = {}
+    position = 0
+    while position < len(data) and data[position:position + 1] != b"\0":
+        length_text, _, _ = data[position:position + 20].partition(b" ")
+        if not length_text.isdigit() or int(length_text) <= len(length_text) + 1:
+            return None
+        record = data[position:position + int(length_text)]
+        key, sep, value = record[len(length_text) + 1:].partition(b"=")
+        if not sep or not value.endswith(b"\n"):
+            return None
+        records[key] = value[:-1]
+        position += int(length_text)
+    return records
+
+
 def _tar_members(shard: Path) -> Iterator[dict[str, Any]]:
     """The regular members of one shard as webdataset's file samples, with (offset, size) in
     place of the bytes: headers only, the data is skipped by seeking."""
     try:
-        with tarfile.open(shard, mode="r:") as tar:
-            for info in tar:
-                name = info.name
-                if not info.isreg():
-                    continue
-                if "/" not in name and name.startswith("__") and name.endswith("__"):
-                    continue  # webdataset skips such metadata members
-                if _SKIP_META.match(name):
-                    continue
-                yield {"fname": name, "data": (info.offset_data, info.size), "__url__": str(shard)}
+        members = ustar_members(shard)
+        if members is None:
+            with tarfile.open(shard, mode="r:") as tar:
+                members = [(info.name, info.offset_data, info.size) for info in tar if info.isreg()]
     except (tarfile.TarError, OSError) as error:
         raise AuditError(f"{shard} is not a readable uncompressed tar shard ({error}); download it again") from None
+    for name, offset, size in members:
+        if "/" not in name and name.startswith("__") and name.endswith("__"):
+            continue  # webdataset skips such metadata members
+        if _SKIP_META.match(name):
+            continue
+        yield {"fname": name, "data": (offset, size), "__url__": str(shard)}
 
 
 def _read_text(path: Path) -> str:

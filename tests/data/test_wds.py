@@ -250,3 +250,38 @@ def test_objectnet_labels_and_pixels_equal_the_released_reading(tmp_path, export
     sets = {s.label_set for s in released.samples}
     assert {s.label_set for s in wds.samples} == sets and len(sets) == 3
     assert wds.class_indices == released.class_indices and "by position" in wds.info["labels"]
+
+
+def test_the_header_reader_equals_tarfile_and_leaves_pax_to_it(imagenet_r, tmp_path) -> None:
+    """The shards' headers read directly give tarfile's (name, offset, size); a shard with a pax
+    long-name header is left to tarfile, which reads it the same way."""
+    import tarfile
+
+    from auditkit.data.wds import ustar_members
+
+    _, folder = imagenet_r
+    for shard in sorted((folder / "test").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            expected = [(m.name, m.offset_data, m.size) for m in tar if m.isreg()]
+        assert ustar_members(shard) == expected and expected
+    pax = tmp_path / "pax.tar"
+    long_name = "s" + "0" * 120 + ".jpg"
+    with tarfile.open(pax, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in (long_name, "s1.jpg"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"abc"))
+    with tarfile.open(pax) as tar:
+        assert ustar_members(pax) == [(m.name, m.offset_data, m.size) for m in tar] and tar.getnames()[0] == long_name
+    gnu = tmp_path / "gnu.tar"
+    with tarfile.open(gnu, "w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo(long_name)
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    from auditkit.data.wds import _tar_members
+
+    assert ustar_members(gnu) is None  # GNU long name: left to tarfile
+    assert [m["fname"] for m in _tar_members(gnu)] == [long_name]
+    truncated = tmp_path / "cut.tar"
+    truncated.write_bytes((folder / "test" / "0.tar").read_bytes()[:1500])
+    assert ustar_members(truncated) is None  # no end marker: tarfile decides
