@@ -22,9 +22,12 @@ def error_ratio_plot(model: str, factors: tuple[str, ...], ratios: tuple[np.ndar
     axis.errorbar(x, values, yerr=[values - low, high - values], fmt="none", ecolor="black",
                   elinewidth=0.8, capsize=2)
     axis.axhline(1.0, color="black", linestyle="--", linewidth=1)
-    axis.set_xticks(x, [f.replace("_", " ") for f in factors], rotation=55, ha="right", fontsize=8)
+    present = np.isfinite(values)  # a factor without images on a partial val set: no bar, "absent"
+    axis.set_xticks(x, [f.replace("_", " ") + ("" if ok else " (absent)") for f, ok in zip(factors, present)],
+                    rotation=55, ha="right", fontsize=8)
     axis.set_ylabel("error ratio (1 - acc$_f$) / (1 - acc)")
-    axis.set_title(f"ImageNet-X error ratios — {model}  (mean of 16: {np.mean(values):.2f})", fontsize=10)
+    axis.set_title(f"ImageNet-X error ratios — {model}  (mean of {int(present.sum())}: "
+                   f"{np.mean(values[present]):.2f})", fontsize=10)
     axis.set_ylim(0, max(2.0, float(np.nanmax(high)) * 1.08))
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()

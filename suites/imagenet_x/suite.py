@@ -9,12 +9,16 @@ Protocol (PROTOCOLS.md "ImageNet-X"; the paper's Sec. "ImageNet-X"):
   acc_f over those whose factor is f. > 1: the model fails more often on that factor.
 - error_ratio_mean: the mean of the 16 ratios. The paper's "Average" bar is not defined in its
   code; we report this mean and say so.
+- A partial val set may hold no image of some factor: those factors are absent (a skipped entry
+  with the reason and a notice, no record), every other factor is reported, and
+  error_ratio_mean is the mean over the factors present, with a notice that it is not the
+  16-factor mean.
 - The same over the ``multi`` factor file (condition ``multi/<factor>``): an image counts for
   every factor annotated on it.
 - accuracy per factor, annotated_images per factor, coverage = images used / 46,110.
 95 % bootstrap CIs over images. Cross-checked in tests against the package's own
-``compute_factor_accuracies`` / ``error_ratio``. A factor with no image present is refused
-(skipped with the reason) rather than reported as NaN.
+``compute_factor_accuracies`` / ``error_ratio``. A factor with no image present is reported
+absent (skipped with the reason), never as NaN.
 Paper (ViT-sup / ConvNeXt-sup / ViT-CLIP / ConvNeXt-CLIP): texture 2.37 / 2.38 / 1.65 / 1.71;
 Average 1.45 / 1.43 / 1.19 / 1.24.
 """
@@ -110,10 +114,12 @@ class ImageNetXSuite(Suite):
             prefix = "" if which == "top" else "multi/"
             ratios = error_ratios(correct, matrix)
             per_factor, _ = factor_accuracies(correct, matrix)
+            present = matrix.sum(axis=0) > 0  # absent factors have no record
             for k, factor in enumerate(factors()):
-                metrics[(f"{prefix}{factor}", "error_ratio")] = float(ratios[k])
-                metrics[(f"{prefix}{factor}", "accuracy")] = float(per_factor[k])
-            metrics[("none" if which == "top" else "multi", "error_ratio_mean")] = float(np.mean(ratios))
+                if present[k]:
+                    metrics[(f"{prefix}{factor}", "error_ratio")] = float(ratios[k])
+                    metrics[(f"{prefix}{factor}", "accuracy")] = float(per_factor[k])
+            metrics[("none" if which == "top" else "multi", "error_ratio_mean")] = float(np.mean(ratios[present]))
         return metrics
 
     def evaluate(
@@ -142,15 +148,27 @@ class ImageNetXSuite(Suite):
                 labels = annotated.labels[present]
                 if rows.size and np.any(prediction.labels[rows] != labels):
                     raise ValueError("dataset labels disagree with the ImageNet-X annotations")
+                if not present.any():
+                    output.skipped.append(Skipped(
+                        self.name, dataset,
+                        f"ImageNet-X: none of the {len(prediction.sample_ids)} file names is an annotated val "
+                        "image (ILSVRC2012_val_00000001.JPEG ...); keep the original val file names",
+                    ))
+                    break
                 empty = [f for f, total in zip(factors(), matrix.sum(axis=0)) if total == 0]
                 if empty:
                     output.skipped.append(Skipped(
                         self.name, dataset,
-                        f"ImageNet-X ({which} factor): no annotated image with factor(s) "
-                        f"{', '.join(empty)} among the {int(present.sum())} present; give more of "
-                        "ImageNet val (all 50,000 images cover every factor)",
+                        f"ImageNet-X ({which} factor): factor(s) {', '.join(empty)} absent, no annotated image "
+                        f"with them among the {int(present.sum())} present; give more of ImageNet val (all "
+                        "50,000 images cover every factor)",
                     ))
-                    break
+                    output.notices.append(Notice(
+                        self.name, dataset,
+                        f"ImageNet-X ({which} factor): no image of {', '.join(empty)}; error_ratio_mean is the "
+                        f"mean over the {len(factors()) - len(empty)} factors present, not the {len(factors())}-factor "
+                        "mean",
+                    ))
                 correct = predicted[rows] == labels
                 samples[f"annotated_{which}"] = np.zeros(len(predicted), dtype=bool)
                 samples[f"annotated_{which}"][rows] = True
@@ -186,16 +204,20 @@ class ImageNetXSuite(Suite):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         count = len(factors())
 
+        totals = matrix.sum(axis=0)
+        present = totals > 0  # the mean is over the factors with images (all 16 on full val)
+
         def statistics(index: np.ndarray) -> np.ndarray:
             ratios = error_ratios(correct[index], matrix[index])
             per_factor, _ = factor_accuracies(correct[index], matrix[index])
-            return np.concatenate([ratios, [np.mean(ratios)], per_factor])
+            return np.concatenate([ratios, [np.mean(ratios[present])], per_factor])
 
         values = statistics(np.arange(len(correct)))
         low, high = bootstrap_intervals(statistics, len(correct), seed=seed)
         prefix = "" if which == "top" else "multi/"
-        totals = matrix.sum(axis=0)
         for k, factor in enumerate(factors()):
+            if not present[k]:
+                continue  # absent: listed as skipped, with a notice
             condition = f"{prefix}{factor}"
             n = int(totals[k])
             output.records.append(MetricRecord(model, self.name, dataset, condition, "error_ratio",

@@ -45,7 +45,8 @@ def per_category_plot(model: str, trials: Trials, humans: Trials, resnet50: Tria
         pooled = count(observed).shape_bias
         axis.scatter(values, y, marker=marker, color=colour, s=38, zorder=3,
                      label=f"{label}: {pooled:.3f} pooled", edgecolor="white", linewidth=0.5)
-        axis.axvline(pooled, color=colour, linestyle="--", linewidth=1, alpha=0.8)
+        if np.isfinite(pooled):  # undefined when no decision was shape or texture
+            axis.axvline(pooled, color=colour, linestyle="--", linewidth=1, alpha=0.8)
     axis.set_yticks(y, CATEGORIES)
     axis.set_xlim(-0.02, 1.02)
     axis.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0\ntexture", "0.25", "0.5", "0.75", "1\nshape"])
@@ -63,9 +64,10 @@ def decision_breakdown(model: str, trials: Trials, humans: Trials, resnet50: Tri
     figure, axis = plt.subplots(figsize=(5.2, 2.4))
     for row, (label, observed) in enumerate(observers):
         counts = count(observed)
+        # the records' own fractions (one denominator, the conflict trials): they sum to 1
         parts = [
-            (counts.shape_hits / counts.conflict_trials, MODEL, "shape"),
-            (counts.texture_hits / counts.conflict_trials, TEXTURE, "texture"),
+            (counts.shape_match, MODEL, "shape"),
+            (counts.texture_match, TEXTURE, "texture"),
             (counts.neither, NEITHER, "neither"),
         ]
         left = 0.0

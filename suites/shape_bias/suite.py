@@ -9,11 +9,18 @@ Protocol (PROTOCOLS.md "Shape bias"; the paper's Sec. "Shape / texture bias"):
   its ImageNet indices (``CATEGORY_INDICES``); decision = argmax over the 16 categories.
 - shape_bias = shape hits / (shape hits + texture hits) over conflict trials, pooled; per
   category (condition = the SHAPE category) the same over that category's trials.
-- shape_match / texture_match: hits over conflict trials divided by ALL trials, as
-  model-vs-human's ``ShapeBias`` analysis divides (so they are comparable with its numbers);
-  neither: fraction of conflict trials decided as neither shape nor texture.
+- shape_match / texture_match / neither: the fractions of the CONFLICT trials decided as the
+  shape, the texture or neither; one denominator, so the three sum to 1 and every record's ``n``
+  is the number of conflict trials (1200 for one observer on all stimuli). Deviation:
+  model-vs-human's ``ShapeBias`` analysis divides its shape/texture fractions by all 1280 rows
+  (so its fractions are ours x 1200/1280 and do not sum to 1 with "neither").
 - shape_hits / texture_hits / conflict_trials: exact counts, no CI.
-95 % bootstrap CIs over trials (images; for a pooled observer, subject x image trials).
+- A category without a conflict trial (``--limit``, a partial folder) is reported absent in a
+  notice, with no record; the pooled figures use the trials present.
+- Degenerate answers: when one class takes more than ``DEGENERATE_SHARE`` (half) of the
+  decisions, a notice says so: a model answering one class always scores about 0.5 (that class
+  is the shape of about as many stimuli as it is the texture of), which is not a shape bias.
+95 % bootstrap CIs over conflict trials (images; for a pooled observer, subject x image trials).
 Paper (ViT-sup / ConvNeXt-sup / ViT-CLIP / ConvNeXt-CLIP): 39.9 / 33.3 / 46.5 / 42.4 %.
 Recorded observers (``decisions:PATH``, humans) go through the same functions.
 """
@@ -29,7 +36,7 @@ import numpy as np
 
 from auditkit.adapters.observers import DECISION_COLUMNS, to_csv
 from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
-from auditkit.records import MetricRecord
+from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals, log_softmax
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
@@ -113,17 +120,21 @@ class Counts:
         hits = self.shape_hits + self.texture_hits
         return self.shape_hits / hits if hits else float("nan")
 
+    def _of_conflict(self, hits: int) -> float:
+        # NaN, not a ZeroDivisionError, for a resample or a category without conflict trials
+        return hits / self.conflict_trials if self.conflict_trials else float("nan")
+
     @property
     def shape_match(self) -> float:
-        return self.shape_hits / self.trials
+        return self._of_conflict(self.shape_hits)
 
     @property
     def texture_match(self) -> float:
-        return self.texture_hits / self.trials
+        return self._of_conflict(self.texture_hits)
 
     @property
     def neither(self) -> float:
-        return 1 - (self.shape_hits + self.texture_hits) / self.conflict_trials
+        return self._of_conflict(self.conflict_trials - self.shape_hits - self.texture_hits)
 
 
 def count(trials: Trials) -> Counts:
@@ -156,6 +167,18 @@ def reference_trials(observer: str) -> Trials:
     return Trials.from_ids(recorded.sample_ids, recorded.responses, recorded.subjects)
 
 
+DEGENERATE_SHARE = 0.5  # one class for more than half the conflict trials: "most trials"
+
+
+def dominant_answer(trials: Trials) -> tuple[str, float] | None:
+    """The most frequent decision among the conflict trials and its share (None without any)."""
+    decisions = trials.decision[trials.conflict]
+    if not len(decisions):
+        return None
+    values, counts = np.unique(decisions, return_counts=True)
+    return str(values[counts.argmax()]), float(counts.max() / len(decisions))
+
+
 def per_category_shape_bias(trials: Trials) -> dict[str, float]:
     return {c: count(trials.subset(trials.shape == c)).shape_bias for c in CATEGORIES}
 
@@ -171,7 +194,7 @@ def decisions_csv(model: str, sample_ids: np.ndarray, trials: Trials) -> str:
 
 class ShapeBiasSuite(Suite):
     name = "shape_bias"
-    version = "1.0"
+    version = "1.1"  # 1.1: shape_match / texture_match over the conflict trials (was: all trials)
     description = "cue-conflict shape vs texture decisions (16 classes), vs humans and ResNet-50"
     datasets = ("cue-conflict",)
 
@@ -202,11 +225,38 @@ class ShapeBiasSuite(Suite):
                 else decisions_from_logits(prediction.logits)
             )
             trials = Trials.from_ids(prediction.sample_ids, decisions)
+            pooled = count(trials)
+            if not pooled.conflict_trials:
+                output.skipped.append(Skipped(
+                    self.name, request.dataset,
+                    f"none of the {pooled.trials} stimuli is a cue conflict (shape and texture differ "
+                    "in 1200 of the 1280): give more of them (raise --limit)",
+                ))
+                continue
             output.records.extend(self._records(model, request.dataset, "none", trials, seed))
+            absent = []
             for category in CATEGORIES:
                 selected = trials.subset(trials.shape == category)
+                if not count(selected).conflict_trials:
+                    absent.append(category)
+                    continue
                 output.records.extend(self._records(model, request.dataset, category, selected, seed,
                                                     only=("shape_bias",)))
+            if absent:
+                output.notices.append(Notice(
+                    self.name, request.dataset,
+                    f"no conflict trial with shape {', '.join(absent)} ({len(absent)} of {len(CATEGORIES)} "
+                    f"categories): absent from the per-category results; the pooled figures use the "
+                    f"{pooled.conflict_trials} conflict trials present",
+                ))
+            dominant = dominant_answer(trials)
+            if dominant is not None and dominant[1] > DEGENERATE_SHARE:
+                output.notices.append(Notice(
+                    self.name, request.dataset,
+                    f"degenerate answers: {dominant[0]!r} on {dominant[1]:.0%} of the {pooled.conflict_trials} "
+                    f"conflict trials; a one-class observer scores about 0.5 whatever it sees, so this shape "
+                    "bias says little (check the model's class order and preprocessing)",
+                ))
             output.per_sample[(request.dataset, request.condition)] = {
                 "shape": trials.shape, "texture": trials.texture, "decision": trials.decision,
             }
@@ -222,7 +272,11 @@ class ShapeBiasSuite(Suite):
             output.figures.append(SuiteFigure(
                 request.dataset, "decision_breakdown",
                 decision_breakdown(model, trials, humans, resnet50),
-                "Decisions on the 1200 cue-conflict trials: shape, texture or neither.",
+                f"Decisions on the cue-conflict trials (shape and texture differ; {model}: "
+                f"{pooled.conflict_trials}, ResNet-50: {count(resnet50).conflict_trials}, humans: "
+                f"{count(humans).conflict_trials} pooled): fractions shape, texture or neither of "
+                "each observer's conflict trials, summing to 1 (the records shape_match, "
+                "texture_match, neither).",
             ))
         return output
 
@@ -231,7 +285,9 @@ class ShapeBiasSuite(Suite):
         only: tuple[str, ...] = RATE_METRICS,
     ) -> list[MetricRecord]:
         counts = count(trials)
-        low, high = bootstrap_intervals(lambda index: _rates(trials.subset(index)), len(trials.decision), seed=seed)
+        # every rate is a fraction of the conflict trials: resample those
+        conflict = trials.subset(trials.conflict)
+        low, high = bootstrap_intervals(lambda index: _rates(conflict.subset(index)), len(conflict.decision), seed=seed)
         records = []
         for k, metric in enumerate(RATE_METRICS):
             if metric not in only:
@@ -243,9 +299,11 @@ class ShapeBiasSuite(Suite):
             ))
         if condition == "none":
             for metric in ("shape_hits", "texture_hits", "conflict_trials"):
+                # hits are counted among the conflict trials; those among all trials
                 records.append(MetricRecord(
                     model=model, suite=self.name, dataset=dataset, condition=condition, metric=metric,
                     value=float(getattr(counts, metric)), ci_low=None, ci_high=None,
-                    n=counts.trials, suite_version=self.version,
+                    n=counts.trials if metric == "conflict_trials" else counts.conflict_trials,
+                    suite_version=self.version,
                 ))
         return records

@@ -156,14 +156,11 @@ def test_imported_predictions_with_bad_rows_are_refused(rows, expected, tmp_path
     assert expected in err
 
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "reference" / "imagenet-x-predictions"
-
-
-@pytest.mark.skipif(not (REFERENCE / "ResNet50.csv").is_file(), reason="../shared reference predictions absent")
-def test_imported_predictions_with_missing_rows_are_scored_on_what_is_there_with_a_warning(tmp_path):
+def test_imported_predictions_with_missing_rows_are_scored_on_what_is_there_with_a_warning(
+        tmp_path, imagenet_x_predictions):
     import json
 
-    lines = (REFERENCE / "ResNet50.csv").read_text().splitlines()
+    lines = (imagenet_x_predictions / "ResNet50.csv").read_text().splitlines()
     csv = tmp_path / "theirs.csv"
     csv.write_text("\n".join(lines[:-1000]) + "\n")  # the last 1000 rows lost
     main(["run", "--model", f"predictions:{csv}", "--suites", "imagenet_x", "--out", str(tmp_path / "out"),

@@ -14,10 +14,6 @@ from PIL import Image
 
 from auditkit.cli import main
 from auditkit.data.classes import imagenet_wnids
-from tests.conftest import SHARED
-
-PREDICTIONS = SHARED / "data" / "reference" / "imagenet-x-predictions"
-needs_predictions = pytest.mark.skipif(not PREDICTIONS.is_dir(), reason=f"{PREDICTIONS} absent")
 FACTORS = list(imagenet_x.FACTORS)
 
 PUBLISHED = {
@@ -48,16 +44,15 @@ def package_ratios(predictions: pd.DataFrame, which: str) -> pd.Series:
     return imagenet_x.error_ratio(accuracies).loc["m"]
 
 
-@needs_predictions
 @pytest.mark.parametrize("model", ["ResNet50", "ViT"])
-def test_published_rows_reproduced(model, tmp_path):
-    payload = run(f"predictions:{PREDICTIONS / f'{model}.csv'}", tmp_path / "out")
+def test_published_rows_reproduced(model, tmp_path, imagenet_x_predictions):
+    payload = run(f"predictions:{imagenet_x_predictions / f'{model}.csv'}", tmp_path / "out")
     ours = ratios(payload)
     for factor, published in zip(FACTORS, PUBLISHED[model]):
         if published is not None:
             assert ours[factor] == pytest.approx(published, abs=1e-4), factor
     # and every ratio, top and multi, equals the package's own computation on the same file
-    predictions = pd.read_csv(PREDICTIONS / f"{model}.csv")
+    predictions = pd.read_csv(imagenet_x_predictions / f"{model}.csv")
     for which, prefix in (("top", ""), ("multi", "multi/")):
         expected = package_ratios(predictions, which)
         got = ratios(payload, prefix)
@@ -69,11 +64,10 @@ def test_published_rows_reproduced(model, tmp_path):
     assert coverage["value"] == 1.0 and coverage["n"] == 46110
 
 
-@needs_predictions
-def test_get_factor_accuracies_on_a_full_file_agrees(tmp_path):
+def test_get_factor_accuracies_on_a_full_file_agrees(tmp_path, imagenet_x_predictions):
     folder = tmp_path / "preds"
     folder.mkdir()
-    (folder / "ResNet50.csv").write_bytes((PREDICTIONS / "ResNet50.csv").read_bytes())
+    (folder / "ResNet50.csv").write_bytes((imagenet_x_predictions / "ResNet50.csv").read_bytes())
     expected = imagenet_x.error_ratio(imagenet_x.get_factor_accuracies(str(folder))).loc["ResNet50"]
     got = ratios(run(f"predictions:{folder}", tmp_path / "out"))
     for factor in FACTORS:
@@ -151,7 +145,7 @@ def test_hand_worked_ratios_on_a_partial_folder(partial_val, tmp_path):
     assert ratios(again) == pytest.approx(got)
 
 
-def test_missing_factor_is_refused_not_nan(partial_val, tmp_path):
+def test_missing_factor_is_absent_and_the_rest_is_reported(partial_val, tmp_path):
     root, model = partial_val
     annotations = imagenet_x.load_annotations(which_factor="top", partition="val", filter_prototypes=True)
     for name in annotations[annotations["multiple_objects"] == 1]["file_name"]:
@@ -160,12 +154,32 @@ def test_missing_factor_is_refused_not_nan(partial_val, tmp_path):
     for folder in root.iterdir():  # an emptied class folder is refused on its own; drop it
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
-    with pytest.raises(SystemExit):
-        run(f"python:{model}:make", tmp_path / "out", "--data", f"imagenet-val={root}")
+    payload = run(f"python:{model}:make", tmp_path / "out", "--data", f"imagenet-val={root}")
+    got = ratios(payload)
+    # by hand: 30 images left, the 8 even factors one wrong each: acc 22/30, error 8/30;
+    # even factors err 1/2 -> ratio (1/2) / (8/30) = 1.875, odd ones 0; multiple_objects absent
+    assert set(got) == set(FACTORS) - {"multiple_objects"}
+    for i, factor in enumerate(FACTORS[:-1]):
+        assert got[factor] == pytest.approx(1.875 if i % 2 == 0 else 0.0), factor
+    mean = [r for r in payload["records"] if r["metric"] == "error_ratio_mean" and r["condition"] == "none"][0]
+    assert mean["value"] == pytest.approx(8 * 1.875 / 15)  # over the 15 present factors
+    reason = [s["reason"] for s in payload["skipped"] if s["suite"] == "imagenet_x" and "(top factor)" in s["reason"]][0]
+    assert "multiple_objects" in reason and "absent" in reason and "\n" not in reason
+    notices = [n["message"] for n in payload["notices"] if n["suite"] == "imagenet_x"]
+    assert any("mean over the 15 factors present, not the 16-factor mean" in n for n in notices)
+
+
+def test_no_annotated_file_name_says_so(tmp_path):
+    root = tmp_path / "val"
+    wnids = imagenet_wnids()
+    for k in range(3):
+        encode(root / wnids[k] / f"photo_{k}.JPEG", k)
+    (tmp_path / "colour_model.py").write_text(COLOUR_MODEL)
+    with pytest.raises(SystemExit):  # nothing could be computed
+        run(f"python:{tmp_path / 'colour_model.py'}:make", tmp_path / "out", "--data", f"imagenet-val={root}")
     payload = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert not [r for r in payload["records"] if r["suite"] == "imagenet_x" and r["metric"] == "error_ratio"]
     reason = [s["reason"] for s in payload["skipped"] if s["suite"] == "imagenet_x"][0]
-    assert "multiple_objects" in reason and "\n" not in reason
+    assert "none of the 3 file names is an annotated val image" in reason and "among the 0" not in reason
 
 
 def test_predictions_file_mistakes(tmp_path):

@@ -15,6 +15,7 @@ from PIL import Image
 from auditkit.cli import main
 from auditkit.data.pug import SUBSET_FACTORS, read_class_map, read_pug_imagenet
 from auditkit.errors import AuditError
+from tests.conftest import TEST_REFERENCE, require
 from tests.suites.test_imagenet_x import COLOUR_MODEL
 
 CLASSES = {"Goldfish": [1], "Wolf": [269, 270, 271, 272], "Shirt": [841], "Sweatshirt": [841], "Goose": [99]}
@@ -23,7 +24,6 @@ SWEEPS = {"Worlds": ["City", "Desert"], "Camera_Yaw": [0, 45, 90], "Object_Textu
 CSV_COLUMNS = ["world_name", "character_name", "character_label", "character_rotation_yaw",
                "character_rotation_roll", "character_rotation_pitch", "character_scale", "camera_roll",
                "camera_pitch", "camera_yaw", "character_texture", "scene_light", "filename"]
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "reference" / "pug-imagenet"
 
 
 def predicted_class(name: str, factor: str, value: object) -> int:
@@ -206,9 +206,8 @@ def test_hub_copy_gives_the_release_numbers_per_subset_and_value(tmp_path, form)
     assert any("reconstructed" in n for n in notices)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/reference/pug-imagenet not present")
 def test_the_released_class_map_reads_with_its_shared_index():
-    classes = read_class_map(SHARED)
+    classes = read_class_map(require(TEST_REFERENCE / "pug-imagenet", "the PUG-ImageNet class map"))
     assert len(classes) == 151
     assert sum(len(v) for v in classes.values()) == 177
     assert classes["Shirt"] == classes["Sweatshirt"] == (841,)
