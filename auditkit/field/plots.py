@@ -80,14 +80,18 @@ def accuracy_on_the_line(baseline: Baseline, audited: list[AuditedPoint], width:
     axis.plot(forward(grid), forward(line), color="#0072B2", linewidth=1.4,
               label=f"baseline: {baseline.scale} fit on {fitted} standard models")
     axis.plot(forward(grid), forward(grid), color="#666666", linestyle="--", linewidth=0.9, label="y = x")
+    named = len(audited) <= len(AUDITED_COLOURS)  # beyond that, one legend entry for all of them
     for index, point in enumerate(audited):
-        colour = AUDITED_COLOURS[index % len(AUDITED_COLOURS)]
+        colour = AUDITED_COLOURS[index % len(AUDITED_COLOURS)] if named else AUDITED_COLOURS[0]
         x, y = forward(point.x), forward(point.y)
         xerr = None if point.x_ci is None else [[x - forward(point.x_ci[0])], [forward(point.x_ci[1]) - x]]
         yerr = None if point.y_ci is None else [[y - forward(point.y_ci[0])], [forward(point.y_ci[1]) - y]]
-        effective = baseline.effective_robustness(point.x, point.y)
-        axis.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="*", markersize=12, color=colour, zorder=5,
-                      label=f"{point.model}: effective robustness {effective:+.1f} pp")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effective = baseline.effective_robustness(point.x, point.y)
+        label = (f"{point.model}: effective robustness {effective:+.1f} pp" if named
+                 else f"compared models ({len(audited)})" if index == 0 else None)
+        axis.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="*", markersize=12 if named else 8, color=colour,
+                      zorder=5, label=label, elinewidth=0.8)
     ticks_x, ticks_y = _ticks(x_low, x_high), _ticks(y_low, y_high)
     axis.set_xticks(forward(ticks_x), [f"{t:g}" for t in ticks_x])
     axis.set_yticks(forward(ticks_y), [f"{t:g}" for t in ticks_y])
