@@ -21,8 +21,10 @@ import auditkit
 from auditkit.compare import plots
 from auditkit.compare.comparison import HEADLINE, Comparison, Row, suite_for
 from auditkit.compare.paired import PairedTest
+from auditkit.compare.runs import run_settings
 from auditkit.records import FigureRef
-from auditkit.report.html import EmbeddedFigure, ModelCard, embed_figure, model_card, template_environment
+from auditkit.report.html import (EmbeddedFigure, ModelCard, NumberFormat, definitions, embed_figure, model_card,
+                                  template_environment)
 
 COMPARE_PAGE = "compare.html"
 FIGURE_DIR = "figures"
@@ -87,12 +89,29 @@ def overview_figures(comparison: Comparison, out_dir: Path) -> list[EmbeddedFigu
     if chart is not None:
         group, _ = plots.radar_group(properties, comparison.models)
         among = "all models" if len(group) == len(comparison.models) else ", ".join(group)
+        left_out = plots.unresolved(properties, group)
         figures.append(_save(
             chart, out_dir, "all", "all", "radar",
-            f"Properties shared by {among}, each axis scaled between the worst and the best of them "
-            "(outward = better; higher where no direction is defined): a ranking, not absolute values.",
+            f"Properties shared by {among} on which they differ beyond their 95 % CIs, each axis scaled "
+            "between the worst and the best of them (outward = better; higher where no direction is "
+            "defined): a ranking, not absolute values."
+            + (f" Left out, as their differences lie inside the CIs: {', '.join(_property_words(p) for p in left_out)}."
+               if left_out else ""),
         ))
     return figures
+
+
+def _property_words(prop: plots.Series) -> str:
+    return f"{plots.dataset_words(prop.dataset)} {prop.label}"
+
+
+def radar_note(comparison: Comparison) -> str:
+    """Why there is no radar, for the page (empty when there is one or one is not expected)."""
+    properties = plots.headline_properties(comparison.records, comparison.better)
+    if len(comparison.models) < 2 or plots.radar_group(properties, comparison.models)[1]:
+        return ""
+    return ("No radar: no two models share three properties on which they differ beyond their 95 % CIs "
+            "(an axis scaled worst … best would turn such differences into the full axis).")
 
 
 def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:
@@ -100,13 +119,18 @@ def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:
     comparison.write(out_dir)
     cards: list[tuple[str, ModelCard]] = [(run.letter, model_card(run.results, run.name)) for run in comparison.runs]
     blocks = suite_blocks(comparison, out_dir)
-    html = template_environment().get_template("compare.html").render(
+    settings = run_settings(comparison.runs)
+    html = template_environment(NumberFormat.of(comparison.records)).get_template("compare.html").render(
         comparison=comparison,
+        differing=[s for s in settings if s.differs],
+        same=[s for s in settings if not s.differs],
+        definitions={b.suite: definitions(b.suite, [r.metric for r in b.headline + b.conditions]) for b in blocks},
         runs=comparison.runs,
         models=comparison.models,
         letters={run.name: run.letter for run in comparison.runs},
         cards=cards,
         overview=overview_figures(comparison, out_dir),
+        radar_note=radar_note(comparison),
         blocks=blocks,
         significant=sum(1 for t in comparison.tests if t.stars),
         created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -32,6 +32,33 @@ MAX_PROPERTY_PANELS = 24
 HEADLINE = "none"
 
 
+# Dataset names as a reader writes them, for figure titles and axes (identifiers stay in tables).
+DATASET_WORDS = {
+    "imagenet-val": "ImageNet val", "imagenet-v2": "ImageNet-V2", "imagenet-a": "ImageNet-A",
+    "imagenet-r": "ImageNet-R", "imagenet-sketch": "ImageNet-Sketch", "imagenet-hard": "ImageNet-Hard",
+    "imagenet-c": "ImageNet-C", "imagenet-real": "ImageNet ReaL", "pug-imagenet": "PUG-ImageNet",
+    "cue-conflict": "cue-conflict", "digits": "digits", "transfer": "transfer task", "vtab-1k": "VTAB-1k",
+    "roxford5k": "ROxford5k", "rparis6k": "RParis6k", "all datasets": "all datasets",
+}
+
+
+def dataset_words(name: str) -> str:
+    return DATASET_WORDS.get(name, name.replace("_", " "))
+
+
+def suite_words(suite: str) -> str:
+    from auditkit.compare.comparison import suite_for
+
+    return suite_for(suite).words
+
+
+def metric_words(suite: str, metric: str) -> str:
+    from auditkit.compare.comparison import suite_for
+    from auditkit.suite import metric_label
+
+    return metric_label(suite_for(suite), metric)
+
+
 def model_style(index: int) -> dict[str, str]:
     return {"color": COLOURS[index % len(COLOURS)], "marker": MARKERS[index % len(MARKERS)],
             "linestyle": DASHES[index % len(DASHES)]}
@@ -56,8 +83,14 @@ class Series:
 
     @property
     def title(self) -> str:
-        where = self.dataset if not self.axis_prefix else f"{self.dataset}, {self.axis_prefix.rstrip('/')}"
-        return f"{self.suite}, {where}: {self.metric}"
+        """In words: "Calibration, ImageNet val: ECE"."""
+        where = dataset_words(self.dataset)
+        where = where if not self.axis_prefix else f"{where}, {self.axis_prefix.rstrip('/').replace('_', ' ')}"
+        return f"{suite_words(self.suite)}, {where}: {self.label}"
+
+    @property
+    def label(self) -> str:
+        return metric_words(self.suite, self.metric)
 
     def curves(self) -> dict[str, list[tuple[float, str]]] | None:
         """Conditions as axis -> [(x, condition)] when every one reads ``axis/number``."""
@@ -138,7 +171,7 @@ def family_figure(series: Series, models: list[str], width: float = 6.8) -> Figu
         for axis in list(axes.flat)[len(axes_map):]:
             axis.set_visible(False)
         for row in axes:
-            row[0].set_ylabel(series.metric.replace("_", " "))
+            row[0].set_ylabel(series.label)
     else:
         figure, axis = plt.subplots(figsize=(width, max(2.4, width * 0.42)))
         x = np.arange(len(series.labels))
@@ -151,16 +184,16 @@ def family_figure(series: Series, models: list[str], width: float = 6.8) -> Figu
             axis.bar(x - 0.4 + step * (slot + 0.5), heights, width=step, label=model, **_bar_style(index),
                      linewidth=0.4, yerr=_errors(cells, 1.0), error_kw={"elinewidth": 0.6, "capsize": 1})
         labels = [label[len(series.axis_prefix):] if series.axis_prefix else label for label in series.labels]
-        axis.set_xticks(x, [label.replace("_", " ").replace("imagenet-", "") for label in labels],
+        axis.set_xticks(x, [dataset_words(label) if label in DATASET_WORDS else label.replace("_", " ") for label in labels],
                         rotation=55 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center",
                         fontsize="small")
-        axis.set_ylabel(series.metric.replace("_", " "))
+        axis.set_ylabel(series.label)
         axis.grid(axis="y", alpha=0.3)
         axis.set_xlim(-0.6, len(labels) - 0.4)
         figure.subplots_adjust()
         axes = np.array([[axis]])
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.suptitle(series.title.replace("_", " "), fontsize="medium")
+    figure.suptitle(series.title, fontsize="medium")
     columns = min(2 if width < 4.5 else 4, max(1, len(labels)))
     figure.legend(handles, labels, loc="lower center", ncol=columns, frameon=False,
                   fontsize="small", bbox_to_anchor=(0.5, 0.0))
@@ -191,7 +224,7 @@ def property_panels(properties: list[Series], models: list[str], width: float = 
         axis.set_yticks(y, [chr(ord("A") + i) if len(models) > 1 else "" for i, _ in present], fontsize="small")
         axis.set_ylim(-0.6, len(present) - 0.4)
         arrow = {"higher": r" $\uparrow$", "lower": r" $\downarrow$"}.get(prop.better or "", "")
-        axis.set_title(f"{prop.suite}, {prop.dataset.replace('imagenet-', 'IN-')}\n{prop.metric.replace('_', ' ')}{arrow}",
+        axis.set_title(f"{suite_words(prop.suite)}, {dataset_words(prop.dataset)}\n{prop.label}{arrow}",
                        fontsize="small")
         axis.tick_params(axis="x", labelsize="x-small")
         axis.grid(axis="x", alpha=0.3)
@@ -205,9 +238,9 @@ def property_panels(properties: list[Series], models: list[str], width: float = 
 
 
 def radar(properties: list[Series], models: list[str], width: float = 4.6) -> Figure | None:
-    """The largest group of models that share at least three properties, each axis scaled over
-    those models (outward = better where a direction is known, else higher); None when no two
-    models share three properties."""
+    """The largest group of models that share at least three properties on which they differ
+    beyond their CIs (``resolved``), each axis scaled over those models (outward = better where a
+    direction is known, else higher); None when no two models have three such properties."""
     models, complete = radar_group(properties, models)
     if not complete:
         return None
@@ -227,7 +260,7 @@ def radar(properties: list[Series], models: list[str], width: float = 4.6) -> Fi
         axis.plot(np.append(angles, angles[0]), closed, color=style["color"], linestyle=style["linestyle"],
                   marker=style["marker"], markersize=3, linewidth=1.2, label=model)
         axis.fill(np.append(angles, angles[0]), closed, color=style["color"], alpha=0.06)
-    axis.set_xticks(angles, [f"{p.dataset.replace('imagenet-', 'IN-')}\n{p.metric}".replace("_", " ") for p in complete],
+    axis.set_xticks(angles, [f"{dataset_words(p.dataset)}\n{p.label}" for p in complete],
                     fontsize="x-small")
     axis.set_yticks([0.2, 0.6, 1.0], ["worst", "", "best"], fontsize="xx-small")
     axis.set_ylim(0, 1.05)
@@ -236,13 +269,35 @@ def radar(properties: list[Series], models: list[str], width: float = 4.6) -> Fi
     return figure
 
 
+# Without CIs, a spread below this fraction of the values' magnitude is not worth an axis.
+RADAR_RESOLUTION = 0.01
+
+
+def resolved(prop: Series, models: list[str]) -> bool:
+    """Whether the models' values of ``prop`` differ by more than their uncertainty: some two
+    95 % CIs do not overlap (without CIs: a spread above 1 % of the magnitude). A radar scales
+    each axis worst ... best, so an unresolved axis would blow noise (0.002) up to the full axis."""
+    cells = [prop.values[m][prop.labels[0]] for m in models]
+    values = [c.value for c in cells]
+    if all(c.ci_low is not None and c.ci_high is not None for c in cells):
+        return max(c.ci_low for c in cells) > min(c.ci_high for c in cells)  # type: ignore[type-var]
+    return max(values) - min(values) > RADAR_RESOLUTION * max(abs(v) for v in values)
+
+
+def unresolved(properties: list[Series], models: list[str]) -> list[Series]:
+    """Properties every one of ``models`` has whose spread lies inside the CIs (left off the radar)."""
+    shared = [p for p in properties if all(p.values.get(m, {}).get(p.labels[0]) for m in models)]
+    return [p for p in shared if not resolved(p, models)]
+
+
 def radar_group(properties: list[Series], models: list[str]) -> tuple[list[str], list[Series]]:
-    """(models, properties they all have) with the most axes, then the most models; ([], []) when
-    no two models share three properties. Models with different suites still get a radar."""
+    """(models, properties they all have and differ on beyond the CIs) with the most axes, then
+    the most models; ([], []) when no two models share three such properties. Models with
+    different suites still get a radar."""
     groups: dict[tuple[str, ...], list[Series]] = {}
     for prop in properties:
         having = tuple(m for m in models if prop.values.get(m, {}).get(prop.labels[0]))
-        if len(having) >= 2:
+        if len(having) >= 2 and resolved(prop, list(having)):
             groups.setdefault(having, []).append(prop)
     best = max(groups.items(), key=lambda item: (len(item[1]) >= 3, len(item[0]) * min(len(item[1]), 12)), default=None)
     if best is None or len(best[1]) < 3:

@@ -93,6 +93,63 @@ def find_runs(paths: list[str]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the run headers (precision, a preprocessing field, the weights'
+    fingerprint, ...) as each run recorded it; ``differs`` when the runs disagree."""
+
+    name: str
+    values: dict[str, str]  # run name -> value as shown
+
+    @property
+    def differs(self) -> bool:
+        return len(set(self.values.values())) > 1
+
+
+def _flat(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(_flat, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_flat(v)}" for k, v in value.items())
+    return str(value)
+
+
+def header_settings(header: dict) -> dict[str, str]:
+    """What changes a run's numbers, flattened to (name, text): the model's identity and
+    fingerprint, precision, every preprocessing field, the data's limit and the versions."""
+    model = header.get("model") if isinstance(header.get("model"), dict) else {}
+    settings = {
+        "model": _flat(model.get("source") or model.get("spec") or model.get("name")),
+        "adapter": _flat(model.get("adapter")),
+        "weights fingerprint": _flat(model.get("fingerprint"))[:16],
+        "precision": _flat(header.get("precision", "fp32")),
+    }
+    preprocess = model.get("preprocess") if isinstance(model.get("preprocess"), dict) else {}
+    settings.update({f"preprocessing: {key}": _flat(value) for key, value in preprocess.items()})
+    if not preprocess:
+        settings["preprocessing"] = "none recorded (recorded answers)"
+    settings.update({
+        "device": _flat(header.get("device")),
+        "limit (samples per dataset)": _flat(header.get("limit")),
+        "datasets": _flat(sorted((header.get("datasets") or {}))),
+        "suites": _flat(header.get("suites")),
+        "seed": _flat(header.get("seed")),
+        "auditkit": _flat(header.get("auditkit_version")),
+        **{name: _flat(version) for name, version in (header.get("versions") or {}).items()},
+    })
+    return settings
+
+
+def run_settings(runs: list[Run]) -> list[Setting]:
+    """Every setting any run recorded, those that differ between runs first."""
+    per_run = {run.name: header_settings(run.results.header) for run in runs}
+    names = list(dict.fromkeys(name for settings in per_run.values() for name in settings))
+    found = [Setting(name, {run: settings.get(name, "—") for run, settings in per_run.items()}) for name in names]
+    return sorted(found, key=lambda setting: not setting.differs)
+
+
 def load_runs(paths: list[str]) -> list[Run]:
     folders = find_runs(paths)
     if len(folders) < 2:
@@ -101,16 +158,43 @@ def load_runs(paths: list[str]) -> list[Run]:
             "give two or more run folders, a glob or a folder of runs"
         )
     runs = []
-    seen: dict[str, int] = {}
     for index, folder in enumerate(folders):
         results = read_results(folder)
         model = results.header.get("model")
         name = str(model.get("name") if isinstance(model, dict) else model or folder.name)
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:  # the same model twice (other settings): keep the columns apart
-            name = f"{name} ({folder.name})"
         runs.append(Run(folder, results, name, letter=_letter(index)))
+    _tell_apart(runs)
     return runs
+
+
+def _tell_apart(runs: list[Run]) -> None:
+    """The same model twice gets column names that say how its runs differ ("lite0 (bf16)" vs
+    "lite0 (fp32)"), from the settings that differ; the folder name when none does."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.name, []).append(run)
+    for name, group in groups.items():
+        if len(group) < 2:
+            continue
+        settings = {id(run): header_settings(run.results.header) for run in group}
+        telling = [k for k in dict.fromkeys(k for s in settings.values() for k in s)
+                   if k in ("precision", "weights fingerprint") or k.startswith("preprocessing: ")]
+        keys = [k for k in telling if len({settings[id(run)].get(k) for run in group}) > 1][:3]
+        if len(keys) > 1 and "weights fingerprint" in keys:  # it also hashes the preprocessing named
+            keys.remove("weights fingerprint")
+        labels = [", ".join(_short(k, settings[id(run)].get(k, "—")) for k in keys) for run in group]
+        if not keys or len(set(labels)) < len(group):
+            labels = [run.directory.name for run in group]
+        for run, label in zip(group, labels):
+            run.name = f"{name} ({label})"
+
+
+def _short(setting: str, value: str) -> str:
+    if setting == "precision":
+        return value
+    if setting == "weights fingerprint":
+        return f"fingerprint {value[:8]}"
+    return f"{setting.removeprefix('preprocessing: ')} {value}"
 
 
 def _letter(index: int) -> str:

@@ -18,6 +18,7 @@ from auditkit.export.latex import CI_STYLES, table
 from auditkit.export.modelcard import card_file_name, model_card_text
 from auditkit.export.source import ExportSource, read_source
 from auditkit.registry import did_you_mean
+from auditkit.report.html import NumberFormat
 
 FORMATS = ("latex", *FIGURE_FORMATS, "csv", "modelcard")
 RECORD_COLUMNS = ("model", "suite", "dataset", "condition", "metric", "value", "ci_low", "ci_high", "n",
@@ -43,7 +44,10 @@ def records_csv(source: ExportSource) -> str:
     return to_csv(RECORD_COLUMNS, rows)
 
 
-def export(source_dir: Path, formats: list[str], out_dir: Path, ci: str = "pm") -> list[Path]:
+def export(source_dir: Path, formats: list[str], out_dir: Path, ci: str = "pm",
+           decimals: int | None = None, percent: bool = False) -> list[Path]:
+    """Write the requested forms of a run or comparison; tables at fixed decimals per metric
+    (``decimals`` forces one number for all non-count metrics; ``percent`` shows proportions x 100)."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise AuditError(f"unknown export format {unknown[0]!r}{did_you_mean(unknown[0], list(FORMATS))}; "
@@ -52,6 +56,8 @@ def export(source_dir: Path, formats: list[str], out_dir: Path, ci: str = "pm") 
         raise AuditError(f"--format is empty; name at least one of {','.join(FORMATS)}")
     if ci not in CI_STYLES:
         raise AuditError(f"unknown --ci {ci!r}; use one of {', '.join(CI_STYLES)}")
+    if decimals is not None and not 0 <= decimals <= 8:
+        raise AuditError(f"--decimals must be between 0 and 8, got {decimals}")
     source = read_source(Path(source_dir))
     if not source.records:
         raise AuditError(f"{source_dir} holds no metric records to export; rerun `audit run` with data present")
@@ -65,10 +71,11 @@ def export(source_dir: Path, formats: list[str], out_dir: Path, ci: str = "pm") 
         path.write_text(text, encoding="utf-8")
         written.append(path)
 
+    numbers = NumberFormat.of(source.records, decimals=decimals, percent=percent)
     if "latex" in formats:
-        write("properties.tex", table(source.records, source.models, source.better, True, ci, source.tests))
+        write("properties.tex", table(source.records, source.models, source.better, True, ci, source.tests, numbers))
         if any(r.condition != "none" for r in source.records):
-            write("conditions.tex", table(source.records, source.models, source.better, False, ci, source.tests))
+            write("conditions.tex", table(source.records, source.models, source.better, False, ci, source.tests, numbers))
     figure_formats = [f for f in FIGURE_FORMATS if f in formats]
     if figure_formats:
         written += export_figures(source, out_dir, figure_formats)

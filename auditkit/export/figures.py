@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import matplotlib
 
@@ -23,6 +24,7 @@ from auditkit.compare import plots
 from auditkit.errors import AuditError
 from auditkit.export.latex import tex_escape
 from auditkit.export.source import ExportSource
+from auditkit.suite import Suite
 
 WIDTHS = {"column": 3.25, "page": 6.75}  # inches: one column / the full page of a two-column paper
 FIGURE_FORMATS = ("pdf", "svg", "pgf", "png")
@@ -63,9 +65,10 @@ def _outside_math(text: str, change) -> str:  # type: ignore[no-untyped-def]
 
 
 def _save(figure: Figure, stem: Path, formats: list[str]) -> list[Path]:
-    # cmr10 (OT1) draws '_' as a dot accent: names such as efficientnet_lite0 get mathtext's \_
+    # cmr10 (OT1) draws '_' as a dot accent: names such as efficientnet_lite0 get mathtext's \_;
+    # it has no em dash either (a title "A — B" would show a box)
     for text in figure.findobj(Text):
-        text.set_text(_outside_math(text.get_text(), lambda part: part.replace("_", r"$\_$")))
+        text.set_text(_outside_math(text.get_text(), lambda part: part.replace("_", r"$\_$").replace(" — ", ": ")))
     written = []
     for fmt in formats:
         if fmt == "pgf":
@@ -108,7 +111,29 @@ def figure_makers(source: ExportSource) -> dict[str, Callable[[float], Figure | 
     return makers
 
 
+def suite_samples(source: ExportSource, suite: str) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
+    """Each model's per-sample arrays of ``suite`` by (dataset, condition), read from its run
+    folder; a model whose folder is gone (a comparison moved elsewhere) is named on stderr."""
+    from auditkit.compare.runs import Run
+    from auditkit.records import RESULTS_FILE, read_results
+
+    samples: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for model in source.models:
+        directory = source.directories.get(model)
+        if directory is None or not (directory / RESULTS_FILE).is_file():
+            print(f"audit export: the run folder of {model} ({directory}) is gone; its {suite} figures drawn from "
+                  "per-sample arrays are left out", file=sys.stderr)
+            continue
+        run = Run(directory, read_results(directory), model)
+        found = {(d, c): run.samples(s, d, c) for (s, d, c) in run.sample_files() if s == suite}
+        if found:
+            samples[model] = found
+    return samples
+
+
 def export_figures(source: ExportSource, out_dir: Path, formats: list[str]) -> list[Path]:
+    from auditkit.compare.comparison import suite_for
+
     written: list[Path] = []
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
@@ -119,4 +144,15 @@ def export_figures(source: ExportSource, out_dir: Path, formats: list[str]) -> l
                 if figure is None:
                     continue
                 written += _save(figure, figure_dir / f"{name}__{size}", formats)
+        # the suites' own figures (shape bias per category against humans), redrawn from per-sample arrays
+        for suite_name in dict.fromkeys(r.suite for r in source.records):
+            suite = suite_for(suite_name)
+            if type(suite).paper_figures is Suite.paper_figures:
+                continue
+            samples = suite_samples(source, suite_name)
+            for size, width in WIDTHS.items():
+                for item in suite.paper_figures(samples, width) if samples else []:
+                    stem = "__".join(re.sub(r"[^A-Za-z0-9_.-]+", "-", part).strip("-")
+                                     for part in (suite_name, item.dataset, item.name, size))
+                    written += _save(item.figure, figure_dir / stem, formats)
     return written

@@ -1,7 +1,8 @@
 """LaTeX tables (booktabs): properties as rows, models as columns, the best value bold.
 
 ``\\input{properties.tex}`` needs ``\\usepackage{booktabs}`` in the preamble. Values come from the
-records as written, at four significant digits; the CI is the record's 95 % bootstrap interval,
+records as written, at fixed decimals per metric (the report's ``NumberFormat``; ``--decimals``
+forces a number, ``--percent`` shows proportions as percentages); the CI is the record's 95 % bootstrap interval,
 as ± its half-width (``--ci pm``; the percentile interval need not be symmetric, the comment in
 each file says so) or as a subscript ``[lo, hi]`` (``--ci subscript``).
 """
@@ -12,7 +13,7 @@ import math
 
 from auditkit.compare.comparison import Row
 from auditkit.records import MetricRecord
-from auditkit.report.html import format_value
+from auditkit.report.html import NumberFormat
 
 CI_STYLES = ("pm", "subscript")
 HEADLINE = "none"
@@ -22,11 +23,6 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
 
 def tex_escape(text: str) -> str:
     return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def number(value: float | None) -> str:
-    """The report's four significant digits (in math mode '-' is a minus sign)."""
-    return format_value(value)
 
 
 def rows(records: list[MetricRecord], better: dict[str, dict[str, str]], headline: bool) -> list[Row]:
@@ -41,9 +37,16 @@ def rows(records: list[MetricRecord], better: dict[str, dict[str, str]], headlin
     return list(found.values())
 
 
-def cell(record: MetricRecord | None, bold: bool, ci: str, starred: bool = False) -> str:
+def cell(record: MetricRecord | None, bold: bool, ci: str, starred: bool = False,
+         numbers: NumberFormat | None = None) -> str:
+    """One value in math mode (where '-' is a minus sign), at its metric's decimals."""
     if record is None or record.value is None or not math.isfinite(record.value):
         return "--"
+    numbers = numbers or NumberFormat.of([record])
+
+    def number(value: float) -> str:
+        return numbers.number(value, record.suite, record.metric)
+
     value = number(record.value)
     body = rf"\mathbf{{{value}}}" if bold else value
     if record.ci_low is not None and record.ci_high is not None:
@@ -57,8 +60,10 @@ def cell(record: MetricRecord | None, bold: bool, ci: str, starred: bool = False
 
 
 def table(records: list[MetricRecord], models: list[str], better: dict[str, dict[str, str]],
-          headline: bool = True, ci: str = "pm", tests: list[dict] | None = None) -> str:
+          headline: bool = True, ci: str = "pm", tests: list[dict] | None = None,
+          numbers: NumberFormat | None = None) -> str:
     """A booktabs tabular: one row per (suite, dataset[, condition], metric)."""
+    numbers = numbers or NumberFormat.of(records)
     chosen = rows(records, better, headline)
     significant = {(t["suite"], t["dataset"], t["condition"], t["metric"], t["model_a"], t["model_b"])
                    for t in tests or [] if t.get("stars")}
@@ -80,14 +85,15 @@ def table(records: list[MetricRecord], models: list[str], better: dict[str, dict
             lines.append(r"\midrule")
         previous = row.suite
         best = row.best
-        names = [row.suite, row.dataset, *([] if headline else [row.condition]), row.metric]
+        metric = row.metric + (" (%)" if numbers.is_percent(row.suite, row.metric) else "")
+        names = [row.suite, row.dataset, *([] if headline else [row.condition]), metric]
         cells = []
         for model in models:
             others = [m for m in row.cells if m != model]
             starred = model in best and bool(others) and all(
                 (row.suite, row.dataset, row.condition, row.metric, *pair) in significant
                 for pair in ((model, o) if models.index(model) < models.index(o) else (o, model) for o in others))
-            cells.append(cell(row.cells.get(model), model in best, ci, starred))
+            cells.append(cell(row.cells.get(model), model in best, ci, starred, numbers))
         lines.append(" & ".join([*(tex_escape(n) for n in names), *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(lines)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditkit.compare.comparison import COMPARE_FILE, suite_for
 from auditkit.errors import AuditError
-from auditkit.records import RESULTS_FILE, MetricRecord, read_results
+from auditkit.records import RESULTS_FILE, MetricRecord, parse_records, read_json_object, read_results
 
 
 @dataclass
@@ -23,17 +22,24 @@ class ExportSource:
     better: dict[str, dict[str, str]]
     tests: list[dict[str, Any]] = field(default_factory=list)
     kind: str = "run"  # "run" or "compare"
+    directories: dict[str, Path] = field(default_factory=dict)  # model -> its run folder (per-sample arrays)
 
 
 def read_source(path: Path) -> ExportSource:
     path = Path(path)
     if (path / COMPARE_FILE).is_file():
-        payload = json.loads((path / COMPARE_FILE).read_text())
-        records = [MetricRecord(**r) for r in payload["records"]]
+        payload = read_json_object(path / COMPARE_FILE)
+        records = parse_records(payload, path / COMPARE_FILE)
+        runs = payload.get("runs")
+        if not isinstance(runs, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str)
+                                                 and isinstance(r.get("header"), dict) for r in runs):
+            raise AuditError(f"{path / COMPARE_FILE}: 'runs' is not a list of {{name, header, ...}} entries; "
+                             "the file is damaged (truncated or edited?): rerun `audit compare` to write it again")
         return ExportSource(
             models=[r["name"] for r in payload["runs"]], records=records,
             headers={r["name"]: r["header"] for r in payload["runs"]},
             better=payload.get("better", {}), tests=payload.get("tests", []), kind="compare",
+            directories={r["name"]: Path(r["directory"]) for r in payload["runs"] if r.get("directory")},
         )
     if (path / RESULTS_FILE).is_file():
         results = read_results(path)
@@ -42,5 +48,5 @@ def read_source(path: Path) -> ExportSource:
         records = [r if r.model == name else MetricRecord(**{**r.__dict__, "model": name}) for r in results.records]
         suites = dict.fromkeys(r.suite for r in records)
         return ExportSource([name], records, {name: results.header},
-                            {s: dict(suite_for(s).better) for s in suites})
+                            {s: dict(suite_for(s).better) for s in suites}, directories={name: path})
     raise AuditError(f"no {RESULTS_FILE} or {COMPARE_FILE} in {path}; give the --out folder of `audit run` or `audit compare`")

@@ -16,7 +16,7 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
@@ -51,6 +51,94 @@ def format_ci(record: MetricRecord) -> str:
     return f"[{format_value(record.ci_low)}, {format_value(record.ci_high)}]"
 
 
+SIGNIFICANT = 4  # digits the largest value of a column keeps
+MAX_DECIMALS = 4
+
+
+def column_decimals(values: Iterable[float | None], counts: bool = True) -> int:
+    """Decimals for every value of one metric: counts (whole numbers, unless ``counts`` is
+    False, e.g. for a proportion that happens to be 1) none; otherwise enough for the largest
+    magnitude to keep four significant digits (0.7613, 1.060, 10.97), at most four, so a column
+    reads at one precision (0.0412 beside 0.1000, never 0.04123 beside 0.1)."""
+    finite = [abs(float(v)) for v in values if v is not None and math.isfinite(v)]
+    if counts and (not finite or all(v.is_integer() for v in finite)):
+        return 0
+    largest = max(finite, default=0.0)
+    if largest == 0:
+        return MAX_DECIMALS
+    return max(0, min(MAX_DECIMALS, SIGNIFICANT - 1 - math.floor(math.log10(largest))))
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """Fixed decimals per (suite, metric) over all records a page or table shows.
+
+    ``decimals`` forces one number of decimals on every non-count metric (`audit export
+    --decimals`); ``percent`` shows the metrics a suite declares proportions as percentages."""
+
+    decimals: dict[tuple[str, str], int]
+    percent: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def of(cls, records: Iterable[MetricRecord], decimals: int | None = None, percent: bool = False) -> "NumberFormat":
+        from auditkit.compare.comparison import suite_for
+
+        values: dict[tuple[str, str], list[float | None]] = {}
+        for r in records:
+            values.setdefault((r.suite, r.metric), []).append(r.value)
+        proportions = {key for key in values if _is_proportion(suite_for(key[0]), key[1])}
+        scaled = frozenset(proportions if percent else ())
+        chosen = {}
+        for key, column in values.items():
+            factor = 100 if key in scaled else 1
+            automatic = column_decimals([v * factor if v is not None else None for v in column],
+                                        counts=key not in proportions)
+            counts = key not in proportions and all(v is None or not math.isfinite(v) or float(v).is_integer()
+                                                    for v in column)
+            chosen[key] = automatic if decimals is None or counts else decimals
+        return cls(chosen, scaled)
+
+    def number(self, value: float | None, suite: str, metric: str) -> str:
+        if value is None or not math.isfinite(value):
+            return "n/a"
+        key = (suite, metric)
+        value = value * 100 if key in self.percent else value
+        text = f"{value:.{self.decimals.get(key, MAX_DECIMALS)}f}"
+        return text.lstrip("-") if float(text) == 0 else text  # no "-0.0000"
+
+    def value(self, record: MetricRecord) -> str:
+        return self.number(record.value, record.suite, record.metric)
+
+    def ci(self, record: MetricRecord) -> str:
+        if record.ci_low is None or record.ci_high is None:
+            return ""
+        return f"[{self.number(record.ci_low, record.suite, record.metric)}, {self.number(record.ci_high, record.suite, record.metric)}]"
+
+    def is_percent(self, suite: str, metric: str) -> bool:
+        return (suite, metric) in self.percent
+
+
+def _is_proportion(suite: Any, metric: str) -> bool:
+    declared = suite.metrics.get(metric)
+    return bool(declared and declared.proportion)
+
+
+@dataclass(frozen=True)
+class Definition:
+    metric: str
+    label: str
+    text: str
+
+
+def definitions(suite_name: str, metrics: Iterable[str]) -> list[Definition]:
+    """The suite's one-line definitions of ``metrics`` (in order; undeclared ones left out)."""
+    from auditkit.compare.comparison import suite_for
+
+    suite = suite_for(suite_name)
+    return [Definition(m, suite.metrics[m].label, suite.metrics[m].definition)
+            for m in dict.fromkeys(metrics) if m in suite.metrics]
+
+
 @dataclass(frozen=True)
 class SummaryRow:
     """One (suite, dataset): its headline records by metric, and the n most of them share."""
@@ -68,6 +156,7 @@ class SummaryBlock:
     anchor: str  # the suite's section, so a headline links to its full table
     metrics: list[str]
     rows: list[SummaryRow]
+    definitions: list["Definition"] = field(default_factory=list)  # of ``metrics``, shown under the block
 
 
 @dataclass(frozen=True)
@@ -123,6 +212,7 @@ class SuiteSection:
     figures: list[EmbeddedFigure] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    definitions: list["Definition"] = field(default_factory=list)  # every metric of the section
 
 
 def summary_blocks(records: list[MetricRecord]) -> list[SummaryBlock]:
@@ -138,7 +228,8 @@ def summary_blocks(records: list[MetricRecord]) -> list[SummaryBlock]:
         grouped.setdefault(record.suite, {}).setdefault(record.dataset, {})[record.metric] = record
     return [
         SummaryBlock(suite, _anchor(suite), metrics[suite],
-                     [SummaryRow(dataset, cells, _common_n(cells)) for dataset, cells in rows.items()])
+                     [SummaryRow(dataset, cells, _common_n(cells)) for dataset, cells in rows.items()],
+                     definitions(suite, metrics[suite]))
         for suite, rows in grouped.items()
     ]
 
@@ -173,6 +264,9 @@ def suite_sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
     for name, suite_records in records.items():
         sections[name].rows = metric_rows(suite_records)
         sections[name].pivots = pivots(suite_records)
+        # headline metrics are defined under the summary, where they first appear; the rest here
+        headline = {r.metric for r in suite_records if r.condition == HEADLINE_CONDITION}
+        sections[name].definitions = definitions(name, (r.metric for r in suite_records if r.metric not in headline))
     for skipped in results.skipped:
         sections[skipped.suite].skipped.append(skipped)
     for notice in results.notices:
@@ -257,14 +351,17 @@ def header_scalar(value: Any) -> str:
     return str(value)
 
 
-def _environment() -> Environment:
+def _environment(numbers: NumberFormat | None = None) -> Environment:
+    """Jinja2 with autoescape; ``number`` / ``ci`` format a record at its metric's decimals."""
+    numbers = numbers or NumberFormat({})
     environment = Environment(
         loader=PackageLoader("auditkit", "report/templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(value=format_value, ci=format_ci, breakable=breakable, scalar=header_scalar)
+    environment.filters.update(value=format_value, number=numbers.value, ci=numbers.ci, breakable=breakable,
+                               scalar=header_scalar, number_of=numbers.number)
     environment.tests["mapping"] = lambda v: isinstance(v, dict)
     environment.tests["sequence"] = lambda v: isinstance(v, (list, tuple))
     return environment
@@ -275,7 +372,7 @@ def build_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     results = read_results(run_dir)
     model = results.header.get("model")
-    html = _environment().get_template("report.html").render(
+    html = _environment(NumberFormat.of(results.records)).get_template("report.html").render(
         model=model if isinstance(model, dict) else {"name": model},
         header=results.header,
         created=format_created(results.header.get("created")),
@@ -302,9 +399,9 @@ def format_p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.2g}"
 
 
-def template_environment() -> Environment:
+def template_environment(numbers: NumberFormat | None = None) -> Environment:
     """The report's Jinja2 environment (autoescape, filters), for pages built beside it."""
-    environment = _environment()
+    environment = _environment(numbers)
     environment.filters["p"] = format_p
     return environment
 
@@ -344,8 +441,9 @@ def model_card(results: RunResults, name: str | None = None) -> ModelCard:
 def build_model_card(run_dir: Path) -> Path:
     """Write ``run_dir/model_card.html``: the run on one printable page."""
     run_dir = Path(run_dir)
-    card = model_card(read_results(run_dir))
-    html = template_environment().get_template("model_card.html").render(card=card)
+    results = read_results(run_dir)
+    card = model_card(results)
+    html = template_environment(NumberFormat.of(results.records)).get_template("model_card.html").render(card=card)
     path = run_dir / MODEL_CARD_FILE
     path.write_text(html, encoding="utf-8")
     return path

@@ -23,7 +23,7 @@ import numpy as np
 from auditkit.attacks import AttackSpec
 from auditkit.records import MetricRecord
 from auditkit.stats import bootstrap_intervals
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 EPSILONS = (0.5, 1.0, 2.0, 4.0)  # / 255
 PGD_STEPS = 10
@@ -40,6 +40,12 @@ class AdversarialSuite(Suite):
     version = "0.1"
     description = "top-1 under untargeted L-inf FGSM and PGD-10, eps 0.5-4/255, before normalisation"
     datasets = (DATASET,)
+    title = "Adversarial robustness"
+    metrics = {
+        "top1": Metric("top-1 accuracy", "share of images still classified correctly (none: clean; otherwise "
+                       "under the L-inf FGSM / PGD attack of the condition; higher is better)", True),
+        "top1_drop": Metric("top-1 drop", "clean top-1 minus top-1 under the attack (lower is better)", True),
+    }
     better = {"top1": "higher", "top1_drop": "lower"}
 
     def requests(self) -> list[PredictionRequest]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from auditkit.records import MetricRecord, Skipped
 from auditkit.stats import bootstrap_intervals, log_softmax
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 NUM_BINS = 15
 
@@ -127,6 +127,20 @@ class CalibrationSuite(Suite):
     version = "1.0"
     description = "ECE (15 bins), MCE, adaptive ECE, Brier, NLL, top-1; reliability diagrams"
     datasets = ("imagenet-val", "imagenet-r")
+    title = "Calibration"
+    metrics = {
+        "ece": Metric("ECE", "expected calibration error: |accuracy - mean confidence| in each of 15 equal-width "
+                      "confidence bins, weighted by the bin's share of images (0 = calibrated; lower is better)", True),
+        "max_calibration_error": Metric("MCE", "maximum calibration error: the largest |accuracy - mean confidence| "
+                                        "over the 15 bins (lower is better)", True),
+        "adaptive_ece": Metric("adaptive ECE", "ECE over 15 equal-mass bins (each holds the same number of images; "
+                               "Nixon et al. 2019; lower is better)", True),
+        "brier": Metric("Brier score", "squared distance between the softmax vector and the one-hot label, summed over "
+                        "classes, mean over images (0 ... 2; lower is better)"),
+        "nll": Metric("NLL", "negative log-likelihood: mean -log softmax probability of the label, in nats "
+                      "(lower is better)"),
+        "top1": Metric("top-1 accuracy", "share of images whose highest-scoring class is the label (higher is better)", True),
+    }
     better = {"ece": "lower", "max_calibration_error": "lower", "adaptive_ece": "lower", "brier": "lower",
               "nll": "lower", "top1": "higher"}
 

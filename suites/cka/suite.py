@@ -42,7 +42,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from auditkit.records import MetricRecord
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 MINIBATCH = 256
 RBF_SIGMA_FRACTION = 0.5
@@ -150,6 +150,14 @@ class CkaSuite(Suite):
     version = "0.1"
     description = "linear and RBF CKA (minibatch, unbiased HSIC) between layers, and with --reference-model"
     datasets = DATASETS
+    title = "CKA"
+    metrics = {
+        "linear_cka": Metric("linear CKA", "centered kernel alignment of two layers' representations with a linear "
+                             "kernel, minibatch unbiased-HSIC estimate (0 = unrelated, 1 = the same up to rotation "
+                             "and scale)"),
+        "rbf_cka": Metric("RBF CKA", "centered kernel alignment with an RBF kernel (sigma = 0.5 x the median "
+                          "distance), minibatch unbiased-HSIC estimate (0 ... 1)"),
+    }
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(d, output="layers", model=m) for d in DATASETS for m in ("subject", "reference")]

@@ -34,7 +34,7 @@ import numpy as np
 from auditkit.adapters.observers import PREDICTION_COLUMNS, to_csv
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 FILTERED_ANNOTATED = 46_110
 FACTOR_FILES = ("top", "multi")
@@ -93,6 +93,17 @@ class ImageNetXSuite(Suite):
     version = "1.0"
     description = "ImageNet-X error ratios over 16 factors of variation (top and multi factor)"
     datasets = ("imagenet-val",)
+    title = "ImageNet-X"
+    metrics = {
+        "error_ratio": Metric("error ratio", "(1 - accuracy on the factor's images) / (1 - accuracy on all annotated "
+                              "images): above 1 the model fails more often on that factor (lower is better)"),
+        "error_ratio_mean": Metric("mean error ratio", "mean of the factors' error ratios (the paper's Average bar; "
+                                   "lower is better)"),
+        "accuracy": Metric("accuracy", "top-1 accuracy on the annotated images of the factor (all factors: every "
+                           "annotated image present)", True),
+        "annotated_images": Metric("annotated images", "number of annotated val images present (of the factor)"),
+        "coverage": Metric("coverage", "annotated images used / 46,110 (the filtered ImageNet-X val annotations)", True),
+    }
     better = {"error_ratio": "lower", "error_ratio_mean": "lower", "accuracy": "higher"}
 
     def sample_hits(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:

@@ -20,7 +20,7 @@ import numpy as np
 from auditkit.data.views import REFERENCE, RESOLUTIONS, SCALES, SHIFTS
 from auditkit.records import MetricRecord
 from auditkit.stats import bootstrap_intervals, log_softmax
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 AXES = {"scale": [f"{s:g}" for s in SCALES], "shift": [str(s) for s in SHIFTS],
         "resolution": [str(r) for r in RESOLUTIONS]}
@@ -33,9 +33,18 @@ def true_class_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray
 
 class InvarianceSuite(Suite):
     name = "invariance"
-    version = "0.1"
+    version = "0.2"  # 0.2: scale and shift views bilinear for every model (CLIP was bicubic)
     description = "top-1, true-class probability and consistency under scale, shift and resolution"
     datasets = ("imagenet-val",)
+    title = "Invariance"
+    metrics = {
+        "top1": Metric("top-1 accuracy", "share of images whose highest-scoring class is the label, at this "
+                       "scale / shift / resolution (higher is better)", True),
+        "true_class_probability": Metric("true-class probability", "mean softmax probability of the label "
+                                         "(higher is better)", True),
+        "consistency": Metric("consistency", "share of images whose top-1 prediction is the same as at the "
+                              "axis' reference point (scale 1, shift 0, resolution 224; higher is better)", True),
+    }
     better = {"top1": "higher", "true_class_probability": "higher", "consistency": "higher"}
 
     def requests(self) -> list[PredictionRequest]:

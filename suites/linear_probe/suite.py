@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from auditkit.data.landmarks import GroundTruth
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_ci
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 COARSE_C = np.logspace(-6, 6, 13)
 FINE_STEPS = 9
@@ -245,6 +245,20 @@ class LinearProbeSuite(Suite):
                     continue
                 top1, test_prediction, curve = result
                 probe_prediction[rows[split[rows] == "test"]] = test_prediction
+    title = "Linear probe"
+    metrics = {
+        "top1": Metric("top-1 accuracy", "test accuracy of an L2 logistic regression on the frozen features "
+                       "(few-shot: k training images per class, mean of 5 draws; higher is better)", True),
+        "top1_mean": Metric("mean top-1", "mean of the VTAB-1k tasks' probe top-1 (higher is better)", True),
+        "probe_c": Metric("probe C", "the inverse L2 strength chosen on val from the 1e-6 ... 1e6 sweep"),
+        "retrieval_map": Metric("retrieval mAP", "mean average precision of test queries against the train + val "
+                                "gallery by cosine similarity, same class relevant (higher is better)", True),
+        "retrieval_top1": Metric("retrieval top-1", "share of queries whose nearest gallery image has their class "
+                                 "(higher is better)", True),
+        "map_easy": Metric("mAP (easy)", "revisitop mean average precision, easy protocol (higher is better)", True),
+        "map_medium": Metric("mAP (medium)", "revisitop mean average precision, medium protocol (higher is better)", True),
+        "map_hard": Metric("mAP (hard)", "revisitop mean average precision, hard protocol (higher is better)", True),
+    }
                 label = name if name == dataset else f"{dataset}/{name}"
                 task_top1[label], curves[label] = top1, curve
                 if name != dataset:

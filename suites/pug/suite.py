@@ -26,7 +26,7 @@ from auditkit.data.pug import DEFAULT_GROUP, SUBSET_FACTORS
 from auditkit.data.source import DatasetSource
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import CI_LEVEL, DEFAULT_RESAMPLES, bootstrap_intervals
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 DATASET = "pug-imagenet"
 
@@ -88,6 +88,12 @@ class PugSuite(Suite):
     version = "0.1"
     description = "PUG-ImageNet top-1 per factor subset and per factor value (label-set scoring)"
     datasets = (DATASET,)
+    title = "PUG-ImageNet"
+    metrics = {
+        "top1": Metric("top-1 accuracy", "share of images whose top-1 class is in the PUG class's ImageNet index "
+                       "list (higher is better)", True),
+        "mean_subset_top1": Metric("mean subset top-1", "unweighted mean of the subsets' top-1 (higher is better)", True),
+    }
 
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int

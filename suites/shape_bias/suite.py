@@ -38,7 +38,7 @@ from auditkit.adapters.observers import DECISION_COLUMNS, to_csv
 from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals, log_softmax
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 
 def _span(first: int, last: int) -> list[int]:
@@ -197,6 +197,19 @@ class ShapeBiasSuite(Suite):
     version = "1.1"  # 1.1: shape_match / texture_match over the conflict trials (was: all trials)
     description = "cue-conflict shape vs texture decisions (16 classes), vs humans and ResNet-50"
     datasets = ("cue-conflict",)
+    title = "Shape bias"
+    metrics = {
+        "shape_bias": Metric("shape bias", "shape decisions / (shape + texture decisions) on the cue-conflict "
+                             "trials (1 = all shape, 0 = all texture; Geirhos et al. 2019)", True),
+        "shape_match": Metric("shape match", "share of cue-conflict trials decided as the shape's category", True),
+        "texture_match": Metric("texture match", "share of cue-conflict trials decided as the texture's category", True),
+        "neither": Metric("neither", "share of cue-conflict trials decided as neither the shape's nor the "
+                          "texture's category", True),
+        "shape_hits": Metric("shape decisions", "number of cue-conflict trials decided as the shape's category"),
+        "texture_hits": Metric("texture decisions", "number of cue-conflict trials decided as the texture's category"),
+        "conflict_trials": Metric("cue-conflict trials", "number of stimuli whose shape and texture categories "
+                                  "differ (n of the rates)"),
+    }
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest("cue-conflict", "native")]
@@ -212,6 +225,30 @@ class ShapeBiasSuite(Suite):
         for category, value in per_category_shape_bias(trials).items():
             metrics[(category, "shape_bias")] = float(value)
         return metrics
+
+    def paper_figures(self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]],
+                      width: float) -> list[SuiteFigure]:
+        """Each model's per-category shape bias against the ten humans and ResNet-50, for export."""
+        from suites.shape_bias.plots import per_category_plot
+
+        figures = []
+        humans, resnet50 = reference_trials("humans"), reference_trials("resnet50")
+        for model, by_request in samples.items():
+            for (dataset, _), arrays in by_request.items():
+                trials = Trials(np.asarray(arrays["shape"]), np.asarray(arrays["texture"]), np.asarray(arrays["decision"]))
+                figure = per_category_plot(model, trials, humans, resnet50)
+                axis = figure.axes[0]
+                axis.set_title(f"Shape bias per category: {model}")
+                # at a column's width the legend takes one column, so it fits the exact width exported
+                handles, labels = axis.get_legend_handles_labels()
+                columns = 1 if width < 5 else 2
+                axis.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns,
+                            fontsize="x-small", frameon=False)
+                figure.set_size_inches(width, width * (1.45 if columns == 1 else 1.0))
+                figure.tight_layout()
+                figures.append(SuiteFigure(dataset, f"shape_bias_per_category__{model}", figure,
+                                           "Shape bias per category against ten humans and ResNet-50"))
+        return figures
 
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int

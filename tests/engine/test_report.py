@@ -117,11 +117,12 @@ def test_skips_and_caveats_are_visible(report: Path) -> None:
 
 def test_values_and_intervals_are_formatted(report: Path) -> None:
     html = report.read_text()
-    assert "0.04123" in html and "[0.03100, 0.05200]" in html
+    # fixed decimals per metric: every ECE at 4 (its largest, 0.0687, keeps 3 significant digits)
+    assert "0.0412" in html and "[0.0310, 0.0520]" in html and "0.04123" not in html
     assert "0.8123" in html and "[0.8090, 0.8150]" in html
     assert ">197<" in html  # counts read as counts
     assert "n = 1280" in html  # a headline resting on another n than its row says so
-    assert "scale/1.5" in html and "0.06870" in html  # non-headline conditions in the suite table
+    assert "scale/1.5" in html and "0.0687" in html  # non-headline conditions in the suite table
     summary = html.split('<section id="summary"', 1)[1].split("</section>", 1)[0]
     assert "scale/1.5" not in summary and "airplane" not in summary
 

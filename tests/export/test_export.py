@@ -18,7 +18,8 @@ import yaml
 from auditkit.cli import main
 from auditkit.errors import AuditError
 from auditkit.export import export
-from auditkit.report.html import format_value
+from auditkit.records import MetricRecord
+from auditkit.report.html import NumberFormat
 from tests.compare.fixtures import make_runs
 
 COLUMN_PT, PAGE_PT = 3.25 * 72, 6.75 * 72
@@ -59,6 +60,7 @@ def test_latex_table_parses_and_equals_the_records(exported) -> None:
     header, rows = split_row(body[0]), body[1:]
     assert header[3:] == [m.replace("_", r"\_") for m in models]
     records = {(r["metric"], r["model"]): r for r in payload["records"] if r["condition"] == "none"}
+    numbers = NumberFormat.of(MetricRecord(**r) for r in payload["records"])  # fixed decimals per metric
     checked = 0
     for line in rows:
         cells = split_row(line)
@@ -67,12 +69,15 @@ def test_latex_table_parses_and_equals_the_records(exported) -> None:
         for model, text in zip(models, cells[3:]):
             record = records[(metric, model)]
             number = re.match(r"\$(?:\\mathbf\{)?(-?[\d.]+)", text).group(1)
-            assert number == format_value(record["value"]), (metric, model, text)
-            assert float(number) == pytest.approx(record["value"], rel=1e-3, abs=1e-9)
+            assert number == numbers.number(record["value"], "calibration", metric), (metric, model, text)
+            assert float(number) == pytest.approx(record["value"], rel=1e-3, abs=1e-4)
             half = (record["ci_high"] - record["ci_low"]) / 2
-            assert rf"\pm {format_value(half)}" in text
+            assert rf"\pm {numbers.number(half, 'calibration', metric)}" in text
             values.append(record["value"])
             checked += 1
+        # one row, one metric: every value and half-width at the same number of decimals
+        decimals = {len(n.split(".")[1]) if "." in n else 0 for n in re.findall(r"-?\d+(?:\.\d+)?", " ".join(cells[3:]))}
+        assert len(decimals) == 1, (metric, cells[3:])
         # the best value is bold: top-1 higher is better, ECE lower
         best = (max if metric == "top1" else min)(values)
         for text, value in zip(cells[3:], values):
@@ -90,7 +95,8 @@ def test_figures_open_back_at_paper_widths(exported) -> None:
         width = float(root.get("width").removesuffix("pt"))
         assert width == pytest.approx(COLUMN_PT if path.stem.endswith("column") else PAGE_PT, abs=0.5)
         text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
-        assert "calibration" in text  # text stays text (svg.fonttype none), titles readable
+        # text stays text (svg.fonttype none), in words: "ImageNet val", not "imagenet-val"
+        assert "ImageNet val" in text and "imagenet-val" not in text, (path.name, text)
     pdftoppm = tool("pdftoppm")
     for path in sorted(figures.glob("*.pdf")):
         head = path.read_bytes()[:8]

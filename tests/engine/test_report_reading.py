@@ -1,0 +1,132 @@
+"""The report and the comparison as a reader sees them (issue 14, items 20-22): every metric
+defined where it first appears, numbers at fixed decimals per metric, what differs between runs,
+and a radar that never turns noise into the full axis."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from auditkit.compare.plots import Series, radar, radar_group, resolved
+from auditkit.data.catalog import DATASETS
+from auditkit.records import MetricRecord, RunResults
+from auditkit.report import build_report
+from auditkit.report.html import NumberFormat, column_decimals
+from suites import get_suite
+
+REPO = Path(__file__).resolve().parents[2]
+SUITES = ("calibration", "imagenet_x", "robustness", "invariance", "pug", "linear_probe", "cka", "adversarial",
+          "shape_bias")
+
+NOT_METRICS = {"set_input_size"}  # a timm function the invariance row names
+
+
+def readme_metrics() -> dict[str, set[str]]:
+    """Metric names the README's suite table lists (backticked identifiers, datasets left out):
+    a source written apart from the suites' declarations."""
+    found = {}
+    for line in (REPO / "README.md").read_text().splitlines():
+        match = re.match(r"\| `(\w+)`(?: \(v[\d.]+\))? \|[^|]*\|(.*)\|\s*$", line)
+        if match and match.group(1) in SUITES:
+            names = set(re.findall(r"`([a-z][a-z0-9_]*)`", match.group(2)))
+            found[match.group(1)] = names - set(DATASETS.names()) - NOT_METRICS
+    return found
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_every_metric_a_suite_records_has_words_and_a_definition(name: str) -> None:
+    suite = get_suite(name)
+    listed = readme_metrics()[name]
+    assert listed, "the README's suite table lists this suite's metrics"
+    assert listed | set(suite.better) <= set(suite.metrics), listed | set(suite.better) - set(suite.metrics)
+    for metric, declared in suite.metrics.items():
+        assert declared.label and "_" not in declared.label, metric  # words, not the identifier
+        assert 20 < len(declared.definition) < 260 and "\n" not in declared.definition, metric  # one line
+
+
+def records(model: str = "m") -> list[MetricRecord]:
+    return [
+        MetricRecord(model, "calibration", "imagenet-val", "none", "ece", 0.0412345, 0.031, 0.052, 500, "1"),
+        MetricRecord(model, "calibration", "imagenet-r", "none", "ece", 0.1, 0.09, 0.11, 500, "1"),
+        MetricRecord(model, "calibration", "imagenet-val", "none", "nll", 10.97, 9.819, 12.14, 500, "1"),
+        MetricRecord(model, "calibration", "imagenet-r", "none", "nll", 1.2345, 1.1, 1.3, 500, "1"),
+        MetricRecord(model, "calibration", "imagenet-val", "none", "top1", 1.0, 1.0, 1.0, 500, "1"),
+        MetricRecord(model, "imagenet_x", "imagenet-val", "pose", "error_ratio", 0.695, 0.674, 0.717, 500, "1"),
+        MetricRecord(model, "imagenet_x", "imagenet-val", "texture", "error_ratio", 2.394, 2.164, 2.617, 50, "1"),
+        MetricRecord(model, "shape_bias", "cue-conflict", "none", "shape_hits", 197.0, None, None, 1200, "1"),
+    ]
+
+
+@pytest.fixture()
+def page(tmp_path: Path) -> str:
+    RunResults(header={"model": {"name": "m"}, "suites": {"calibration": "1", "imagenet_x": "1", "shape_bias": "1"}},
+               records=records()).write(tmp_path)
+    return build_report(tmp_path).read_text()
+
+
+def test_definitions_appear_where_each_metric_first_appears(page: str) -> None:
+    summary = page.split('<section id="summary"', 1)[1].split("</section>", 1)[0]
+    calibration_block = summary.split("<tbody>")[1]
+    assert "expected calibration error" in calibration_block  # under the block that first shows ece
+    assert "negative log-likelihood" in calibration_block and "top-1 accuracy" in calibration_block
+    # error_ratio appears only per condition: defined in its suite's section, before the table
+    section = page.split('<section id="suite-imagenet_x"', 1)[1].split("</section>", 1)[0]
+    assert section.index("fails more often on that factor") < section.index("Per condition")
+    assert "fails more often" not in summary
+    assert page.count("expected calibration error") == 1  # once, not in every section
+
+
+def test_numbers_have_fixed_decimals_per_metric(page: str) -> None:
+    # 4 significant figures gave 0.04123 beside 0.1000 in one column; now both at 4 decimals
+    assert ">0.0412<" in page and ">0.1000<" in page and "0.04123" not in page
+    assert "[0.0310, 0.0520]" in page
+    assert ">10.97<" in page and ">1.23<" in page  # nll: two decimals for the column (largest 10.97)
+    assert ">0.695<" in page and ">2.394<" in page  # error ratio: three
+    assert ">197<" in page  # a count stays a count
+    assert ">1.000<" in page  # a proportion that is exactly 1 is not a count
+
+
+def test_column_decimals_by_hand() -> None:
+    assert column_decimals([0.0412345, 0.1]) == 4
+    assert column_decimals([0.7613, 0.8296, -0.0683]) == 4
+    assert column_decimals([1.06, 0.5]) == 3
+    assert column_decimals([10.97, 1.2345]) == 2
+    assert column_decimals([60.5, 75.25]) == 2
+    assert column_decimals([1234.5]) == 0
+    assert column_decimals([197.0, 620.0]) == 0
+    assert column_decimals([1.0], counts=False) == 3
+    fixed = NumberFormat.of(records(), decimals=1, percent=True)
+    ece = records()[0]
+    assert fixed.value(ece) == "4.1" and fixed.ci(ece) == "[3.1, 5.2]"  # percent of a proportion
+    assert fixed.value(records()[2]) == "11.0"  # nll is no proportion
+    assert fixed.value(records()[-1]) == "197"  # counts keep no decimals
+
+
+def prop(metric: str, cells: dict[str, tuple[float, float | None, float | None]], better: str = "higher") -> Series:
+    series = Series("calibration", "imagenet-val", metric, better, ["none"])
+    for model, (value, low, high) in cells.items():
+        series.values[model] = {"none": MetricRecord(model, "calibration", "imagenet-val", "none", metric, value,
+                                                     low, high, 1000)}
+    return series
+
+
+def test_radar_leaves_out_differences_inside_the_cis() -> None:
+    # fp32 vs bf16 of one model: differences of 0.002 with CIs of +- 0.01 are noise
+    noise = [prop(m, {"a": (0.800, 0.790, 0.810), "b": (0.802, 0.792, 0.812)}) for m in ("top1", "ece", "nll")]
+    assert not any(resolved(p, ["a", "b"]) for p in noise)
+    assert radar_group(noise, ["a", "b"]) == ([], []) and radar(noise, ["a", "b"]) is None
+    # without CIs a 0.002 spread on 0.8 is also below the 1 % resolution
+    assert not resolved(prop("top1", {"a": (0.800, None, None), "b": (0.802, None, None)}), ["a", "b"])
+    real = [prop(m, {"a": (0.80, 0.79, 0.81), "b": (0.70, 0.69, 0.71)}) for m in ("top1", "ece", "brier")]
+    models, axes = radar_group(real + noise, ["a", "b"])
+    assert models == ["a", "b"] and [p.metric for p in axes] == ["top1", "ece", "brier"]
+    assert radar(real + noise, ["a", "b"]) is not None
+
+
+def test_figure_titles_are_words() -> None:
+    series = prop("top1", {"a": (0.8, 0.79, 0.81)})
+    assert series.title == "Calibration, ImageNet val: top-1 accuracy"
+    ece = prop("max_calibration_error", {"a": (0.1, 0.09, 0.11)})
+    assert ece.label == "MCE"
