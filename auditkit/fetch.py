@@ -355,6 +355,8 @@ def _fetch_archives(fetchable: Fetchable, root: Path, progress: bool, say: Calla
     target = root / fetchable.folder
     downloads = root / ".downloads"
     for url, digest, size in zip(fetchable.urls, fetchable.digests, fetchable.sizes):
+        if url.startswith("https://huggingface.co/"):  # HF_ENDPOINT: a mirror serves the hub's files
+            url = _hub_endpoint() + url[len("https://huggingface.co"):]
         filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
         if fetchable.layout == "merge" and target.is_dir() and _family_present(target, filename):
             say(f"audit fetch {fetchable.name}: {filename} is already unpacked in {target}")

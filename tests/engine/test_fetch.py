@@ -313,3 +313,28 @@ def test_the_table_is_well_formed() -> None:
             assert digest in (UNPUBLISHED, HUB) or re.fullmatch(r"(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})", digest)
         assert "imagenet1k" not in name and name != "imagenet-val"
     assert fetch_module.FETCHABLE["cue-conflict"].content_check is not None
+
+
+def test_a_hub_zip_is_checked_against_the_hubs_sha256(server, tmp_path, monkeypatch) -> None:
+    """ImageNet-Sketch's form: a zip on the hub (HF_ENDPOINT), its sha256 from the hub's listing."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    wnids = imagenet_wnids()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for k in range(3):
+            bundle.writestr(f"sketch/{wnids[k]}/sketch_{k}.JPEG", _jpeg_bytes(k))
+    archive = buffer.getvalue()
+    repo, path = "songweig/imagenet_sketch", "data/ImageNet-Sketch.zip"
+    server.files[f"/datasets/{repo}/resolve/main/{path}"] = archive
+    listing = [{"type": "file", "path": path, "size": len(archive), "oid": "0" * 40,
+                "lfs": {"oid": hashlib.sha256(archive).hexdigest(), "size": len(archive), "pointerSize": 134}}]
+    server.files[f"/api/datasets/{repo}/tree/main?recursive=true"] = json.dumps(listing).encode()
+    entry = fetch_module.FETCHABLE["imagenet-sketch"]  # the real entry: huggingface.co, rewritten to HF_ENDPOINT
+    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-sketch", replace(entry, sizes=(len(archive),)))
+    fetch("imagenet-sketch", tmp_path, progress=False, say=lambda line: None)
+    assert len(open_dataset("imagenet-sketch", tmp_path, {})) == 3 and _leftovers(tmp_path) == []
+    listing[0]["lfs"]["oid"] = "f" * 64  # the hub lists another file: refused
+    server.files[f"/api/datasets/{repo}/tree/main?recursive=true"] = json.dumps(listing).encode()
+    with pytest.raises(AuditError, match="ImageNet-Sketch.zip does not match its published sha256"):
+        fetch("imagenet-sketch", tmp_path / "other", progress=False, say=lambda line: None)
