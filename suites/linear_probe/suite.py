@@ -209,6 +209,20 @@ class LinearProbeSuite(Suite):
     version = "0.1"
     description = "linear-probe transfer (C chosen on val), few-shot probes, retrieval mAP on frozen features"
     datasets = ("digits", "transfer", "vtab-1k", "roxford5k", "rparis6k")
+    title = "Linear probe"
+    metrics = {
+        "top1": Metric("top-1 accuracy", "test accuracy of an L2 logistic regression on the frozen features "
+                       "(few-shot: k training images per class, mean of 5 draws; higher is better)", True),
+        "top1_mean": Metric("mean top-1", "mean of the VTAB-1k tasks' probe top-1 (higher is better)", True),
+        "probe_c": Metric("probe C", "the inverse L2 strength chosen on val from the 1e-6 ... 1e6 sweep"),
+        "retrieval_map": Metric("retrieval mAP", "mean average precision of test queries against the train + val "
+                                "gallery by cosine similarity, same class relevant (higher is better)", True),
+        "retrieval_top1": Metric("retrieval top-1", "share of queries whose nearest gallery image has their class "
+                                 "(higher is better)", True),
+        "map_easy": Metric("mAP (easy)", "revisitop mean average precision, easy protocol (higher is better)", True),
+        "map_medium": Metric("mAP (medium)", "revisitop mean average precision, medium protocol (higher is better)", True),
+        "map_hard": Metric("mAP (hard)", "revisitop mean average precision, hard protocol (higher is better)", True),
+    }
     better = {"top1": "higher", "top1_mean": "higher", "retrieval_map": "higher", "retrieval_top1": "higher",
               "map_easy": "higher", "map_medium": "higher", "map_hard": "higher"}
 
@@ -245,20 +259,6 @@ class LinearProbeSuite(Suite):
                     continue
                 top1, test_prediction, curve = result
                 probe_prediction[rows[split[rows] == "test"]] = test_prediction
-    title = "Linear probe"
-    metrics = {
-        "top1": Metric("top-1 accuracy", "test accuracy of an L2 logistic regression on the frozen features "
-                       "(few-shot: k training images per class, mean of 5 draws; higher is better)", True),
-        "top1_mean": Metric("mean top-1", "mean of the VTAB-1k tasks' probe top-1 (higher is better)", True),
-        "probe_c": Metric("probe C", "the inverse L2 strength chosen on val from the 1e-6 ... 1e6 sweep"),
-        "retrieval_map": Metric("retrieval mAP", "mean average precision of test queries against the train + val "
-                                "gallery by cosine similarity, same class relevant (higher is better)", True),
-        "retrieval_top1": Metric("retrieval top-1", "share of queries whose nearest gallery image has their class "
-                                 "(higher is better)", True),
-        "map_easy": Metric("mAP (easy)", "revisitop mean average precision, easy protocol (higher is better)", True),
-        "map_medium": Metric("mAP (medium)", "revisitop mean average precision, medium protocol (higher is better)", True),
-        "map_hard": Metric("mAP (hard)", "revisitop mean average precision, hard protocol (higher is better)", True),
-    }
                 label = name if name == dataset else f"{dataset}/{name}"
                 task_top1[label], curves[label] = top1, curve
                 if name != dataset:
