@@ -211,16 +211,17 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
-    from auditkit.report.html import format_ci, format_value
+    from auditkit.report.html import NumberFormat
 
     console = Console(stderr=True)
+    numbers = NumberFormat.of(results.records)  # fixed decimals per metric, as in the report
     if results.records:
         table = Table(title=f"{results.header['model']['name']}")
         for column in ("suite", "dataset", "metric", "value", "95% CI", "n"):
             table.add_column(column, overflow="fold")
         for r in results.records:
             if r.condition == "none":
-                table.add_row(r.suite, r.dataset, r.metric, format_value(r.value), format_ci(r), str(r.n))
+                table.add_row(r.suite, r.dataset, r.metric, numbers.value(r), numbers.ci(r), str(r.n))
         console.print(table)
         # with no records the run ends in one error line instead (the report lists every skip)
         for s in results.skipped:
