@@ -320,6 +320,10 @@ def _store_condition(condition: str) -> str:
         from auditkit.data.imagenet_c import implementation
 
         return f"{condition}@{implementation()}"
+    if condition.startswith(("scale/", "shift/")):
+        from auditkit.data.views import GEOMETRY_VIEWS
+
+        return f"{condition}@{GEOMETRY_VIEWS}"  # views made bicubic for CLIP before are not reused
     return condition
 
 

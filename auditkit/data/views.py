@@ -8,8 +8,14 @@ never applied them; the tests here check that each one changes the input as the 
   moved by d original pixels along x for landscape images and along y otherwise, not clamped
   (outside is black), then Resize((input, input)).
 - resolution r: Resize(floor(r / crop_pct)) + CenterCrop(r), and the model run at r.
-Interpolation is the model's own (the paper's code: bilinear, which its presets use), so the
-reference views equal the plain evaluation exactly.
+Interpolation: scale and shift views resize BILINEAR for every model, CLIP included, as the
+paper's code does (its CropScale / CropShift use torchvision's default Resize, bilinear; CLIP's
+own preprocess is bicubic). So for a model whose preprocessing is bilinear (the supervised presets'
+paper preprocessing) scale 1 equals the plain evaluation; for a bicubic one (CLIP, ``--preprocess
+timm``) scale 1 differs from it by the interpolation alone, and consistency is measured against
+scale 1 / shift 0, never against the plain evaluation. Resolution views use the model's own
+preprocessing at size r (the protocol: supervised Resize(r * 256/224) + CenterCrop(r), bilinear;
+CLIP the open_clip preprocess at size r, bicubic), so resolution 224 equals the plain evaluation.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from torchvision import transforms as T
 from auditkit.adapters.preprocess import _INTERPOLATIONS, PreprocessConfig, _to_rgb
 
 SCALES = (1.0, 1.25, 1.5, 2.0, 3.0)
+# PROTOCOLS.md "Invariance": the paper's scale and shift transforms resize bilinear for all models
+GEOMETRY_INTERPOLATION = T.InterpolationMode.BILINEAR
+GEOMETRY_VIEWS = "views-2-bilinear"  # in the store key of scale / shift predictions: bump on any change
 SHIFTS = (0, 5, 30, 75, 100)
 RESOLUTIONS = (112, 224, 336, 512, 640)
 REFERENCE = {"scale": "1", "shift": "0", "resolution": "224"}
@@ -34,9 +43,8 @@ def _normalise(preprocess: PreprocessConfig) -> T.Compose:
 
 class ScaleView:
     def __init__(self, preprocess: PreprocessConfig, scale: float) -> None:
-        interpolation = _INTERPOLATIONS[preprocess.interpolation]
         self.geometry = T.Compose([
-            T.Resize(round(scale * preprocess.resize_size), interpolation=interpolation),
+            T.Resize(round(scale * preprocess.resize_size), interpolation=GEOMETRY_INTERPOLATION),
             T.CenterCrop(preprocess.input_size),
         ])
         self.normalise = _normalise(preprocess)
@@ -50,7 +58,7 @@ class ShiftView:
         self.offset = offset
         self.crop_fraction = preprocess.input_size / preprocess.resize_size
         self.size = preprocess.input_size
-        self.interpolation = _INTERPOLATIONS[preprocess.interpolation]
+        self.interpolation = GEOMETRY_INTERPOLATION
         self.normalise = _normalise(preprocess)
 
     def window(self, width: int, height: int) -> tuple[float, float, float, float]:

@@ -10,6 +10,7 @@ import timm
 import torch
 from PIL import Image
 from safetensors.torch import save_file
+from torchvision import transforms as T
 
 from auditkit.adapters import ModelOptions, load_model
 from auditkit.adapters.preprocess import paper_supervised, PreprocessConfig
@@ -69,10 +70,58 @@ def test_reference_views_equal_the_plain_preprocessing():
     image = Image.fromarray(rng.integers(0, 255, (300, 420, 3), dtype=np.uint8))
     for config in (SUPERVISED, CLIP_LIKE, PreprocessConfig("timm", 224, "bicubic", 0.9)):
         plain = config.transform()(image)
-        torch.testing.assert_close(ScaleView(config, 1.0)(image), plain)
-        torch.testing.assert_close(ResolutionView(config, 224)(image), plain)
+        torch.testing.assert_close(ResolutionView(config, 224)(image), plain)  # the model's own
+        bilinear = PreprocessConfig(config.name, config.input_size, "bilinear", config.crop_pct).transform()(image)
+        torch.testing.assert_close(ScaleView(config, 1.0)(image), bilinear)  # the protocol's bilinear
         shifted = ShiftView(config, 0)(image)
         assert shifted.shape == plain.shape
+
+
+OPEN_CLIP = PreprocessConfig("open_clip", 224, "bicubic", 1.0, mean=(0.48145466, 0.4578275, 0.40821073),
+                             std=(0.26862954, 0.26130258, 0.27577711))  # as preprocess_from_open_clip builds it
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.5, 3.0])
+def test_clip_scale_views_resize_bilinear_as_the_protocol(scale):
+    """PROTOCOLS.md "Invariance": the paper's CropScale resizes with torchvision's default,
+    bilinear, for CLIP too, although CLIP's own preprocess is bicubic."""
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, (300, 420, 3), dtype=np.uint8))
+    normalise = T.Compose([T.ToTensor(), T.Normalize(OPEN_CLIP.mean, OPEN_CLIP.std)])
+
+    def reference(mode):
+        resized = image.resize(_short_side(image.size, round(scale * 224)), mode)  # PIL directly
+        left, top = (resized.width - 224) // 2, (resized.height - 224) // 2
+        return normalise(resized.crop((left, top, left + 224, top + 224)))
+
+    view = ScaleView(OPEN_CLIP, scale)(image)
+    assert torch.allclose(view, reference(Image.BILINEAR), atol=1e-6)
+    assert not torch.allclose(view, reference(Image.BICUBIC), atol=1e-2)
+
+
+def test_clip_shift_views_resize_bilinear_as_the_protocol():
+    rng = np.random.default_rng(2)
+    image = Image.fromarray(rng.integers(0, 255, (300, 420, 3), dtype=np.uint8))
+    normalise = T.Compose([T.ToTensor(), T.Normalize(OPEN_CLIP.mean, OPEN_CLIP.std)])
+    # CLIP: the window is the full short side (300 px), centred, moved 30 px along x
+    window = image.crop((60 + 30, 0, 60 + 30 + 300, 300))
+    view = ShiftView(OPEN_CLIP, 30)(image)
+    assert torch.allclose(view, normalise(window.resize((224, 224), Image.BILINEAR)), atol=1e-6)
+    assert not torch.allclose(view, normalise(window.resize((224, 224), Image.BICUBIC)), atol=1e-2)
+
+
+def test_stale_geometry_views_are_not_reused_from_the_store():
+    from auditkit.data.views import GEOMETRY_VIEWS
+    from auditkit.runner import _store_condition
+
+    assert _store_condition("scale/1.5") == f"scale/1.5@{GEOMETRY_VIEWS}"
+    assert _store_condition("shift/30") == f"shift/30@{GEOMETRY_VIEWS}"
+    assert _store_condition("resolution/336") == "resolution/336" and _store_condition("none") == "none"
+
+
+def _short_side(size: tuple[int, int], short: int) -> tuple[int, int]:
+    width, height = size
+    return (int(short * width / height), short) if width > height else (short, int(short * height / width))
 
 
 def test_resolution_view_sizes():
@@ -116,8 +165,9 @@ def test_suite_runs_all_axes_offline(name, tmp_path):
     assert {c for c, _ in records} >= {"scale/3", "shift/100", "resolution/112", "resolution/640"}
     for axis, reference in (("scale", "1"), ("shift", "0"), ("resolution", "224")):
         assert records[(f"{axis}/{reference}", "consistency")] == 1.0
-    # scale 1 and resolution 224 are the plain evaluation: same top-1 as calibration's
+    # resolution 224 is the plain evaluation: same top-1 as calibration's (scale 1 too, but only
+    # for bilinear preprocessing: scale and shift views resize bilinear, timm's configs are bicubic)
     plain = [r["value"] for r in payload["records"] if r["suite"] == "calibration" and r["metric"] == "top1"
              and r["dataset"] == "imagenet-val"][0]
-    assert records[("scale/1", "top1")] == plain == records[("resolution/224", "top1")]
+    assert records[("resolution/224", "top1")] == plain
     assert payload["header"]["images_forwarded"]["imagenet-val/resolution/640"] == 4
