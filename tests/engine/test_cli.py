@@ -201,3 +201,55 @@ def test_a_module_spec_whose_import_fails_shows_its_frames(tmp_path, monkeypatch
     err = one_error_line(capsys, ["run", "--model", "python:no_such_lab_module:make", "--suites", "calibration",
                                   "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")])
     assert "cannot import module 'no_such_lab_module'" in err and "PYTHONPATH" in err
+
+
+def damaged_results(tmp_path: Path, damage: str) -> Path:
+    """A run folder whose results.json was truncated or hand-edited."""
+    import json
+
+    from auditkit.records import MetricRecord, RunResults
+
+    run = tmp_path / f"run-{damage}"
+    record = MetricRecord("m", "calibration", "imagenet-val", "none", "ece", 0.1, 0.05, 0.15, 24, "1")
+    payload = RunResults(header={"model": {"name": "m"}}, records=[record]).to_json()
+    run.mkdir()
+    text = json.dumps(payload, indent=2)
+    if damage == "truncated":
+        text = text[: len(text) // 2]
+    elif damage == "string":
+        text = json.dumps("results")
+    elif damage == "no records":
+        del payload["records"]
+        text = json.dumps(payload)
+    elif damage == "string value":
+        payload["records"][0]["value"] = "0.1"
+        text = json.dumps(payload)
+    (run / "results.json").write_text(text)
+    return run
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("truncated", "is not valid JSON ("),
+    ("string", "holds a string, not the results object"),
+    ("no records", "has no 'records' list"),
+    ("string value", "record 1 (calibration/imagenet-val/ece) has value \"0.1\", a string, where a number"),
+])
+@pytest.mark.parametrize("command", ["report", "compare", "export"])
+def test_a_damaged_results_file_is_one_line_naming_it(command, damage, expected, tmp_path, capsys):
+    run = damaged_results(tmp_path, damage)
+    args = {"report": ["report", str(run)],
+            "compare": ["compare", str(damaged_results(tmp_path, "none")), str(run), "--out", str(tmp_path / "cmp")],
+            "export": ["export", str(run), "--out", str(tmp_path / "exp")]}[command]
+    err = one_error_line(capsys, args)
+    assert "results.json" in err and str(run.name) in err and expected in err and "rerun" in err
+
+
+def test_a_damaged_compare_file_is_one_line_for_export(tmp_path, capsys):
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+    (folder / "compare.json").write_text('{"runs": [], "records": ')
+    err = one_error_line(capsys, ["export", str(folder), "--out", str(tmp_path / "exp")])
+    assert "compare.json is not valid JSON" in err and "rerun `audit compare`" in err
+    (folder / "compare.json").write_text('{"runs": "a, b", "records": []}')
+    err = one_error_line(capsys, ["export", str(folder), "--out", str(tmp_path / "exp")])
+    assert "compare.json: 'runs' is not a list" in err
