@@ -59,7 +59,10 @@ _PLAIN_TYPES = (b"0", b"\0", b"1", b"2", b"3", b"4", b"5", b"6")  # files, links
 
 def is_wds_folder(root: Path) -> bool:
     """A folder with at least one ``<split>/nshards.txt`` (CLIP_benchmark's mandatory file)."""
-    return root.is_dir() and any((child / "nshards.txt").is_file() for child in root.iterdir() if child.is_dir())
+    if not root.is_dir():
+        return False
+    with os.scandir(root) as entries:  # d_type, not a stat per file: a flat val folder has 50,000
+        return any(entry.is_dir() and os.path.isfile(os.path.join(entry.path, "nshards.txt")) for entry in entries)
 
 
 class ShardTable:
