@@ -136,5 +136,8 @@ def parse_data_overrides(pairs: list[str]) -> dict[str, str]:
         DATASETS.get(name)  # did-you-mean on a typo
         if not Path(path).expanduser().exists():
             raise AuditError(f"--data {name}={path}: no such file or folder; check the path")
+        if not Path(path).expanduser().is_dir():
+            raise AuditError(f"--data {name}={path} is a file, not a folder; give the folder that holds "
+                             f"the dataset ({DATASETS.get(name).layout})")
         overrides[name] = path
     return overrides

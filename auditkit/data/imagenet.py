@@ -29,10 +29,23 @@ def _wnid_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and WNID.match(p.name))
 
 
+def _unrecognised_image_folders(root: Path) -> list[Path]:
+    """Subfolders holding images whose name is not a wnid (``cats/``): never silently left out."""
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and not WNID.match(p.name) and not p.name.startswith(".") and list_images(p))
+
+
 def _image_folder_samples(
     name: str, root: Path, allowed: set[str], id_is_basename: bool
 ) -> list[Sample]:
     index = wnid_to_index()
+    strays = _unrecognised_image_folders(root)
+    if strays and _wnid_folders(root):
+        raise AuditError(
+            f"{name}: folder {strays[0]} holds images but is not named by a wnid (n########, e.g. n01440764); "
+            "rename it to its class's wnid or move it out"
+            + (f" ({len(strays) - 1} more such folders)" if len(strays) > 1 else "")
+        )
     samples: list[Sample] = []
     for folder in _wnid_folders(root):
         if folder.name not in allowed:
@@ -51,7 +64,10 @@ def _image_folder_samples(
 
 def _require_samples(name: str, root: Path, samples: list[Sample], layout: str) -> None:
     if not samples:
-        raise AuditError(f"{name}: no images found in {root}; expected {layout}")
+        strays = _unrecognised_image_folders(root) if root.is_dir() else []
+        found = (f" (folder {strays[0]}{f' and {len(strays) - 1} more' if len(strays) > 1 else ''} holds images "
+                 "but is not a class folder of this layout)") if strays else ""
+        raise AuditError(f"{name}: no images found in {root}{found}; expected {layout}")
     ids = [s.sample_id for s in samples]
     if len(set(ids)) != len(ids):
         raise AuditError(f"{name}: duplicate image names under {root}; each file may appear once")

@@ -205,3 +205,26 @@ def test_missing_data_root_names_where_we_looked_and_how_to_get_the_data(tiny_mo
         "run", "--model", f"python:{tiny_model_file}:make", "--suites", "robustness", "--data-root", str(root),
         "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress"])
     assert "nothing could be computed" in err and str(root / "imagenet-") in err and "--data" in err
+
+
+def test_data_path_that_is_a_file_says_so(tiny_model_file, tmp_path, capsys):
+    archive = tmp_path / "ILSVRC2012_img_val.tar"
+    archive.write_bytes(b"not unpacked")
+    err = one_error_line(capsys, ["run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration",
+                                  "--data", f"imagenet-val={archive}", "--out", str(tmp_path / "out"),
+                                  "--cache", str(tmp_path / "cache")])
+    assert f"--data imagenet-val={archive} is a file, not a folder" in err and "val/<wnid>" in err
+
+
+def test_class_folder_not_named_by_a_wnid_is_named_never_left_out(val_folder, tmp_path):
+    cats = val_folder / "cats"
+    write_image(cats / "my_cat.JPEG", np.random.default_rng(1))
+    with pytest.raises(AuditError, match=f"folder {cats} holds images but is not named by a wnid"):
+        open_dataset("imagenet-val", tmp_path, {"imagenet-val": str(val_folder)})
+    only_cats = tmp_path / "only-cats"
+    write_image(only_cats / "cats" / "my_cat.JPEG", np.random.default_rng(1))
+    with pytest.raises(AuditError, match=f"no images found in {only_cats} \\(folder {only_cats / 'cats'} holds "
+                                         "images but is not a class folder"):
+        open_dataset("imagenet-val", tmp_path, {"imagenet-val": str(only_cats)})
+    with pytest.raises(AuditError, match="is not named by a wnid"):  # the same for the other wnid layouts
+        open_dataset("imagenet-r", tmp_path, {"imagenet-r": str(val_folder)})
