@@ -30,6 +30,7 @@ from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
 from auditkit.distributed import Ranks, rank_device, ranks_from_environment
 from auditkit.errors import AuditError
+from auditkit.progress import forward_progress
 from auditkit.records import FigureRef, Notice, RunResults, Skipped
 from auditkit.store import SHARD_SIZE, PredictionStore, StoreEntry
 from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteOutput
@@ -457,7 +458,7 @@ def _forward_shards(
     outputs = _batch_outputs(adapter, source, condition, output)
     inputs = _batch_inputs(adapter, condition)
     attacked = parse_attack(condition) is not None  # attacks need autograd
-    with _progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode(not attacked):
+    with forward_progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode(not attacked):
         for batch in loader:
             if batch["errors"] and config.bad_images != "skip":
                 raise AuditError(f"{source.name}: {batch['errors'][0][1]}; remove or replace the file, "
@@ -506,40 +507,6 @@ def _fill_undecodable(rows: list[np.ndarray | None], output: str) -> np.ndarray:
     if width is None:
         raise AuditError(f"no image of a whole shard could be decoded for {output}; check the dataset files")
     return np.stack([r if r is not None else np.full(width, np.nan, np.float32) for r in rows])
-
-
-class _progress:
-    """A rich progress bar with images/s on stderr (silent when disabled)."""
-
-    def __init__(self, label: str, total: int, enabled: bool) -> None:
-        self.label, self.total, self.enabled = label, total, enabled
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} img/s"), TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(f"forward {self.label}", total=self.total, rate="-")
-        self._start = time.perf_counter()
-        self._done = 0
-
-        def advance(n: int) -> None:
-            self._done += n
-            rate = self._done / max(time.perf_counter() - self._start, 1e-9)
-            self._progress.update(self._task, advance=n, rate=f"{rate:.1f}")
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._progress.stop()
 
 
 def _collect(
