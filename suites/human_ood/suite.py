@@ -436,7 +436,9 @@ class HumanOodSuite(Suite):
         kappas = []
         for level in dataset.conditions:
             mask = arrays["condition"] == level
-            if not mask.any():
+            if not mask.any():  # a resample without this level: NaN, not a missing key
+                if dataset.parametric:
+                    metrics.update({(level, "accuracy"): float("nan"), (level, "error_consistency"): float("nan")})
                 continue
             images, correct = arrays["image_id"][mask], arrays["correct"][mask]
             at_level = humans.select(humans.condition == level)
@@ -448,6 +450,6 @@ class HumanOodSuite(Suite):
                 metrics[(level, "error_consistency")] = kappa
             if level in dataset.benchmark_conditions or not dataset.parametric:
                 kappas.append(kappa)
-        if kappas:
-            metrics[(BENCHMARK_CONDITION, "error_consistency")] = float(np.mean(kappas))
+        metrics.setdefault((BENCHMARK_CONDITION, "accuracy"), float("nan"))
+        metrics[(BENCHMARK_CONDITION, "error_consistency")] = float(np.mean(kappas)) if kappas else float("nan")
         return metrics

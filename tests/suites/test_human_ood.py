@@ -132,6 +132,13 @@ def test_human_ceiling_on_cue_conflict_equals_an_independent_computation(tmp_pat
     assert record["accuracy"]["value"] == pytest.approx(233 / 1280)  # shape hits of all 1280 trials
     notices = json.loads((out / "results.json").read_text())["notices"]
     assert any("1 of 17 datasets" in n["message"] for n in notices)
+    # audit compare recomputes the headline from the saved per-trial arrays
+    from suites.human_ood.suite import HumanOodSuite
+
+    arrays = dict(np.load(out / "per_sample" / "human_ood" / "cue-conflict__native.npz"))
+    again = HumanOodSuite().sample_metrics("native", arrays)
+    assert again[("none", "accuracy")] == pytest.approx(record["accuracy"]["value"])
+    assert again[("none", "error_consistency")] == pytest.approx(record["error_consistency"]["value"])
 
 
 # --- the published benchmark table, from published decisions ---------------------------------
@@ -287,6 +294,16 @@ def test_live_model_on_release_fixtures_round_trips_through_its_decisions(tmp_pa
     skipped = {s["dataset"] for s in payload["skipped"] if s["suite"] == "human_ood"}
     assert "mvh-contrast" in skipped and "mvh-colour" not in skipped
     assert any("8 of the 1280 stimuli" in n["message"] for n in payload["notices"])  # a subset, said so
+    # per-trial arrays give the records back; a resample missing a level gives NaN, not a missing key
+    from suites.human_ood.suite import HumanOodSuite
+
+    arrays = dict(np.load(out / "per_sample" / "human_ood" / "mvh-colour__native.npz"))
+    again = HumanOodSuite().sample_metrics("native", arrays)
+    for level in ("cr", "bw", "none"):
+        assert again[(level, "accuracy")] == pytest.approx(live[("mvh-colour", level, "accuracy")])
+        assert again[(level, "error_consistency")] == pytest.approx(live[("mvh-colour", level, "error_consistency")])
+    only_bw = {k: v[arrays["condition"] == "bw"] for k, v in arrays.items()}
+    assert np.isnan(HumanOodSuite().sample_metrics("native", only_bw)[("cr", "accuracy")])
     written = out / "mvh-raw-data" / "colour"
     assert len(list(written.glob("colour_*_session-1.csv"))) == 1
     # the written decisions, imported back, give the same numbers
