@@ -15,8 +15,10 @@ second-to-last is an ImageNet wnid (``n04111531_14126.png``). Human sessions nam
 stimulus ``0001_cl_s01_cr_oven_40_n04111531_14126.png`` (subject instead of ``dnn``, their own
 trial numbers), so the image id, not the file name, pairs a model with a human.
 
-Sample ids are the released file names. Catalog names: ``mvh-<name>`` (``mvh-colour``, ...);
-cue-conflict is the catalog's ``cue-conflict`` (same stimuli, read once for both suites).
+Sample ids are the released file names. Catalog names: ``mvh-<name>`` (``mvh-colour``, ...),
+found under ``<data root>/model-vs-human/<name>`` (where ``audit fetch mvh-<name>`` unpacks the
+release asset); cue-conflict is the catalog's ``cue-conflict`` (same stimuli, read once for both
+suites).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ and ``plotting/plot.py``, read, not copied):
 - 16-class decision exactly as the shape-bias suite makes it (``decisions_from_logits``: mean
   softmax probability of each category's ImageNet indices, argmax). Correct if the decision is
   the stimulus' category (cue-conflict: the shape); a human's ``na`` is an error.
-- accuracy per condition; humans beside it: mean over subjects, min and max.
+- ``accuracy`` per condition; humans beside it: ``human_accuracy`` (mean over subjects),
+  ``human_accuracy_min`` / ``human_accuracy_max`` (their range).
 - Error consistency (Geirhos, Meding & Wichmann, NeurIPS 2020) of two observers on the same
   trials (matched by model-vs-human's image id): c_obs = fraction of trials both got right or
   both wrong; c_exp = p1 p2 + (1 - p1)(1 - p2) from their accuracies on those trials; kappa =
