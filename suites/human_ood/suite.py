@@ -192,7 +192,7 @@ def score_condition(model: DecisionTable, humans: DecisionTable, condition: str,
 class DatasetScores:
     dataset: MvhDataset
     conditions: dict[str, ConditionScores]
-    benchmark: ConditionScores
+    benchmark: ConditionScores | None  # None: none of the benchmark's conditions was answered
 
 
 def score_dataset(model: DecisionTable, humans: DecisionTable, model_name: str, seed: int,
@@ -203,7 +203,9 @@ def score_dataset(model: DecisionTable, humans: DecisionTable, model_name: str, 
     rng = np.random.default_rng(seed)
     present = [c for c in dataset.conditions if np.any(model.condition == c)]
     conditions = {c: score_condition(model, humans, c, model_name, rng, resamples) for c in present}
-    kept = [conditions[c] for c in dataset.benchmark_conditions if c in conditions] or list(conditions.values())
+    kept = [conditions[c] for c in dataset.benchmark_conditions if c in conditions]
+    if not kept:
+        return DatasetScores(dataset, conditions, None)
     weights = np.array([s.n for s in kept], float)
     values: dict[str, float] = {}
     draws: dict[str, np.ndarray] = {}
@@ -215,7 +217,7 @@ def score_dataset(model: DecisionTable, humans: DecisionTable, model_name: str, 
         draws[metric] = np.average(np.stack([s.draws[metric] for s in kept]), axis=0, weights=w)
     human = {m: float(np.mean([s.human[m] for s in kept])) for m in kept[0].human}
     # each subject's accuracy pooled over the kept trials, as for a model: mean and range
-    kept_names = [c for c in dataset.benchmark_conditions if c in conditions] or present
+    kept_names = [c for c in dataset.benchmark_conditions if c in conditions]
     pooled = humans.select(np.isin(humans.condition, kept_names))
     per_subject = np.array([pooled.correct[pooled.subject == s].mean() for s in pooled.subjects])
     human.update(human_accuracy=float(per_subject.mean()), human_accuracy_min=float(per_subject.min()),
@@ -319,6 +321,11 @@ class HumanOodSuite(Suite):
             scores = score_dataset(table, humans, model, seed)
             scored[dataset.name], tables[dataset.name] = scores, table
             output.records.extend(self._dataset_records(model, request.dataset, scores))
+            if scores.benchmark is None:
+                del scored[dataset.name]
+                output.notices.append(Notice(self.name, request.dataset, (
+                    f"none of the benchmark's conditions ({', '.join(dataset.benchmark_conditions)}) was answered: "
+                    "per-condition records only, left out of the benchmark means")))
             output.notices.extend(self._coverage_notices(request.dataset, table, humans))
             output.per_sample[(request.dataset, request.condition)] = {
                 "correct": table.correct, "decision": table.decision, "category": table.category,
@@ -359,7 +366,8 @@ class HumanOodSuite(Suite):
     def _dataset_records(self, model: str, dataset: str, scores: DatasetScores) -> list[MetricRecord]:
         records = []
         conditions = scores.conditions.items() if scores.dataset.parametric else ()
-        for condition, condition_scores in [*conditions, (BENCHMARK_CONDITION, scores.benchmark)]:
+        headline = [(BENCHMARK_CONDITION, scores.benchmark)] if scores.benchmark is not None else []
+        for condition, condition_scores in [*conditions, *headline]:
             records.extend(self._records(model, dataset, condition, condition_scores))
         return records
 

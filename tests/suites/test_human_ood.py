@@ -314,3 +314,12 @@ def test_live_model_on_release_fixtures_round_trips_through_its_decisions(tmp_pa
     assert again.keys() == live.keys()
     for key, value in live.items():
         assert again[key] == pytest.approx(value, nan_ok=True), key
+
+
+def test_only_excluded_conditions_give_no_benchmark_value():
+    # colour's benchmark keeps greyscale only; a model that answered the colour images alone has
+    # per-condition numbers but no headline, rather than a headline on the control condition
+    resnet = reference_table("resnet50", "colour")
+    scores = score_dataset(resnet.select(resnet.condition == "cr"), reference_table("humans", "colour"),
+                           "resnet50", seed=0, resamples=10)
+    assert scores.benchmark is None and set(scores.conditions) == {"cr"}
