@@ -248,3 +248,83 @@ def test_revisited_oxford_end_to_end(tmp_path, tiny_model_file):
     maps = {r["metric"]: r["value"] for r in payload["records"] if r["dataset"] == "roxford5k"}
     assert set(maps) == {"map_easy", "map_medium", "map_hard"} and all(0 < v <= 1 for v in maps.values())
     assert payload["header"]["images_forwarded"]["roxford5k/none [features]"] == 8
+
+
+def _task_records(x: np.ndarray, y: np.ndarray, split: np.ndarray):
+    from auditkit.suite import SuiteOutput
+    from suites.linear_probe.suite import LinearProbeSuite
+
+    output = SuiteOutput()
+    LinearProbeSuite()._task("m", "transfer", "", x, y, split, 0, output)
+    return output
+
+
+def test_a_split_cut_by_limit_is_skipped_with_the_reason():
+    # --limit 300 on digits keeps the first 300 sample ids: all of them test/...
+    rng = np.random.default_rng(0)
+    x, y = _blobs(rng, 300, 10, 8, 1.0)
+    output = _task_records(x, y, np.array(["test"] * 300))
+    assert not output.records
+    (skipped,) = output.skipped
+    assert "needs train and test images, has train 0, val 0, test 300" in skipped.reason
+    assert "--limit" in skipped.reason
+    # train with a single class cannot be probed either
+    split = np.array(["train"] * 20 + ["test"] * 280)
+    y_one = y.copy()
+    y_one[:20] = 3
+    output = _task_records(x, y_one, split)
+    assert not output.records and "one class" in output.skipped[0].reason
+
+
+def test_few_shot_never_sees_the_val_labels(monkeypatch):
+    """CLIP_benchmark issue 125: a few-shot probe tuned on the full val split has seen more than
+    k labels per class. Scrambling every val label must leave every few-shot record unchanged
+    (while the full probe, which tunes C on val, does see them)."""
+    import suites.linear_probe.suite as probe
+
+    monkeypatch.setattr(probe, "SHOTS", (1, 5))  # one untuned and one cross-validated k: enough, faster
+    monkeypatch.setattr(probe, "FEW_SHOT_SEEDS", (0, 1, 2))
+    rng = np.random.default_rng(5)
+    x, y = _blobs(rng, 270, 3, 6, 2.5)
+    split = np.array(["train"] * 90 + ["val"] * 90 + ["test"] * 90)
+    honest = _task_records(x, y, split)
+    scrambled_y = y.copy()
+    scrambled_y[90:180] = rng.permutation(2 - y[90:180])  # mostly wrong, shuffled
+    scrambled = _task_records(x, scrambled_y, split)
+
+    def few_shot(output):
+        return {(r.condition, r.metric): (r.value, r.ci_low, r.ci_high) for r in output.records
+                if r.condition.startswith("few-shot/")}
+
+    assert few_shot(honest) == few_shot(scrambled) and len(few_shot(honest)) == 2 + 2  # top1 and C at each k
+    full = {r.metric: r.value for r in honest.records if r.condition == "none"}
+    full_scrambled = {r.metric: r.value for r in scrambled.records if r.condition == "none"}
+    assert (full["probe_c"], full["top1"]) != (full_scrambled["probe_c"], full_scrambled["top1"])
+
+
+def test_few_shot_c_comes_from_cross_validation_on_the_k_images(monkeypatch):
+    import suites.linear_probe.suite as probe
+
+    rng = np.random.default_rng(6)
+    x, y = _blobs(rng, 30, 3, 5, 1.0)  # 10 images per class
+    seen = []
+    original = probe.fit_probe
+    monkeypatch.setattr(probe, "fit_probe", lambda f, l, c: seen.append(len(l)) or original(f, l, c))
+    c = probe.few_shot_c(x, y, seed=0)
+    assert c in probe.FEW_SHOT_C
+    # 7 C values x 3 folds, each fitted on about 2/3 of the 30 images, nothing else
+    assert len(seen) == 7 * 3 and set(seen) <= {18, 19, 20, 21}
+    seen.clear()
+    assert probe.few_shot_c(x[[0, 1, 2]], y[[0, 1, 2]], seed=0) == probe.FEW_SHOT_UNTUNED_C and not seen
+    # the same cross-validation written out: pooled hits per C, the middle of the best ones
+    scores = {}
+    from sklearn.model_selection import StratifiedKFold
+
+    for value in (1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6):
+        hits = 0
+        for fit, held in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y):
+            fx, hx = probe.standardise(x[fit], x[held])
+            hits += (original(fx, y[fit], float(value)).predict(hx) == y[held]).sum()
+        scores[float(value)] = hits
+    best = [v for v in sorted(scores) if scores[v] == max(scores.values())]
+    assert c == best[(len(best) - 1) // 2]
