@@ -14,7 +14,7 @@ from auditkit.cli import main
 from auditkit.compare import compare, load_runs
 from auditkit.compare.paired import align, bootstrap_p, holm, mcnemar_exact, PairedTest
 from auditkit.errors import AuditError
-from tests.compare.fixtures import DESIGN, make_runs, make_val, run_model, val_names
+from tests.compare.fixtures import DESIGN, make_runs, make_val, records, run_model, val_names
 from tests.suites.test_imagenet_x import partial_val  # noqa: F401  (a fixture: two annotated images per factor)
 
 
@@ -173,6 +173,24 @@ def reproduced(run_dir: Path) -> int:
 def test_per_sample_arrays_reproduce_the_records(four_runs: Path) -> None:
     # calibration: top1, brier, nll (the convention) and ece, mce, adaptive ece (the override)
     assert reproduced(four_runs / "runs" / "m0") == 6
+    # and the records themselves, worked by hand: model 0 answers one-hot logits x 4, wrong on 8 of
+    # the 24 images (DESIGN), so every image has confidence c = e^4 / (e^4 + 999) and every other
+    # class q = 1 / (e^4 + 999)
+    c, q = np.exp(4) / (np.exp(4) + 999), 1 / (np.exp(4) + 999)
+    recorded = {r["metric"]: r for r in records(four_runs / "runs" / "m0")
+                if r["suite"] == "calibration" and r["condition"] == "none" and r["dataset"] == "imagenet-val"}
+    assert recorded["top1"]["value"] == pytest.approx(16 / 24)
+    assert recorded["ece"]["value"] == pytest.approx(16 / 24 - c)  # one bin holds every image: |acc - conf|
+    assert c == pytest.approx(0.051821, abs=1e-6)
+    right_brier = (1 - c) ** 2 + 999 * q ** 2
+    wrong_brier = (1 - q) ** 2 + c ** 2 + 998 * q ** 2
+    assert recorded["brier"]["value"] == pytest.approx((16 * right_brier + 8 * wrong_brier) / 24)
+    assert recorded["nll"]["value"] == pytest.approx((16 * -np.log(c) + 8 * -np.log(q)) / 24)
+    # the top-1 CI (percentile bootstrap over images) against scipy's, on 16 hits of 24
+    reference = stats.bootstrap((np.r_[np.ones(16), np.zeros(8)],), np.mean, n_resamples=20000,
+                                method="percentile", random_state=0).confidence_interval
+    assert recorded["top1"]["ci_low"] == pytest.approx(reference.low, abs=1 / 24)
+    assert recorded["top1"]["ci_high"] == pytest.approx(reference.high, abs=1 / 24)
     card = (four_runs / "runs" / "m0" / "model_card.html").read_text()  # audit run writes the card
     assert "Model card" in card and "0.6667" in card and "[0.4990, 0.8333]" in card
 
