@@ -61,6 +61,20 @@ def hendrycks():
     return module
 
 
+def imagecorruptions():
+    """The ``imagecorruptions.corruptions`` module (bethgelab), with the same shims."""
+    hendrycks()  # installs the pkg_resources stand-in both packages import
+    import skimage.filters
+    from imagecorruptions import corruptions as module
+
+    def gaussian(image, sigma=1, multichannel=False, **kwargs):
+        return skimage.filters.gaussian(image, sigma=sigma, channel_axis=-1 if multichannel else None, **kwargs)
+
+    module.np = _Numpy2Shim()
+    module.gaussian = gaussian
+    return module
+
+
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Global numpy seeded as our per-image RandomState; scikit-image's random_noise (impulse

@@ -113,8 +113,7 @@ def test_motion_blur_kernel_equals_imagemagick(radius, sigma):
 
 def test_oracle_shims_agree_with_imagecorruptions(reference):
     """The shimmed Hendrycks oracle against a second packaging of the same functions."""
-    package = _oracle(lambda: __import__("imagecorruptions.corruptions", fromlist=["corruptions"]))
-    package.np = oracles._Numpy2Shim()
+    package = _oracle(oracles.imagecorruptions)
     crop = _images()[1]
     for name in ("gaussian_noise", "shot_noise", "contrast", "brightness", "pixelate", "fog"):
         for severity in (1, 5):
