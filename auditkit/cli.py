@@ -211,7 +211,7 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
-    from auditkit.report.html import NumberFormat
+    from auditkit.report.html import NumberFormat, skipped_by_dataset
 
     console = Console(stderr=True)
     numbers = NumberFormat.of(results.records)  # fixed decimals per metric, as in the report
@@ -223,9 +223,12 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
             if r.condition == "none":
                 table.add_row(r.suite, r.dataset, r.metric, numbers.value(r), numbers.ci(r), str(r.n))
         console.print(table)
-        # with no records the run ends in one error line instead (the report lists every skip)
-        for s in results.skipped:
-            console.print(f"skipped {s.suite} on {s.dataset}: {s.reason}", markup=False, highlight=False)
+        # with no records the run ends in one error line instead (the report lists every skip);
+        # one line per dataset, unwrapped: a missing dataset read by five suites is one line, not five
+        for skipped in skipped_by_dataset(results.skipped):
+            console.print(skipped.line(), markup=False, highlight=False, soft_wrap=True)
+        if results.skipped:
+            console.print("(each skip in full, with how to fix it, in the report's summary)", highlight=False)
 
 
 @app.command()

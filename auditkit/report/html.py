@@ -276,6 +276,49 @@ def suite_sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
     return list(sections.values())
 
 
+@dataclass(frozen=True)
+class SkippedDataset:
+    """Everything skipped on one dataset, each distinct reason once with the suites giving it:
+    one line of the console and of the report's summary (the suite sections keep each skip)."""
+
+    dataset: str
+    reasons: tuple[tuple[str, tuple[str, ...]], ...]  # (reason, suites)
+
+    @property
+    def suites(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(suite for _, suites in self.reasons for suite in suites))
+
+    @property
+    def brief(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Each reason up to its first '; ' (what is wrong; the fix after it stays in the suite's
+        section) and 200 characters (room for a long data path)."""
+        def short(reason: str) -> str:
+            clause = reason.split("; ")[0]
+            return clause if len(clause) <= 200 else clause[:199].rstrip() + "…"
+
+        return tuple((short(reason), suites) for reason, suites in self.reasons)
+
+    def line(self, shown: int = 3) -> str:
+        """``skipped on imagenet-r (calibration, robustness): dataset imagenet-r not found at ...``"""
+        if len(self.reasons) == 1:
+            reason, suites = self.brief[0]
+            return f"skipped on {self.dataset} ({', '.join(suites)}): {reason}"
+        parts = [f"{', '.join(suites)}: {reason}" for reason, suites in self.brief[:shown]]
+        more = len(self.reasons) - shown
+        return f"skipped on {self.dataset}: " + "; ".join(parts) + (f"; {more} more (see the report)" if more > 0 else "")
+
+
+def skipped_by_dataset(skipped: list[Skipped]) -> list[SkippedDataset]:
+    """The skips grouped by dataset in the order they were made, each reason once."""
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for skip in skipped:
+        suites = grouped.setdefault(skip.dataset, {}).setdefault(skip.reason, [])
+        if skip.suite not in suites:
+            suites.append(skip.suite)
+    return [SkippedDataset(dataset, tuple((reason, tuple(suites)) for reason, suites in reasons.items()))
+            for dataset, reasons in grouped.items()]
+
+
 def embed_figure(figure: FigureRef, run_dir: Path) -> EmbeddedFigure:
     if Path(figure.stem).name != figure.stem or figure.stem in ("", ".", ".."):
         raise AuditError(f"figure stem {figure.stem!r} in results.json is not a file name; rerun `audit run`")
@@ -379,6 +422,8 @@ def build_report(run_dir: Path) -> Path:
         summary=summary_blocks(results.records),
         sections=suite_sections(results, run_dir),
         skipped=results.skipped,
+        skipped_datasets=skipped_by_dataset(results.skipped),
+        anchors={name: _anchor(name) for name in dict.fromkeys(s.suite for s in results.skipped)},
         notices=results.notices,
         list_limit=HEADER_LIST_LIMIT,
     )

@@ -253,3 +253,12 @@ def test_a_damaged_compare_file_is_one_line_for_export(tmp_path, capsys):
     (folder / "compare.json").write_text('{"runs": "a, b", "records": []}')
     err = one_error_line(capsys, ["export", str(folder), "--out", str(tmp_path / "exp")])
     assert "compare.json: 'runs' is not a list" in err
+
+
+def test_the_console_gives_one_line_per_skipped_dataset(tiny_model_file, val_folder, tmp_path, capsys):
+    main(audit_args(tiny_model_file, val_folder, tmp_path / "out", tmp_path / "cache"))
+    err = capsys.readouterr().err
+    skips = [line for line in err.splitlines() if line.startswith("skipped")]
+    root = tmp_path / "out" / "no-data"
+    assert skips == [f"skipped on imagenet-r (calibration): dataset imagenet-r not found at {root / 'imagenet-r'}"]
+    assert "each skip in full, with how to fix it, in the report" in err

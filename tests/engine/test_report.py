@@ -107,12 +107,45 @@ def test_every_user_string_is_escaped(report: Path) -> None:
 
 def test_skips_and_caveats_are_visible(report: Path) -> None:
     html = report.read_text()
-    assert "Skipped (2)" in html and "Caveats (1)" in html
+    assert "Skipped on 2 datasets" in html and "Caveats (1)" in html
     assert MISSING_DATASET_REASON in html
     assert "computed on 1200 of 1280 trials" in html
     # a suite that only skipped still gets its section, saying so
     section = html.split('<section id="suite-imagenet_x"', 1)[1].split("</section>", 1)[0]
     assert "Skipped:" in section and "imagenet-val" in section
+
+
+def test_skips_collapse_to_one_line_per_dataset() -> None:
+    from auditkit.report.html import skipped_by_dataset
+
+    missing = "dataset imagenet-r not found at /data/imagenet-r; put it there or pass --data imagenet-r=PATH"
+    skipped = [Skipped("calibration", "imagenet-r", missing), Skipped("robustness", "imagenet-v2", "absent; fix"),
+               Skipped("robustness", "imagenet-r", missing), Skipped("invariance", "imagenet-val", "condition a: x"),
+               Skipped("invariance", "imagenet-val", "condition b: y"), Skipped("cka", "imagenet-val", "needs a model")]
+    lines = [d.line() for d in skipped_by_dataset(skipped)]
+    assert lines == [
+        "skipped on imagenet-r (calibration, robustness): dataset imagenet-r not found at /data/imagenet-r",
+        "skipped on imagenet-v2 (robustness): absent",
+        "skipped on imagenet-val: invariance: condition a: x; invariance: condition b: y; cka: needs a model",
+    ]
+    long = skipped_by_dataset([Skipped("s", "d", "x" * 300)])[0].line()
+    assert long.endswith("…") and len(long) < 230
+
+
+def test_the_summary_shows_each_skipped_dataset_once_and_sections_keep_every_reason(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    reason = "dataset imagenet-r not found at /data/imagenet-r; put it there or pass --data imagenet-r=PATH"
+    RunResults(header={"model": {"name": "m"}, "suites": {"calibration": "1", "robustness": "1"}},
+               skipped=[Skipped("calibration", "imagenet-r", reason), Skipped("robustness", "imagenet-r", reason)],
+               ).write(run_dir)
+    html = build_report(run_dir).read_text()
+    summary = html.split('<section id="summary"', 1)[1].split("</section>", 1)[0]
+    assert "Skipped on 1 dataset " in summary and summary.count("<li>") == 1
+    assert "not found at /data/imagenet-r (" in summary and "--data imagenet-r=PATH" not in summary
+    for suite in ("calibration", "robustness"):
+        assert f'<a href="#suite-{suite}">{suite}</a>' in summary
+        section = html.split(f'<section id="suite-{suite}"', 1)[1].split("</section>", 1)[0]
+        assert "--data imagenet-r=PATH" in section  # the fix, in full, where the suite is
 
 
 def test_values_and_intervals_are_formatted(report: Path) -> None:
@@ -181,7 +214,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     report = fake_run(tmp_path / "run")
     dom = render(report, tmp_path, "--dump-dom", "--virtual-time-budget=2000").stdout
     assert dom.count('<img src="data:image/png;base64,') == 2, dom[-2000:]
-    assert "Skipped (2)" in dom and ESCAPED_EVIL in dom and "<script>alert" not in dom
+    assert "Skipped on 2 datasets" in dom and ESCAPED_EVIL in dom and "<script>alert" not in dom
     # every image decoded (naturalWidth > 0), checked by a script the browser runs on a copy
     probe = tmp_path / "probe.html"
     probe.write_text(report.read_text().replace(
