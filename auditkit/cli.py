@@ -228,7 +228,7 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
         for skipped in skipped_by_dataset(results.skipped):
             console.print(skipped.line(), markup=False, highlight=False, soft_wrap=True)
         if results.skipped:
-            console.print("(each skip in full, with how to fix it, in the report's summary)", highlight=False)
+            console.print("(each skip in full, with how to fix it: the report, in its suite's section)", highlight=False)
 
 
 @app.command()
