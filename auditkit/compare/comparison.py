@@ -21,6 +21,9 @@ from auditkit.suite import Suite
 
 COMPARE_FILE = "compare.json"
 HEADLINE = "none"
+# Side by side (columns, paired tests, model cards) up to this many audited runs; beyond it the
+# field section (correlations, ranks, leaderboard) carries the comparison alone.
+SIDE_BY_SIDE = 8
 
 
 def suite_for(name: str) -> Suite:
@@ -98,6 +101,15 @@ class Comparison:
         return [run.name for run in self.runs]
 
     @property
+    def side_by_side(self) -> bool:
+        """Whether the page shows models as columns (at most ``SIDE_BY_SIDE`` runs)."""
+        return len(self.runs) <= SIDE_BY_SIDE
+
+    @property
+    def references(self) -> set[str]:
+        return {run.name for run in self.runs if run.reference}
+
+    @property
     def records(self) -> list[MetricRecord]:
         return [_renamed(r, run.name) for run in self.runs for r in run.records]
 
@@ -149,7 +161,13 @@ def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
     partial: set[str] = set()  # datasets where some pair does not share every sample
     tests: list[PairedTest] = []
     empty = paired = 0
-    for a, b in itertools.combinations(runs, 2):
+    audited = [run for run in runs if not run.reference]
+    if len(runs) > SIDE_BY_SIDE:
+        notices.append(f"{len(runs)} models: paired tests and side-by-side tables are drawn for at most "
+                       f"{SIDE_BY_SIDE}; this page compares them through the field section (correlations, "
+                       "ranks, leaderboard). Compare fewer runs for paired tests.")
+        audited = []
+    for a, b in itertools.combinations(audited, 2):
         files_b = b.sample_files()
         for (suite_name, dataset, condition), _ in a.sample_files().items():
             if (suite_name, dataset, condition) not in files_b:

@@ -91,8 +91,10 @@ def property_table(models: list[str], records: list[MetricRecord], better: dict[
 
 
 def field_section(models: list[str], records: list[MetricRecord], better: dict[str, dict[str, str]],
-                  references: set[str], seed: int = 0) -> FieldSection | None:
-    """The section, or None when fewer than ``MIN_MODELS`` models share any two properties."""
+                  references: set[str], seed: int = 0, exclude: set[str] = frozenset()) -> FieldSection | None:
+    """The section, or None when fewer than ``MIN_MODELS`` models share any two properties.
+    ``exclude``: models drawn as the background of accuracy on the line, not as compared points
+    (the testbed's own rows)."""
     from auditkit.compare.field_plots import accuracy_scatter, correlation_heatmap, field_lines
 
     table, labels = property_table(models, records, better)
@@ -112,7 +114,7 @@ def field_section(models: list[str], records: list[MetricRecord], better: dict[s
         section.figures.append(("against_accuracy", scatter,
                                 "Each property against ImageNet val top-1 across models, with the least-squares line: "
                                 "the distance from the line is what accuracy does not predict."))
-    for dataset, figure in field_lines(records, models):
+    for dataset, figure in field_lines(records, models, exclude):
         section.figures.append((f"accuracy_on_the_line_{dataset}", figure,
                                 f"{dataset}: the compared models on the robustness testbed's field and baseline."))
     return section

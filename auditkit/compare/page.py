@@ -114,23 +114,69 @@ def radar_note(comparison: Comparison) -> str:
             "(an axis scaled worst … best would turn such differences into the full axis).")
 
 
+@dataclass
+class FieldView:
+    """The field section as the page shows it: figures, the strongest correlations, ranks."""
+
+    figures: list[EmbeddedFigure]
+    correlations: list  # auditkit.field.analysis.Correlation, strongest first
+    ranks: list[tuple[str, bool, float, float, int]]  # (model, published, mean rank, mean z, properties ranked)
+    residuals: list[tuple[str, str, float]]  # (property words, model, residual), largest |residual| first
+    labels: dict[str, str]
+    leaderboard: str
+    models: int
+
+
+def field_view(comparison: Comparison, out_dir: Path) -> FieldView | None:
+    """The many-model section (``auditkit.compare.field``) with its figures saved, or None."""
+    import math
+
+    from auditkit.compare.field import ACCURACY, field_section
+
+    testbed = {run.name for run in comparison.runs if (run.results.header.get("source") or {}).get("collection") == "testbed"}
+    section = field_section(comparison.models, comparison.records, comparison.better, comparison.references,
+                            seed=comparison.seed, exclude=testbed)
+    if section is None:
+        return None
+    figures = [_save(figure, out_dir, "field", "all", name, caption) for name, figure, caption in section.figures]
+    leaderboard = section.leaderboard(out_dir / "leaderboard.csv")
+    spearman = sorted((c for c in section.correlations if c.method == "spearman" and math.isfinite(c.value)),
+                      key=lambda c: -abs(c.value))
+    kendall = {(c.first, c.second): c for c in section.correlations if c.method == "kendall"}
+    table = section.table
+    ranked = (~(table.values != table.values)).sum(axis=1)  # properties each model has
+    ranks = sorted(((m, m in section.references, float(section.ranks.mean_rank[i]), float(section.ranks.mean_z[i]),
+                     int(ranked[i])) for i, m in enumerate(table.models) if math.isfinite(section.ranks.mean_rank[i])),
+                   key=lambda row: row[2])
+    residuals = sorted(((section.labels.get(f.prop, f.prop), m, r) for f in section.fits
+                        for m, r in f.residuals.items() if f.prop != ACCURACY), key=lambda row: -abs(row[2]))
+    return FieldView(figures, [(c, kendall.get((c.first, c.second))) for c in spearman], ranks, residuals[:20],
+                     section.labels, leaderboard.name, len(table.models))
+
+
 def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     comparison.write(out_dir)
-    cards: list[tuple[str, ModelCard]] = [(run.letter, model_card(run.results, run.name)) for run in comparison.runs]
-    blocks = suite_blocks(comparison, out_dir)
-    settings = run_settings(comparison.runs)
+    side = comparison.side_by_side
+    cards: list[tuple[str, ModelCard]] = ([(run.letter, model_card(run.results, run.name)) for run in comparison.runs
+                                          if not run.reference] if side else [])
+    blocks = suite_blocks(comparison, out_dir) if side else []
+    audited = [run for run in comparison.runs if not run.reference]
+    settings = run_settings(audited)
     html = template_environment(NumberFormat.of(comparison.records)).get_template("compare.html").render(
         comparison=comparison,
         differing=[s for s in settings if s.differs],
         same=[s for s in settings if not s.differs],
         definitions={b.suite: definitions(b.suite, [r.metric for r in b.headline + b.conditions]) for b in blocks},
         runs=comparison.runs,
+        audited=audited,
+        published=_published_collections(comparison),
         models=comparison.models,
         letters={run.name: run.letter for run in comparison.runs},
         cards=cards,
-        overview=overview_figures(comparison, out_dir),
-        radar_note=radar_note(comparison),
+        overview=overview_figures(comparison, out_dir) if side else [],
+        radar_note=radar_note(comparison) if side else "",
+        field=field_view(comparison, out_dir),
         blocks=blocks,
         significant=sum(1 for t in comparison.tests if t.stars),
         created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -139,3 +185,19 @@ def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:
     path = out_dir / COMPARE_PAGE
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def _published_collections(comparison: Comparison) -> list[tuple[str, int, str]]:
+    """(collection, rows, source) of the reference rows in the comparison."""
+    found: dict[str, list[dict]] = {}
+    for run in comparison.runs:
+        if run.reference:
+            source = run.results.header.get("source") or {}
+            found.setdefault(str(source.get("collection", "published")), []).append(source)
+    described = []
+    for collection, sources in found.items():
+        first = sources[0]
+        where = (f"{first.get('repository')} @ {str(first.get('commit'))[:7]}" if first.get("repository")
+                 else str(first.get("paper", "")))
+        described.append((collection, len(sources), where))
+    return described

@@ -51,6 +51,11 @@ class Run:
     def records(self) -> list[MetricRecord]:
         return self.results.records
 
+    @property
+    def reference(self) -> bool:
+        """A published row (``--with``): records without per-sample data, never paired."""
+        return bool(self.results.header.get("reference"))
+
     def sample_files(self) -> dict[tuple[str, str, str], Path]:
         """(suite, dataset, request condition) -> its per-sample .npz.
 
@@ -150,20 +155,33 @@ def run_settings(runs: list[Run]) -> list[Setting]:
     return sorted(found, key=lambda setting: not setting.differs)
 
 
-def load_runs(paths: list[str]) -> list[Run]:
+def load_runs(paths: list[str], references: tuple[str, ...] = ()) -> list[Run]:
+    """The runs found from ``paths``, then the reference rows of each collection in ``references``
+    (``auditkit.field.reference``: ``testbed``, ``beyond-inet``)."""
+    from auditkit.field.reference import reference_rows
+
     folders = find_runs(paths)
-    if len(folders) < 2:
+    published = [(collection, rows) for collection in references for rows in reference_rows(collection)]
+    if len(folders) + len(published) < 2 or not folders:
         raise AuditError(
             f"compare needs at least two runs, got {len(folders)} ({', '.join(map(str, folders)) or 'none'}); "
-            "give two or more run folders, a glob or a folder of runs"
+            "give two or more run folders, a glob or a folder of runs (or one run and --with testbed / beyond-inet)"
         )
     runs = []
-    for index, folder in enumerate(folders):
+    for folder in folders:
         results = read_results(folder)
         model = results.header.get("model")
         name = str(model.get("name") if isinstance(model, dict) else model or folder.name)
-        runs.append(Run(folder, results, name, letter=_letter(index)))
+        runs.append(Run(folder, results, name))
     _tell_apart(runs)
+    taken = {run.name for run in runs}
+    for collection, results in published:
+        name = results.header["model"]["name"]
+        name = name if name not in taken else f"{name} ({collection})"
+        taken.add(name)
+        runs.append(Run(Path(f"published: {collection}"), results, name))
+    for index, run in enumerate(runs):
+        run.letter = _letter(index)
     return runs
 
 

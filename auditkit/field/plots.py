@@ -83,9 +83,9 @@ def accuracy_on_the_line(baseline: Baseline, audited: list[AuditedPoint], width:
     named = len(audited) <= len(AUDITED_COLOURS)  # beyond that, one legend entry for all of them
     for index, point in enumerate(audited):
         colour = AUDITED_COLOURS[index % len(AUDITED_COLOURS)] if named else AUDITED_COLOURS[0]
-        x, y = forward(point.x), forward(point.y)
-        xerr = None if point.x_ci is None else [[x - forward(point.x_ci[0])], [forward(point.x_ci[1]) - x]]
-        yerr = None if point.y_ci is None else [[y - forward(point.y_ci[0])], [forward(point.y_ci[1]) - y]]
+        x, y = float(forward(point.x)), float(forward(point.y))
+        xerr = None if point.x_ci is None else [[x - float(forward(point.x_ci[0]))], [float(forward(point.x_ci[1])) - x]]
+        yerr = None if point.y_ci is None else [[y - float(forward(point.y_ci[0]))], [float(forward(point.y_ci[1])) - y]]
         with np.errstate(divide="ignore", invalid="ignore"):
             effective = baseline.effective_robustness(point.x, point.y)
         label = (f"{point.model}: effective robustness {effective:+.1f} pp" if named
