@@ -106,6 +106,12 @@ def test_on_the_fly_imagenet_c_from_a_val_folder(tmp_path):
                         for c, a in PROTOCOL_ALEXNET.items()])
     assert mce == pytest.approx(expected)
     assert payload["header"]["images_forwarded"]["imagenet-val/corrupt/fog/5"] == 3
+    # which images: auditkit's implementation, named in the header and in the store's keys
+    from auditkit.data.imagenet_c import implementation
+
+    assert payload["header"]["imagenet_c"].startswith(f"made on the fly: {implementation()}")
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "out").parent.glob("cache/store/*/*/meta.json")]
+    assert sum(m["condition"] == f"corrupt/fog/5@{implementation()}" for m in metas) == 1
     assert not any(s["dataset"] == "imagenet-c" for s in payload["skipped"])
 
 
@@ -126,3 +132,4 @@ def test_released_imagenet_c_folders(tmp_path):
     assert ("none", "mean_corruption_error") not in records  # 1 of 15 corruptions complete
     assert any("mCE needs all 15" in n["message"] for n in payload["notices"])
     assert "imagenet-c/native" in payload["header"]["images_forwarded"]
+    assert payload["header"]["imagenet_c"].startswith("released files")
