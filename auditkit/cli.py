@@ -97,7 +97,7 @@ def _output_folder(path: Path, option: str) -> Path:
 
 @app.command()
 def run(
-    model: str = typer.Option(..., "--model", "-m", help="preset, timm:NAME, open_clip:ARCH/PRETRAINED or python:MODULE:FACTORY"),
+    model: list[str] = typer.Option(..., "--model", "-m", help="preset, timm:NAME, open_clip:ARCH/PRETRAINED or python:MODULE:FACTORY; repeat for several models (a run folder each under --out, and a comparison)"),
     suites: str = typer.Option(..., "--suites", "-s", help="comma-separated suite names (audit ls suites)"),
     weights: Optional[str] = typer.Option(None, "--weights", help="weights file (.safetensors, or .pth state dict)"),
     preprocess: str = typer.Option("default", "--preprocess", help="default | paper | timm"),
@@ -128,7 +128,12 @@ def run(
     from auditkit.runner import RunConfig, default_workers
 
     _check_counts(input_size=input_size, workers=workers)
-    out = _output_folder(out or _default_out(model), "--out")  # refused before any forward pass
+    models = list(dict.fromkeys(model))
+    if len(models) > 1 and weights:
+        raise AuditError("--weights names one model's file; run a model with its own --weights on its own")
+    several = len(models) > 1
+    # refused before any forward pass; several models: one folder each under --out
+    out = _output_folder(out or (Path("audit-out") / "models" if several else _default_out(models[0])), "--out")
     suite_names = _split_suites(suites)
     overrides = parse_data_overrides(data)
     cache_dir = cache_root(cache)
@@ -136,7 +141,6 @@ def run(
         weights=weights, preprocess=preprocess, input_size=input_size, crop_pct=crop_pct,
         interpolation=interpolation, head_cache=cache_dir / "heads",
     )
-    adapter = load_model(model, options)
     config = RunConfig(
         suites=suite_names, out_dir=out, cache_dir=cache_dir,
         data_root=data_root(data_root_dir), data_overrides=overrides, limit=limit,
@@ -147,7 +151,43 @@ def run(
         reference_model=reference_model, datasets=_split_datasets(datasets, suite_names),
         suite_settings={"er_scale": _choice("--er-scale", er_scale, ("logit", "probit"))},
     )
-    _run_and_report(adapter, config, overwrite)
+    if not several:
+        _run_and_report(load_model(models[0], options), config, overwrite)
+        return
+    _run_several(models, options, config, overwrite)
+
+
+def _run_several(models: list[str], options, config, overwrite: bool) -> None:  # type: ignore[no-untyped-def]
+    """``audit run --model A --model B ...``: one run folder per model under --out (a model that
+    fails is reported and the others still run), then the comparison page of those that ran."""
+    import gc
+    from dataclasses import replace
+
+    from auditkit.adapters.specs import load_model
+    from auditkit.compare import compare as compare_runs, load_runs
+    from auditkit.compare.page import build_compare_page
+
+    done: list[Path] = []
+    failed: list[str] = []
+    for spec in models:
+        folder = config.out_dir / _default_out(spec).name
+        typer.echo(f"== {spec} -> {folder}", err=True)
+        try:
+            _run_and_report(load_model(spec, options), replace(config, out_dir=folder), overwrite)
+            done.append(folder)
+        except AuditError as error:  # fault isolation: one model's mistake does not stop the others
+            if isinstance(error, UserCodeError) and error.where:
+                typer.echo(error.where, err=True)
+            typer.echo(f"audit: error: {spec}: {error}", err=True)
+            failed.append(spec)
+        gc.collect()  # the last model's weights go before the next one loads
+    if len(done) >= 2:
+        page = build_compare_page(compare_runs(load_runs([str(f) for f in done]), seed=config.seed),
+                                  _output_folder(config.out_dir / "compare", "--out"))
+        typer.echo(f"compare: {page}")
+    if failed:
+        raise AuditError(f"{len(failed)} of {len(models)} models failed ({', '.join(failed)}); the others' runs "
+                         f"are in {config.out_dir}")
 
 
 def _collections(given: list[str]) -> tuple[str, ...]:
