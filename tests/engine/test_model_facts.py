@@ -21,6 +21,8 @@ def test_run_header_has_hand_counted_facts_and_measured_speed(tmp_path, val_fold
     assert facts["input_size"] == 32
     assert facts["images_per_second"] > 0
     assert facts["measured_on"] == {"device": "cpu", "precision": "fp32", "batch_size": 64, "images": 24}
+    card = (out / "model_card.html").read_text()
+    assert f"0.01 M parameters, 0.0 GMACs at 32 px, {facts['images_per_second']} images/s (cpu, fp32" in card
     # a second run takes every image from the store: nothing forwarded, nothing measured
     main(args + ["--overwrite"])
     again = json.loads((out / "results.json").read_text())["header"]["model_facts"]
