@@ -261,4 +261,4 @@ def test_the_console_gives_one_line_per_skipped_dataset(tiny_model_file, val_fol
     skips = [line for line in err.splitlines() if line.startswith("skipped")]
     root = tmp_path / "out" / "no-data"
     assert skips == [f"skipped on imagenet-r (calibration): dataset imagenet-r not found at {root / 'imagenet-r'}"]
-    assert "each skip in full, with how to fix it, in the report" in err
+    assert "(each skip in full, with how to fix it: the report, in its suite's section)" in err
