@@ -174,7 +174,7 @@ def _accuracy_records(
 
 class RobustnessSuite(Suite):
     name = "robustness"
-    version = "0.1"
+    version = "0.2"  # 0.2: effective robustness against the testbed by default; ObjectNet
     description = "top-1 on ImageNet val, V2, A, R, Sketch and ReaL; gap to val"
     datasets = ("imagenet-val", *SHIFTS, "imagenet-c")
     title = "Robustness"
