@@ -30,6 +30,8 @@ app = typer.Typer(
 # typer >= 0.2x ships its own copy of click (typer._click) and no longer raises click's classes:
 # take the exception classes from the module typer's own BadParameter lives in, whichever it is.
 _CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
+# click < 8.2 has no NoArgsIsHelpError (it prints the help and exits 0 itself); () matches nothing
+_NO_ARGS_IS_HELP = getattr(_CLICK_ERRORS, "NoArgsIsHelpError", ())
 INTERRUPTED = "audit: interrupted; rerun the same command to resume"
 
 
@@ -463,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     except AuditError as error:
         typer.echo(f"audit: error: {error}", err=True)
         sys.exit(2)
-    except _CLICK_ERRORS.NoArgsIsHelpError as help_:
+    except _NO_ARGS_IS_HELP as help_:
         typer.echo(help_.format_message())  # `audit` alone: the help (its message), not an error
         sys.exit(0)
     except _CLICK_ERRORS.ClickException as error:
