@@ -132,9 +132,9 @@ def header_settings(header: dict) -> dict[str, str]:
         "precision": _flat(header.get("precision", "fp32")),
     }
     preprocess = model.get("preprocess") if isinstance(model.get("preprocess"), dict) else {}
+    # recorded answers have none: one row says so beside the live models' preprocessing names
+    settings["preprocessing: name"] = "none (recorded answers)" if not preprocess else "—"
     settings.update({f"preprocessing: {key}": _flat(value) for key, value in preprocess.items()})
-    if not preprocess:
-        settings["preprocessing"] = "none recorded (recorded answers)"
     settings.update({
         "device": _flat(header.get("device")),
         "limit (samples per dataset)": _flat(header.get("limit")),
