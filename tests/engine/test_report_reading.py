@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 SUITES = ("calibration", "imagenet_x", "robustness", "invariance", "pug", "linear_probe", "cka", "adversarial",
           "shape_bias")
 
-NOT_METRICS = {"set_input_size"}  # a timm function the invariance row names
+# other identifiers the rows name: a timm function, a run-header key, the record's n field
+NOT_METRICS = {"set_input_size", "suite_protocols", "n"}
 
 
 def readme_metrics() -> dict[str, set[str]]:
