@@ -5,7 +5,10 @@ Measures, for {tf_efficientnet_lite0 (TF "same" padding), efficientnet_lite0 (sy
 - how well the input statistics of every BatchNorm match its running statistics (mean over
   channels of |log(batch var / running var)|; lower = the network sees inputs like in training),
   on the cue-conflict stimuli (every 4th) plus four scikit-image photos;
-- shape + texture hits among the 1200 cue-conflict conflict stimuli (16-class decisions).
+- shape + texture hits among the 1200 cue-conflict conflict stimuli (16-class decisions), with
+  the stimuli fed as the shape-bias protocol feeds them (no resize: "native") and, for
+  comparison, through timm's config transform for the model (Resize 256 bicubic + CenterCrop
+  224, "timm cfg"), which is where PROTOCOLS.md's 788 / 736 come from.
 Results are in the README ("Decisions, measured").
 
     python benchmarks/efficientnet_lite0_variant.py [--stimuli ../shared/data/cue-conflict]
@@ -64,7 +67,7 @@ def main() -> None:
     images = [Image.open(s.path).convert("RGB") for s in source.samples]
     ids = np.array([s.sample_id for s in source.samples])
     photos = [Image.fromarray(getattr(skimage.data, name)()) for name in PHOTOS]
-    print("| variant | normalisation | first BN | all BNs | shape | texture | hits |")
+    print("| variant | normalisation | input | first BN | all BNs | shape | texture | hits |")
     for architecture in ("tf_efficientnet_lite0", "efficientnet_lite0"):
         model = build(architecture)
         for label, (mean, std) in NORMALISATIONS.items():
@@ -72,12 +75,14 @@ def main() -> None:
             resized = T.Compose([T.Resize(256), T.CenterCrop(224), plain])
             statistics_batch = torch.stack([plain(i) for i in images[::4]] + [resized(p) for p in photos])
             first, overall = batchnorm_mismatch(model, statistics_batch)
-            with torch.inference_mode():
-                logits = torch.cat([model(torch.stack([plain(i) for i in images[k:k + 128]]))
-                                    for k in range(0, len(images), 128)]).numpy()
-            counts = count(Trials.from_ids(ids, decisions_from_logits(logits)))
-            print(f"| {architecture} | {label} | {first:.3f} | {overall:.3f} | {counts.shape_hits} "
-                  f"| {counts.texture_hits} | {counts.shape_hits + counts.texture_hits} |")
+            timm_cfg = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224), plain])
+            for input_name, transform in (("native", plain), ("timm cfg", timm_cfg)):
+                with torch.inference_mode():
+                    logits = torch.cat([model(torch.stack([transform(i) for i in images[k:k + 128]]))
+                                        for k in range(0, len(images), 128)]).numpy()
+                counts = count(Trials.from_ids(ids, decisions_from_logits(logits)))
+                print(f"| {architecture} | {label} | {input_name} | {first:.3f} | {overall:.3f} | {counts.shape_hits} "
+                      f"| {counts.texture_hits} | {counts.shape_hits + counts.texture_hits} |")
 
 
 if __name__ == "__main__":
