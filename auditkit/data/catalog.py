@@ -70,7 +70,7 @@ for _entry in (
                  "downloaded from the Hugging Face hub when online", read_imagenet_hard, fetch_imagenet_hard),
     DatasetEntry("imagenet-c", "imagenet-c", "<corruption>/<severity>/<wnid>/*.JPEG",
                  "download from zenodo.org/record/2235448; when absent the robustness suite makes it "
-                 "from imagenet-val (15 corruptions x 5 severities, corrupt-tta)", read_imagenet_c),
+                 "from imagenet-val (15 corruptions x 5 severities, auditkit's own, after make_imagenet_c.py)", read_imagenet_c),
     DatasetEntry("cue-conflict", "cue-conflict", "<shape>/<shape><i>-<texture><j>.png (1280)",
                  f"downloaded automatically when online, from {RELEASE_URL}", read_cue_conflict,
                  fetch_cue_conflict),
