@@ -47,7 +47,7 @@ from auditkit.adapters.observers import DECISION_COLUMNS, read_decisions, to_csv
 from auditkit.data.model_vs_human import BENCHMARK, BY_CATALOG_NAME, BY_NAME, MvhDataset, parse_name
 from auditkit.records import MetricRecord, Notice
 from auditkit.stats import CI_LEVEL, DEFAULT_RESAMPLES
-from auditkit.suite import PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 from suites.shape_bias.suite import decisions_from_logits
 
 SUMMARY = "model-vs-human"  # records of the mean over datasets
@@ -291,6 +291,27 @@ class HumanOodSuite(Suite):
     datasets = tuple(d.catalog_name for d in BENCHMARK)
     better = {"accuracy": "higher", "error_consistency": "higher", "observed_consistency": "higher",
               "accuracy_difference": "lower"}
+    title = "Human comparison (model-vs-human)"
+    metrics = {
+        "accuracy": Metric("16-class accuracy", "share of trials whose 16-class decision (mean softmax over each "
+                           "category's ImageNet classes, then argmax) is the image's category (higher is better)", True),
+        "error_consistency": Metric("error consistency", "Cohen's kappa of trial-by-trial errors with each human, "
+                                    "(c_obs - c_exp) / (1 - c_exp) with c_exp = p1 p2 + (1 - p1)(1 - p2), averaged "
+                                    "over subjects (Geirhos et al. 2020; higher is more human-like)"),
+        "observed_consistency": Metric("observed consistency", "share of trials where the model and a human are "
+                                       "both right or both wrong, averaged over subjects", True),
+        "accuracy_difference": Metric("accuracy difference", "squared difference between the model's and each "
+                                      "human's accuracy, averaged over subjects (model-vs-human; lower is closer)"),
+        "human_accuracy": Metric("human accuracy", "the subjects' mean 16-class accuracy on the same condition", True),
+        "human_accuracy_min": Metric("lowest human accuracy", "the least accurate subject's accuracy", True),
+        "human_accuracy_max": Metric("highest human accuracy", "the most accurate subject's accuracy", True),
+        "human_error_consistency": Metric("human ceiling of error consistency", "error consistency between every "
+                                          "two subjects, averaged over the pairs"),
+        "human_observed_consistency": Metric("human observed consistency", "observed consistency between every "
+                                             "two subjects, averaged over the pairs", True),
+        "human_accuracy_difference": Metric("human accuracy difference", "squared accuracy difference between "
+                                            "every two subjects, averaged over the pairs"),
+    }
     citations = (
         "@inproceedings{geirhos2021partial,\n  title = {Partial success in closing the gap between human and "
         "machine vision},\n  author = {Geirhos, Robert and Narayanappa, Kantharaju and Mitzkus, Benjamin and "
