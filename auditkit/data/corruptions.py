@@ -27,8 +27,7 @@ from auditkit.adapters.preprocess import PreprocessConfig, _to_rgb
 from auditkit.data.imagenet_c import SIZE, corrupt_batch, implementation
 from auditkit.errors import AuditError
 
-# The 15 corruptions of the benchmark (mCE) and the 4 hold-out ones (not generated in runs;
-# spatter's severities 1-3 are not implemented).
+# The 15 corruptions of the benchmark (mCE) and the 4 hold-out ones (not generated in runs).
 CORRUPTIONS = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
     "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
@@ -57,9 +56,6 @@ def _check(corruption: str, severity: int) -> None:
     if corruption not in CORRUPTIONS + HOLD_OUT or severity not in SEVERITIES:
         raise AuditError(f"unknown corruption {corruption!r} / severity {severity}; "
                          f"choose one of {', '.join(CORRUPTIONS + HOLD_OUT)} and a severity 1-5")
-    if corruption == "spatter" and severity <= 3:
-        raise AuditError("spatter severities 1-3 are not implemented (OpenCV edge and distance transforms); "
-                         "use severities 4-5 or the released ImageNet-C files")
 
 
 def image_seed(crop: np.ndarray, corruption: str, severity: int, seed: int = 0) -> int:

@@ -9,7 +9,8 @@
 - ``imagecorruptions`` (bethgelab), a second implementation, used where it equals Hendrycks.
 - ImageMagick through Wand, which the reference calls for motion blur and snow.
 Install: ``pip install --no-deps imagenet-c==0.0.3 imagecorruptions==1.1.2`` plus the test extra
-(Wand, opencv-python-headless) and Debian's libmagickwand-6.q16-6 (.ci/run does all of this).
+(Wand; opencv-python-headless is a runtime dependency) and Debian's libmagickwand-6.q16-6
+(.ci/run does all of this).
 """
 
 from __future__ import annotations
