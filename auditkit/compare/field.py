@@ -68,8 +68,11 @@ def property_table(models: list[str], records: list[MetricRecord], better: dict[
                    minimum: int = 2) -> tuple[PropertyTable, dict[str, str]]:
     """Headline records as a models x properties table; ImageNet val top-1 (from whichever suite
     has it) is the first column, ``ACCURACY``; properties fewer than ``minimum`` models have are left out."""
-    from auditkit.compare.plots import dataset_words, metric_words
+    from auditkit.compare.plots import dataset_words, metric_words, plotted
 
+    accuracy_keys = {f"{s} / {d} / {m}" for s, d, m in ACCURACY_KEYS}
+    kept = set(map(id, plotted(records, better)))  # estimates and scores with a direction; counts stay in the tables
+    records = [r for r in records if id(r) in kept or property_key(r) in accuracy_keys]
     cells: dict[str, dict[str, float]] = {}
     labels: dict[str, str] = {ACCURACY: ACCURACY}
     directions: dict[str, str] = {ACCURACY: "higher"}

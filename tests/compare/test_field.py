@@ -28,6 +28,7 @@ def _records(count: int, seed: int = 0) -> tuple[list[str], list[MetricRecord], 
             MetricRecord(model, "calibration", "imagenet-val", "none", "ece", ece, None, None, 500),
             MetricRecord(model, "shape_bias", "cue-conflict", "none", "shape_bias", shape, None, None, 1200),
             MetricRecord(model, "shape_bias", "cue-conflict", "none", "shape_hits", 300, None, None, 1200),
+            MetricRecord(model, "shape_bias", "cue-conflict", "none", "conflict_trials", 1200, None, None, 1280),
             MetricRecord(model, "calibration", "imagenet-val", "texture", "ece", 0.1, None, None, 10),
         ]
     return models, records, top1
@@ -42,6 +43,7 @@ def test_sixty_models_give_a_section_whose_numbers_are_scipys(tmp_path):
     table = section.table
     assert table.properties[0] == ACCURACY
     assert "shape_bias / cue-conflict / shape_hits" not in table.properties  # counts are not properties
+    assert "shape_bias / cue-conflict / conflict_trials" not in table.properties
     assert all("texture" not in p for p in table.properties)  # headline records only
     ece = table.column("calibration / imagenet-val / ece")
     (pair,) = [c for c in section.correlations if c.method == "spearman"
