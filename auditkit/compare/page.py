@@ -123,8 +123,9 @@ class FieldView:
     ranks: list[tuple[str, bool, float, float, int]]  # (model, published, mean rank, mean z, properties ranked)
     residuals: list[tuple[str, str, float]]  # (property words, model, residual), largest |residual| first
     labels: dict[str, str]
-    leaderboard: str
+    leaderboard: str  # the CSV's file name beside the page
     models: int
+    leaderboard_data: str  # the same CSV as a data: URI
 
 
 def field_view(comparison: Comparison, out_dir: Path) -> FieldView | None:
@@ -150,8 +151,12 @@ def field_view(comparison: Comparison, out_dir: Path) -> FieldView | None:
                    key=lambda row: row[2])
     residuals = sorted(((section.labels.get(f.prop, f.prop), m, r) for f in section.fits
                         for m, r in f.residuals.items() if f.prop != ACCURACY), key=lambda row: -abs(row[2]))
+    import base64
+
+    # the page stays self-contained: the leaderboard is also inside it, as a downloadable data: link
+    inline = "data:text/csv;base64," + base64.b64encode(leaderboard.read_bytes()).decode()
     return FieldView(figures, [(c, kendall.get((c.first, c.second))) for c in spearman], ranks, residuals[:20],
-                     section.labels, leaderboard.name, len(table.models))
+                     section.labels, leaderboard.name, len(table.models), inline)
 
 
 def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:

@@ -58,6 +58,10 @@ def test_fifty_five_runs_and_the_papers_rows_compare_through_the_field(many_runs
     paper = next(r for r in rows if r["model"] == "vit_b_sup (paper)")
     assert float(paper["ImageNet val top-1"]) == pytest.approx(0.855)
     assert "beyond-inet</strong> (6 rows" in page
+    import base64
+
+    inline = re.search(r'href="data:text/csv;base64,([^"]+)" download="leaderboard.csv"', page).group(1)
+    assert base64.b64decode(inline) == (out / "leaderboard.csv").read_bytes()  # the page carries it too
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) >= 3  # heat map, scatter, on the line
 
 
