@@ -102,8 +102,18 @@ class Comparison:
 
     @property
     def side_by_side(self) -> bool:
-        """Whether the page shows models as columns (at most ``SIDE_BY_SIDE`` runs)."""
-        return len(self.runs) <= SIDE_BY_SIDE
+        """Whether the page shows the audited runs as columns (at most ``SIDE_BY_SIDE`` of them;
+        published rows appear in the field section only)."""
+        return len([run for run in self.runs if not run.reference]) <= SIDE_BY_SIDE
+
+    def audited(self) -> "Comparison":
+        """The same comparison with the published rows left out (for the side-by-side parts)."""
+        from dataclasses import replace
+
+        runs = [run for run in self.runs if not run.reference]
+        names = {run.name for run in runs}
+        rows = [replace(row, cells={m: r for m, r in row.cells.items() if m in names}) for row in self.rows]
+        return replace(self, runs=runs, rows=[row for row in rows if row.cells])
 
     @property
     def references(self) -> set[str]:
@@ -162,8 +172,8 @@ def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
     tests: list[PairedTest] = []
     empty = paired = 0
     audited = [run for run in runs if not run.reference]
-    if len(runs) > SIDE_BY_SIDE:
-        notices.append(f"{len(runs)} models: paired tests and side-by-side tables are drawn for at most "
+    if len(audited) > SIDE_BY_SIDE:
+        notices.append(f"{len(audited)} runs: paired tests and side-by-side tables are drawn for at most "
                        f"{SIDE_BY_SIDE}; this page compares them through the field section (correlations, "
                        "ranks, leaderboard). Compare fewer runs for paired tests.")
         audited = []

@@ -163,10 +163,13 @@ def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     comparison.write(out_dir)
     side = comparison.side_by_side
-    cards: list[tuple[str, ModelCard]] = ([(run.letter, model_card(run.results, run.name)) for run in comparison.runs
-                                          if not run.reference] if side else [])
+    field = field_view(comparison, out_dir)  # every model, published rows included
+    everyone = comparison
+    comparison = comparison.audited()  # columns, figures, tests and cards: the audited runs
+    cards: list[tuple[str, ModelCard]] = ([(run.letter, model_card(run.results, run.name)) for run in comparison.runs]
+                                          if side else [])
     blocks = suite_blocks(comparison, out_dir) if side else []
-    audited = [run for run in comparison.runs if not run.reference]
+    audited = comparison.runs
     settings = run_settings(audited)
     html = template_environment(NumberFormat.of(comparison.records)).get_template("compare.html").render(
         comparison=comparison,
@@ -175,13 +178,13 @@ def build_compare_page(comparison: Comparison, out_dir: Path) -> Path:
         definitions={b.suite: definitions(b.suite, [r.metric for r in b.headline + b.conditions]) for b in blocks},
         runs=comparison.runs,
         audited=audited,
-        published=_published_collections(comparison),
+        published=_published_collections(everyone),
         models=comparison.models,
         letters={run.name: run.letter for run in comparison.runs},
         cards=cards,
         overview=overview_figures(comparison, out_dir) if side else [],
         radar_note=radar_note(comparison) if side else "",
-        field=field_view(comparison, out_dir),
+        field=field,
         blocks=blocks,
         significant=sum(1 for t in comparison.tests if t.stars),
         created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

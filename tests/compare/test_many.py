@@ -48,8 +48,9 @@ def test_fifty_five_runs_and_the_papers_rows_compare_through_the_field(many_runs
     page = (out / "compare.html").read_text()
     payload = json.loads((out / "compare.json").read_text())
     assert payload["tests"] == []  # 61 models: no pairwise tests, and the page says why
-    assert any("paired tests and side-by-side tables are drawn for at most 8" in n for n in payload["notices"])
+    assert any("55 runs: paired tests and side-by-side tables are drawn for at most 8" in n for n in payload["notices"])
     assert 'id="field"' in page and "Against the field — 61 models" in page
+    assert "55 models + 6 published (beyond-inet)" in page
     assert 'id="properties"' not in page  # no 61-column table
     with (out / "leaderboard.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -82,6 +83,8 @@ def test_two_runs_stay_side_by_side_with_published_rows_unpaired(many_runs):
     page = (out / "compare.html").read_text()
     assert 'id="properties"' in page and 'id="field"' in page
     assert "0.4 / 50.0" in page  # GMACs / img/s of the audited runs
+    columns = re.search(r'<table class="props">.*?</thead>', page, re.S).group(0)
+    assert "(paper)" not in columns  # published rows are in the field section, not columns
 
 
 def test_unknown_collection_is_one_line(many_runs, capsys):
