@@ -28,7 +28,7 @@ from auditkit.records import MetricRecord
 
 HEADLINE = "none"
 # where a model's ImageNet val top-1 is found, in order of preference
-ACCURACY_KEYS = (("robustness", "imagenet-val", "top1"), ("calibration", "imagenet-val", "accuracy"),
+ACCURACY_KEYS = (("robustness", "imagenet-val", "top1"), ("calibration", "imagenet-val", "top1"),
                  ("imagenet_x", "imagenet-val", "accuracy"))
 ACCURACY = "ImageNet val top-1"
 MIN_MODELS = 3  # fewer models than this give no correlation worth showing

@@ -71,7 +71,10 @@ def test_four_models_with_significance_marks(four_runs: Path, tmp_path: Path) ->
     assert f"&gt; D<span class=\"sig-mark\">{test['stars']}</span>" in html  # under C's value
     for name in names:
         assert name in html
-    assert html.count('<img src="data:image/png;base64,') == 3  # Figure 1 panels, radar, reliability overlay
+    # Figure 1 panels, radar, reliability overlay, and the field section's correlation heat map and
+    # properties against val top-1 (calibration's top-1: four models share its properties)
+    assert html.count('<img src="data:image/png;base64,') == 5
+    assert 'id="field"' in html and "Against the field — 4 models" in html
     # the reliability overlay comes from the calibration suite's optional hook
     assert "Reliability diagrams overlaid" in html
 

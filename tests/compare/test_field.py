@@ -72,8 +72,8 @@ def test_too_few_models_give_no_section():
 
 
 def test_accuracy_comes_from_whichever_suite_has_it():
-    records = [MetricRecord("a", "calibration", "imagenet-val", "none", "accuracy", 0.7, None, None, 1),
+    records = [MetricRecord("a", "calibration", "imagenet-val", "none", "top1", 0.7, None, None, 1),
                MetricRecord("b", "robustness", "imagenet-val", "none", "top1", 0.8, None, None, 1),
-               MetricRecord("b", "calibration", "imagenet-val", "none", "accuracy", 0.79, None, None, 1)]
+               MetricRecord("b", "calibration", "imagenet-val", "none", "top1", 0.79, None, None, 1)]
     table, _ = property_table(["a", "b"], records, {})
     assert table.column(ACCURACY).tolist() == [0.7, 0.8]  # robustness' top1 preferred for b
