@@ -43,15 +43,33 @@ def _frost_path(package: str, name: str) -> str:
     return os.fspath(resources.files("auditkit.data").joinpath("frost", os.path.basename(name)))
 
 
+@contextlib.contextmanager
+def _pkg_resources_stand_in() -> Iterator[None]:
+    """``pkg_resources`` (gone from current setuptools) while the oracles import, and only then:
+    a stand-in left in ``sys.modules`` would break any later import that expects the real one
+    (e.g. a namespace-package fix-up during a user model's import in another test)."""
+    if "pkg_resources" in sys.modules:
+        yield
+        return
+    try:
+        import pkg_resources  # noqa: F401
+        yield
+        return
+    except ImportError:
+        pass
+    sys.modules["pkg_resources"] = types.SimpleNamespace(resource_filename=_frost_path)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        del sys.modules["pkg_resources"]
+
+
 def hendrycks():
     """The ``imagenet_c.corruptions`` module, shimmed; raises ImportError if not installed."""
-    if "pkg_resources" not in sys.modules:
-        try:
-            import pkg_resources  # noqa: F401
-        except ImportError:
-            sys.modules["pkg_resources"] = types.SimpleNamespace(resource_filename=_frost_path)
     import skimage.filters
-    from imagenet_c import corruptions as module
+
+    with _pkg_resources_stand_in():
+        from imagenet_c import corruptions as module
 
     def gaussian(image, sigma=1, multichannel=False, **kwargs):
         return skimage.filters.gaussian(image, sigma=sigma, channel_axis=-1 if multichannel else None, **kwargs)
@@ -64,9 +82,11 @@ def hendrycks():
 
 def imagecorruptions():
     """The ``imagecorruptions.corruptions`` module (bethgelab), with the same shims."""
-    hendrycks()  # installs the pkg_resources stand-in both packages import
+    hendrycks()
     import skimage.filters
-    from imagecorruptions import corruptions as module
+
+    with _pkg_resources_stand_in():  # both packages import it
+        from imagecorruptions import corruptions as module
 
     def gaussian(image, sigma=1, multichannel=False, **kwargs):
         return skimage.filters.gaussian(image, sigma=sigma, channel_axis=-1 if multichannel else None, **kwargs)
