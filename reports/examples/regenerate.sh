@@ -27,13 +27,22 @@ run --model "decisions:$BUILD/humans" --suites shape_bias --out "$BUILD/runs/hum
 for model in ResNet50 ViT; do
   run --model "predictions:$PREDICTIONS/$model.csv" --suites imagenet_x,robustness --out "$BUILD/runs/$model"
 done
+# Many models against the field: EfficientNet-Lite0, -Lite1, -Lite2 (real weights) in one command,
+# then with the published observers and the paper's four models (published rows)
+rm -rf "$BUILD/lite" "$BUILD/field"
+run --model efficientnet_lite0 --model efficientnet_lite1 --model efficientnet_lite2 --suites shape_bias \
+    --data "cue-conflict=$DATA/cue-conflict" --out "$BUILD/lite"
+"$AUDIT" compare "$BUILD/lite" "$BUILD/runs/resnet50" "$BUILD/runs/bagnet33" "$BUILD/runs/swag-vit-b16-in1k" \
+    "$BUILD/runs/humans" --with beyond-inet --out "$BUILD/field" >/dev/null
 "$AUDIT" card "$BUILD/runs/efficientnet_lite0"  # also written by audit run; kept to show the command
 "$AUDIT" compare "$BUILD/runs" --out "$BUILD/compare"
 "$AUDIT" export "$BUILD/compare" --format latex,png,csv,modelcard --out "$BUILD/export" >/dev/null
 
 OUT=reports/examples
-rm -rf "$OUT/run" "$OUT/compare" "$OUT/export"
-mkdir -p "$OUT/run" "$OUT/compare" "$OUT/export/figures"
+rm -rf "$OUT/run" "$OUT/compare" "$OUT/export" "$OUT/field"
+mkdir -p "$OUT/run" "$OUT/compare" "$OUT/export/figures" "$OUT/field"
+cp "$BUILD/field/compare.html" "$BUILD/field/leaderboard.csv" "$OUT/field/"
+"${PYTHON:-.venv/bin/python}" reports/examples/testbed_field.py "$OUT/field"
 cp "$BUILD/runs/efficientnet_lite0/report.html" "$BUILD/runs/efficientnet_lite0/model_card.html" \
    "$BUILD/runs/efficientnet_lite0/results.json" "$OUT/run/"
 cp "$BUILD/compare/compare.html" "$OUT/compare/"
