@@ -47,16 +47,19 @@ class FieldSection:
     figures: list[tuple[str, Any, str]] = field(default_factory=list)  # (name, Figure, caption)
 
     def leaderboard(self, path: Path) -> Path:
-        """One row per model: every property's value, its mean rank and mean z-score."""
+        """One row per model: every property's value, its mean rank and mean z-score, and its
+        residual from each property's line against val top-1 ("residual: <property>")."""
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["model", "kind", *self.table.properties, "mean_rank", "mean_z"])
+            writer.writerow(["model", "kind", *self.table.properties, "mean_rank", "mean_z",
+                             *(f"residual: {fit.prop}" for fit in self.fits)])
             for i, model in enumerate(self.table.models):
                 values = ["" if not math.isfinite(v) else f"{v:.6g}" for v in self.table.values[i]]
                 rank, z = self.ranks.mean_rank[i], self.ranks.mean_z[i]
+                residuals = [f"{fit.residuals[model]:.6g}" if model in fit.residuals else "" for fit in self.fits]
                 writer.writerow([model, "published" if model in self.references else "audited", *values,
                                  "" if not math.isfinite(rank) else f"{rank:.3f}",
-                                 "" if not math.isfinite(z) else f"{z:.3f}"])
+                                 "" if not math.isfinite(z) else f"{z:.3f}", *residuals])
         return path
 
 

@@ -64,6 +64,8 @@ def test_sixty_models_give_a_section_whose_numbers_are_scipys(tmp_path):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 60 and rows[0]["kind"] == "published" and rows[1]["kind"] == "audited"
     assert float(rows[5][ACCURACY]) == pytest.approx(top1["model_05"], rel=1e-5)
+    residual = float(rows[5]["residual: calibration / imagenet-val / ece"])
+    assert residual == pytest.approx(ece[5] - (reference.slope * top1["model_05"] + reference.intercept), abs=1e-5)
 
 
 def test_too_few_models_give_no_section():
