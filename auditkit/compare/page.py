@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -145,7 +146,7 @@ def field_view(comparison: Comparison, out_dir: Path) -> FieldView | None:
                       key=lambda c: -abs(c.value))
     kendall = {(c.first, c.second): c for c in section.correlations if c.method == "kendall"}
     table = section.table
-    ranked = (~(table.values != table.values)).sum(axis=1)  # properties each model has
+    ranked = np.isfinite(table.values).sum(axis=1)  # properties each model has
     ranks = sorted(((m, m in section.references, float(section.ranks.mean_rank[i]), float(section.ranks.mean_z[i]),
                      int(ranked[i])) for i, m in enumerate(table.models) if math.isfinite(section.ranks.mean_rank[i])),
                    key=lambda row: row[2])
