@@ -1,7 +1,23 @@
-"""The results schema: one tidy record per (model, suite, dataset, condition, metric).
+"""The results schema (version 2): one tidy record per (model, suite, dataset, condition, subset, metric).
 
-``results.json`` = {"header": run header, "records": [MetricRecord...], "skipped": [Skipped...],
-"figures": [FigureRef...]}. Everything else (report, comparisons, exports) is derived from it.
+``results.json`` = {"schema_version": 2, "header": run header, "records": [MetricRecord...],
+"skipped": [Skipped...], "figures": [FigureRef...], "notices": [Notice...]}. Everything else
+(report, comparisons, exports) is derived from it.
+
+Each field has one meaning:
+- ``condition`` is exactly the input transform the images went through, in the grammar of
+  ``auditkit.conditions`` (``none`` = the model's plain preprocessing, ``native``, ``scale/1.5``,
+  ``corrupt/fog/3``, ``pgd/eps2/steps10/seed0`` ...). For released ImageNet-C it names the
+  corruption the released files went through.
+- ``subset`` is the group of samples the metric is computed over: ``all`` by default, else a
+  group the suite defines (an ImageNet-X factor, a shape category, a PUG subset or value, a
+  transfer task, ``k=5`` shots, a CKA layer pair, a model-vs-human distortion level ...).
+- ``aggregate`` is empty for a metric computed on one condition. A metric combined over several
+  conditions (mCE, the mean over resolutions) says how in ``aggregate`` (one of ``AGGREGATES``)
+  and names the conditions it combines as a pattern in ``condition`` with ``*`` for the varying
+  parameter (``corrupt/*/*``, ``corrupt/fog/*``, ``resolution/*``).
+
+Version 1 files (``condition`` also meant subsets) are migrated on read (``auditkit.records_v1``).
 """
 
 from __future__ import annotations
@@ -16,21 +32,47 @@ from typing import Any
 from auditkit.paths import open_temporary
 
 RESULTS_FILE = "results.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+ALL = "all"  # the subset of every sample
+# how a record combines the values of the conditions its ``condition`` pattern matches
+AGGREGATES = {
+    "mean": "the unweighted mean of the metric over the matched conditions",
+    "pooled": "the metric over the pooled samples of the matched conditions",
+    "normalised_sum": "the metric summed over the matched conditions, divided by a reference model's sum "
+                      "(ImageNet-C's corruption error: AlexNet = 1)",
+}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MetricRecord:
+    """One number. Built with keywords only (``MetricRecord(model=..., suite=..., ...)``, or a
+    suite's ``Suite.record``), so no two fields can be swapped by position."""
+
     model: str  # the model's name (preset, spec or observer)
     suite: str
     dataset: str  # exact dataset name (`audit ls datasets`)
-    condition: str  # "none" for the plain evaluation; e.g. "scale/1.5" for a transform
+    condition: str = "none"  # the input transform (auditkit.conditions); a pattern when aggregated
+    subset: str = ALL  # the group of samples the value is computed over
     metric: str  # e.g. "ece", "top1"
     value: float
-    ci_low: float | None  # 95 % percentile bootstrap over images; None when not defined
-    ci_high: float | None
+    ci_low: float | None = None  # 95 % percentile bootstrap over images; None when not defined
+    ci_high: float | None = None
     n: int  # samples the value is computed on
+    aggregate: str = ""  # "" = one condition; else how the matched conditions were combined (AGGREGATES)
     suite_version: str = ""
+
+    def __post_init__(self) -> None:
+        if self.aggregate and self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate {self.aggregate!r} is not one of {', '.join(AGGREGATES)}")
+        if bool(self.aggregate) != ("*" in self.condition):
+            raise ValueError(f"{self.suite}/{self.metric}: a record over several conditions names them as a "
+                             f"pattern with * and says how in `aggregate` (condition {self.condition!r}, "
+                             f"aggregate {self.aggregate!r})")
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """What identifies the number within one model's run."""
+        return (self.suite, self.dataset, self.condition, self.subset, self.metric)
 
 
 @dataclass(frozen=True)
@@ -69,6 +111,9 @@ class RunResults:
     skipped: list[Skipped] = field(default_factory=list)
     figures: list[FigureRef] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    # the schema version of the file this was read from (1: migrated on read; per-sample files
+    # then keep version 1's names, see auditkit.records_v1)
+    read_from_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,10 +154,19 @@ def read_results(run_dir: Path) -> RunResults:
     if not path.is_file():
         raise AuditError(f"no {RESULTS_FILE} in {run_dir}; give the --out folder of an `audit run`")
     payload = read_json_object(path)
+    version = payload.get("schema_version", 1)
+    if version == 1:
+        from auditkit.records_v1 import migrate
+
+        payload = migrate(payload)
+    elif version != SCHEMA_VERSION:
+        raise AuditError(f"{path} has results schema version {version!r}, which this auditkit "
+                         f"({SCHEMA_VERSION}) cannot read; upgrade auditkit (pip install -U auditkit) or rerun the audit")
     header = payload.get("header")
     if not isinstance(header, dict):
         raise AuditError(f"{path} has no run header (a 'header' object){_rewrite(path)}")
     return RunResults(
+        read_from_version=version,
         header=header,
         records=parse_records(payload, path),
         skipped=_parse_rows(payload, "skipped", Skipped, path),
@@ -132,9 +186,32 @@ _TEXT = ((str,), "a string")
 _NUMBER = ((int, float, type(None)), "a number (or null)")
 # the JSON types each MetricRecord field may hold (bool is an int in Python, never a metric value)
 _RECORD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "model": _TEXT, "suite": _TEXT, "dataset": _TEXT, "condition": _TEXT, "metric": _TEXT,
-    "value": _NUMBER, "ci_low": _NUMBER, "ci_high": _NUMBER, "n": ((int,), "an integer"), "suite_version": _TEXT,
+    "model": _TEXT, "suite": _TEXT, "dataset": _TEXT, "condition": _TEXT, "subset": _TEXT, "metric": _TEXT,
+    "value": _NUMBER, "ci_low": _NUMBER, "ci_high": _NUMBER, "n": ((int,), "an integer"), "aggregate": _TEXT,
+    "suite_version": _TEXT,
 }
+
+
+def per_sample_path(suite: str, dataset: str, condition: str) -> str:
+    """Where a run folder keeps the per-sample arrays of the records at (suite, dataset,
+    condition): ``per_sample/<suite>/<dataset>/<condition>.npz``. The condition's ``/`` become
+    folders, so the name reads back exactly (``condition_of_sample_path``); the runner writes
+    and compare reads through these two functions only."""
+    if "*" in condition or ".." in condition.split("/") or not condition:
+        raise ValueError(f"no per-sample file for condition {condition!r}")
+    return f"{PER_SAMPLE_DIR}/{suite}/{dataset}/{condition}.npz"
+
+
+def sample_path_key(relative: str) -> tuple[str, str, str] | None:
+    """(suite, dataset, condition) of a per-sample file's path relative to the run folder;
+    None for a file that is not one (e.g. a version 1 file name)."""
+    parts = relative.split("/")
+    if len(parts) < 4 or parts[0] != PER_SAMPLE_DIR or not parts[-1].endswith(".npz"):
+        return None
+    return parts[1], parts[2], "/".join(parts[3:])[: -len(".npz")]
+
+
+PER_SAMPLE_DIR = "per_sample"
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

@@ -6,19 +6,24 @@ Add a suite by subclassing ``Suite`` in ``suites/<name>/suite.py`` and adding on
 in ``suites/__init__.py``.
 
 Per-sample arrays: the convention ``audit compare`` pairs runs on (STYLE.md 6, lm-eval's
-``doc_hash``). ``SuiteOutput.per_sample[(dataset, condition)]`` maps names to arrays with one row
-per sample of that request, in ``source.samples`` order; the runner adds ``sample_id`` and
-``content_sha1``, so two runs are matched sample by sample. Names that mean something:
+``doc_hash``). ``SuiteOutput.add_samples(predictions, arrays)`` keeps, for the records at one
+(dataset, condition), named arrays with one row per sample, plus the samples' ``sample_id`` and
+``content_sha1`` taken from the predictions, so two runs are matched sample by sample. The file
+is ``records.per_sample_path(suite, dataset, condition)``. Names that mean something:
 
-- ``correct``: bool, the sample's top-1 answer is right; its mean is the record ``top1`` at the
-  same (dataset, condition). Comparisons give it McNemar's test as well as a paired bootstrap.
+- ``correct``: bool, the sample's top-1 answer is right; its mean is the record ``top1`` (subset
+  ``all``) at the same (dataset, condition). Comparisons give it McNemar's test as well as a
+  paired bootstrap.
 - an array named after a metric (``top5``, ``true_class_probability``, ``brier``, ...): the
-  per-sample values whose mean is that metric's record at the same (dataset, condition); a bool
-  one also gets McNemar's test.
+  per-sample values whose mean is that metric's record (subset ``all``); a bool one also gets
+  McNemar's test.
 - anything else is context (``label``, ``prediction``, ``confidence``, ...).
 
-A suite whose metrics are not plain means (ECE, error ratios, shape bias), or whose records sit
-under another condition than the request's, overrides ``sample_metrics`` (and ``sample_hits``).
+Each metric is defined once: ``sample_metrics`` computes the values of the records at one
+(dataset, condition) from these arrays, keyed by (subset, metric), and ``evaluate`` builds its
+records from the same functions (a test checks that every suite's records equal its
+``sample_metrics`` of its own per-sample files). A suite whose metrics are not plain means (ECE,
+error ratios, shape bias) or that has subsets overrides ``sample_metrics`` (and ``sample_hits``).
 With that, a new suite gets paired tests, overlays and exports with no change elsewhere.
 """
 
@@ -31,7 +36,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from auditkit.data.source import DatasetSource
-from auditkit.records import MetricRecord, Notice, Skipped
+from auditkit.records import ALL, MetricRecord, Notice, Skipped
 from auditkit.stats import log_softmax
 
 
@@ -73,6 +78,14 @@ class Predictions:
     features: np.ndarray | None = None  # (n, d) output "features"
     layers: dict[str, np.ndarray] | None = None  # output "layers": name -> (n, d_layer), in depth order
     model_name: str = ""  # the model that answered (the reference model's name for "reference")
+
+    @property
+    def answered(self) -> tuple[str, ...]:
+        """Which answers these predictions hold: ``logits``, ``top1`` (recorded classes),
+        ``decisions``, ``features``, ``layers`` (what ``Suite.accepts`` is matched against)."""
+        held = {"logits": self.logits, "top1": self.top1, "decisions": self.decisions,
+                "features": self.features, "layers": self.layers}
+        return tuple(name for name, value in held.items() if value is not None)
 
     @property
     def predicted_class(self) -> np.ndarray:
@@ -127,18 +140,39 @@ class SuiteFigure:
     caption: str
 
 
+IDENTITY_ARRAYS = ("sample_id", "content_sha1")
+
+
 @dataclass
 class SuiteOutput:
     records: list[MetricRecord] = field(default_factory=list)
     figures: list[SuiteFigure] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    # per (dataset, condition): named per-sample arrays, saved beside results.json
+    # per (dataset, condition) of records: named per-sample arrays with the samples' identity
+    # (IDENTITY_ARRAYS), saved beside results.json; add them with ``add_samples``
     per_sample: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
     # extra files for the run folder, e.g. decisions.csv in another benchmark's schema
     files: dict[str, str] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)  # warnings the report must show
     # what the run header must record about this suite's protocol (e.g. a baseline fit it used)
     header: dict[str, Any] = field(default_factory=dict)
+
+    def add_samples(
+        self, predictions: "Predictions", arrays: Mapping[str, np.ndarray], *, dataset: str | None = None,
+        condition: str | None = None, rows: np.ndarray | None = None,
+    ) -> None:
+        """Per-sample ``arrays`` of the records at (``dataset``, ``condition``) (default: the
+        predictions' own), one row per sample of ``predictions`` (or of its ``rows``), with the
+        samples' ``sample_id`` and ``content_sha1``."""
+        ids = np.asarray(predictions.sample_ids)
+        sha = np.asarray(predictions.content_sha1).astype(str)
+        if rows is not None:
+            ids, sha = ids[rows], sha[rows]
+        for name, values in arrays.items():
+            if len(values) != len(ids):
+                raise ValueError(f"per-sample array {name!r} has {len(values)} rows for {len(ids)} samples")
+        key = (dataset or predictions.source.name, condition or predictions.condition)
+        self.per_sample[key] = {"sample_id": ids, "content_sha1": sha, **arrays}
 
 
 class Suite(abc.ABC):
@@ -154,6 +188,21 @@ class Suite(abc.ABC):
     @property
     def words(self) -> str:
         return self.title or self.name.replace("_", " ")
+
+    # which answers the suite can score (``Predictions.answered``): a live model gives logits;
+    # recorded observers give top-1 classes or decisions. A subject whose answers hold none of
+    # these is reported as skipped with the reason, never scored on nothing.
+    accepts: tuple[str, ...] = ("logits",)
+
+    def record(
+        self, model: str, *, dataset: str, metric: str, value: float, n: int, condition: str = "none",
+        subset: str = ALL, ci: tuple[float, float] | None = None, aggregate: str = "",
+    ) -> MetricRecord:
+        """One record of this suite (its name and version filled in), by keyword only."""
+        low, high = (None, None) if ci is None else (float(ci[0]), float(ci[1]))
+        return MetricRecord(model=model, suite=self.name, dataset=dataset, condition=condition, subset=subset,
+                            metric=metric, value=float(value), ci_low=low, ci_high=high, n=int(n),
+                            aggregate=aggregate, suite_version=self.version)
 
     # settings a user may choose (`audit run` flags): name -> allowed values, the first the default;
     # the runner sets ``settings`` from the command line before ``evaluate``
@@ -178,27 +227,28 @@ class Suite(abc.ABC):
     # CITATIONS.bib (added to what the exporter already knows for the suite's datasets)
     citations: tuple[str, ...] = ()
 
-    def sample_hits(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
-        """Boolean per-sample hits whose mean is a record, keyed by that record's (condition, metric).
+    def sample_hits(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+        """Boolean per-sample hits whose mean is a record at (``dataset``, ``condition``), keyed
+        by that record's (subset, metric).
 
-        ``arrays`` are the per-sample arrays saved for ``condition`` (rows possibly a subset or a
-        resample). Default: the module's convention (``correct`` -> ``top1``; a bool array named
-        after a metric -> that metric)."""
+        ``arrays`` are the per-sample arrays saved for (dataset, condition) (rows possibly a
+        subset or a resample). Default: the module's convention (``correct`` -> ``top1``; a bool
+        array named after a metric -> that metric), subset ``all``."""
         hits = {}
         for name, values in arrays.items():
-            if name in ("sample_id", "content_sha1") or values.dtype != bool or values.ndim != 1:
+            if name in IDENTITY_ARRAYS or values.dtype != bool or values.ndim != 1:
                 continue
-            hits[(condition, "top1" if name == "correct" else name)] = values
+            hits[(ALL, "top1" if name == "correct" else name)] = values
         return hits
 
-    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
-        """Metrics recomputed from per-sample ``arrays``, keyed by the (condition, metric) of the
-        record each reproduces; comparisons use only keys that match a record of both runs.
-        Default: the means the convention names (see the module docstring)."""
-        metrics = {key: float(np.mean(hits)) for key, hits in self.sample_hits(condition, arrays).items()}
+    def sample_metrics(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        """Metrics computed from per-sample ``arrays``, keyed by the (subset, metric) of the
+        record at (``dataset``, ``condition``) each gives; comparisons use only keys that match a
+        record of both runs. Default: the means the convention names (module docstring)."""
+        metrics = {key: float(np.mean(hits)) for key, hits in self.sample_hits(dataset, condition, arrays).items()}
         for name, values in arrays.items():
-            if values.ndim == 1 and values.dtype.kind == "f":
-                metrics[(condition, name)] = float(np.mean(values))
+            if name not in IDENTITY_ARRAYS and values.ndim == 1 and values.dtype.kind == "f":
+                metrics[(ALL, name)] = float(np.mean(values))
         return metrics
 
     def comparison_figures(self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]]) -> list[SuiteFigure]:

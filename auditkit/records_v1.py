@@ -1,0 +1,78 @@
+"""Reading results written under schema version 1 (auditkit before the ``subset`` field).
+
+Version 1 had no ``subset``: suites put their sample groups (ImageNet-X factors, shape categories,
+PUG subsets, transfer tasks, CKA layer pairs, model-vs-human levels ...) and aggregates over
+conditions (mCE, ImageNet-C's mean top-1) into ``condition``. ``migrate`` rewrites a version 1
+payload record by record into version 2, following each suite's version 1 convention (one
+function per suite below); records of a suite it does not know keep their condition and get
+subset ``all``.
+
+Per-sample files keep their version 1 names (``per_sample/<suite>/<dataset>__<condition with /
+as _>.npz``, keyed by the *request* condition listed in the header); ``v1_sample_files`` finds
+them and says under which version 2 (dataset, condition) their records now sit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+Row = dict[str, Any]
+
+
+def _subset(condition: str = "none") -> Callable[[Row], Row]:
+    """v1 condition -> v2 subset (``none`` -> ``all``), under the v2 ``condition``."""
+
+    def move(row: Row) -> Row:
+        old = row["condition"]
+        return {**row, "condition": condition, "subset": "all" if old == "none" else old}
+
+    return move
+
+
+def _same(row: Row) -> Row:
+    return {**row, "subset": "all"}
+
+
+# suite -> how its version 1 records map to version 2 (filled in suite by suite)
+MIGRATIONS: dict[str, Callable[[Row], Row]] = {}
+
+
+def migrate_record(row: Row) -> Row:
+    moved = MIGRATIONS.get(str(row.get("suite")), _same)(dict(row))
+    moved.setdefault("aggregate", "")
+    return moved
+
+
+def migrate(payload: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 results payload as version 2 (records only; header, skips, figures as they were)."""
+    records = payload.get("records")
+    if isinstance(records, list):
+        records = [migrate_record(row) if isinstance(row, dict) else row for row in records]
+    return {**payload, "schema_version": 2, "records": records}
+
+
+def v1_sample_name(dataset: str, condition: str) -> str:
+    """The file version 1 wrote a request's per-sample arrays to."""
+    return f"{dataset}__{condition.replace('/', '_')}.npz"
+
+
+def v1_sample_files(directory: Path, header: dict[str, Any]) -> dict[tuple[str, str, str], Path]:
+    """(suite, dataset, condition) of version 2 -> a version 1 run's per-sample file. The file
+    name flattens ``/``, so the request is taken from the header's ``conditions``, never guessed."""
+    files = {}
+    requested = [key.split("/", 1) for key in (header.get("conditions") or {})]
+    for dataset, condition in requested:
+        for suite in header.get("suites") or {}:
+            path = directory / "per_sample" / suite / v1_sample_name(dataset, condition)
+            if path.is_file():
+                files[(suite, *SAMPLE_KEYS.get(suite, _same_key)(dataset, condition))] = path
+    return files
+
+
+def _same_key(dataset: str, condition: str) -> tuple[str, str]:
+    return dataset, condition
+
+
+# suite -> (v1 request dataset, condition) -> the v2 (dataset, condition) of its records
+SAMPLE_KEYS: dict[str, Callable[[str, str], tuple[str, str]]] = {}
