@@ -19,31 +19,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from auditkit.plotstyle import COLOURS, DASHES, DATASET_WORDS, HATCHES, MARKERS, dataset_words, model_style
+from auditkit.plotstyle import bar_style as _bar_style
 from auditkit.records import MetricRecord
 
-# Okabe-Ito, colour-blind-safe; markers, dashes and hatches keep models apart in grey print too.
-COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-DASHES = ("-", "--", "-.", ":")
-HATCHES = ("", "//", "..", "xx", "\\\\", "--", "++", "oo")
 MAX_BAR_CONDITIONS = 40
 MAX_CURVE_PANELS = 16
 MAX_PROPERTY_PANELS = 24
 HEADLINE = "none"
-
-
-# Dataset names as a reader writes them, for figure titles and axes (identifiers stay in tables).
-DATASET_WORDS = {
-    "imagenet-val": "ImageNet val", "imagenet-v2": "ImageNet-V2", "imagenet-a": "ImageNet-A",
-    "imagenet-r": "ImageNet-R", "imagenet-sketch": "ImageNet-Sketch", "imagenet-hard": "ImageNet-Hard",
-    "imagenet-c": "ImageNet-C", "imagenet-real": "ImageNet ReaL", "pug-imagenet": "PUG-ImageNet",
-    "cue-conflict": "cue-conflict", "digits": "digits", "transfer": "transfer task", "vtab-1k": "VTAB-1k",
-    "roxford5k": "ROxford5k", "rparis6k": "RParis6k", "all datasets": "all datasets",
-}
-
-
-def dataset_words(name: str) -> str:
-    return DATASET_WORDS.get(name, name.replace("_", " "))
 
 
 def suite_words(suite: str) -> str:
@@ -57,16 +40,6 @@ def metric_words(suite: str, metric: str) -> str:
     from auditkit.suite import metric_label
 
     return metric_label(suite_for(suite), metric)
-
-
-def model_style(index: int) -> dict[str, str]:
-    return {"color": COLOURS[index % len(COLOURS)], "marker": MARKERS[index % len(MARKERS)],
-            "linestyle": DASHES[index % len(DASHES)]}
-
-
-def _bar_style(index: int) -> dict[str, str]:
-    return {"color": COLOURS[index % len(COLOURS)], "hatch": HATCHES[index % len(HATCHES)],
-            "edgecolor": "white" if not HATCHES[index % len(HATCHES)] else "#333333"}
 
 
 @dataclass

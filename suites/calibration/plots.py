@@ -58,7 +58,7 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, title: str
 
 def reliability_overlay(models: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Figure:
     """Several models' reliability curves on one axis (accuracy vs mean confidence per bin)."""
-    from auditkit.compare.plots import model_style
+    from auditkit.plotstyle import model_style
 
     figure, axis = plt.subplots(figsize=(4.6, 4.2))
     axis.plot([0, 1], [0, 1], linestyle="--", color=GREY, linewidth=1, label="perfect calibration")
