@@ -31,15 +31,31 @@ def import_attr(target: str) -> object:
 
 @dataclass
 class Registry(Generic[T]):
-    """Named entries of one kind; ``kind`` is used in error messages ("suite", "model")."""
+    """Named entries of one kind; ``kind`` is used in error messages ("suite", "model").
+
+    ``base``: what every entry must be, checked when it is registered (or, for a lazy
+    ``"module:attr"`` entry, when it is first resolved): an instance of ``base``, or with
+    ``classes=True`` a subclass of it (suites register their classes)."""
 
     kind: str
+    base: type | None = None
+    classes: bool = False
     _entries: dict[str, T | str] = field(default_factory=dict)
 
     def register(self, name: str, entry: T | str) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
+        if not isinstance(entry, str):
+            self._check(name, entry)
         self._entries[name] = entry
+
+    def _check(self, name: str, entry: object) -> None:
+        if self.base is None:
+            return
+        fits = (isinstance(entry, type) and issubclass(entry, self.base)) if self.classes else isinstance(entry, self.base)
+        if not fits:
+            what = f"a subclass of {self.base.__name__}" if self.classes else f"a {self.base.__name__}"
+            raise TypeError(f"{self.kind} {name!r} is registered as {entry!r}, which is not {what}")
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -59,5 +75,6 @@ class Registry(Generic[T]):
         entry = self._entries[name]
         if isinstance(entry, str):
             entry = import_attr(entry)  # type: ignore[assignment]
+            self._check(name, entry)
             self._entries[name] = entry
         return entry  # type: ignore[return-value]

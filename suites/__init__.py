@@ -3,7 +3,7 @@
 from auditkit.registry import Registry
 from auditkit.suite import Suite
 
-SUITES: Registry[type[Suite]] = Registry("suite")
+SUITES: Registry[type[Suite]] = Registry("suite", base=Suite, classes=True)
 SUITES.register("calibration", "suites.calibration.suite:CalibrationSuite")
 SUITES.register("shape_bias", "suites.shape_bias.suite:ShapeBiasSuite")
 SUITES.register("imagenet_x", "suites.imagenet_x.suite:ImageNetXSuite")
@@ -17,7 +17,4 @@ SUITES.register("human_ood", "suites.human_ood.suite:HumanOodSuite")
 
 
 def get_suite(name: str) -> Suite:
-    suite_class = SUITES.get(name)
-    if not (isinstance(suite_class, type) and issubclass(suite_class, Suite)):
-        raise TypeError(f"suite {name!r} does not resolve to a Suite subclass")
-    return suite_class()
+    return SUITES.get(name)()

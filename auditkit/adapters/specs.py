@@ -62,7 +62,7 @@ class ModelPreset:
         return self.target if self.family == "embedded" else f"{self.family}:{self.target}"
 
 
-PRESETS: Registry[ModelPreset] = Registry("model")
+PRESETS: Registry[ModelPreset] = Registry("model", base=ModelPreset)
 for _preset in (
     ModelPreset("vit_b_sup", "timm", "deit3_base_patch16_224.fb_in22k_ft_in1k",
                 "DeiT3-B/16, IN-21k pretrained, IN-1k fine-tuned (paper's supervised ViT)"),
@@ -81,11 +81,73 @@ for _preset in (
 ):
     PRESETS.register(_preset.name, _preset)
 
-SPEC_PREFIXES = ("timm:", "open_clip:", "python:", "decisions:", "predictions:")
+@dataclass(frozen=True)
+class SpecFamily:
+    """One spec form, ``<prefix>:<rest>`` (``timm:NAME``, ``decisions:PATH``): how it loads.
+
+    ``load(rest, options, preset)`` gives the subject; ``preset`` is the preset's name when a
+    preset names the family (``ModelPreset.family``), else None. Register your own with
+    ``FAMILIES.register(prefix, SpecFamily(...))``."""
+
+    forms: tuple[tuple[str, str], ...]  # (form, one line) as `audit ls models` lists them
+    load: Callable[[str, "ModelOptions", str | None], "ModelAdapter | RecordedObserver"]
+    recorded: bool = False  # recorded answers: nothing to forward, no weights
+
+
+def _load_timm_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
+    label = preset or f"timm:{target}"
+    return _override(load_timm(target, options, label, paper_default=preset is not None), options)
+
+
+def _load_open_clip_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
+    return _override(load_open_clip(target, options, preset or f"open_clip:{target}"), options)
+
+
+def _load_embedded_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
+    from auditkit.adapters.efficientnet_lite import load_efficientnet_lite
+
+    _refuse_preprocess_choice(preset or target, options)
+    return _override(load_efficientnet_lite(int(target[-1])), options)
+
+
+def _load_python_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
+    _refuse_preprocess_choice(f"python:{target}", options)
+    return _override(load_python(target, options), options)
+
+
+def _recorded(kind: str, observer: type) -> Callable[[str, ModelOptions, str | None], RecordedObserver]:
+    def load(path: str, options: ModelOptions, preset: str | None) -> RecordedObserver:
+        if options.weights:
+            raise AuditError(f"{kind}:PATH holds recorded answers; it takes no --weights")
+        return observer(path)
+
+    return load
+
+
+FAMILIES: Registry[SpecFamily] = Registry("model family", base=SpecFamily)
+FAMILIES.register("timm", SpecFamily((("timm:NAME", "any timm model; hub weights, or --weights PATH"),),
+                                     _load_timm_family))
+FAMILIES.register("open_clip", SpecFamily((("open_clip:ARCH/PRETRAINED",
+                                            "OpenCLIP zero-shot (80 templates, logits = 100 cos)"),),
+                                          _load_open_clip_family))
+FAMILIES.register("python", SpecFamily((("python:MODULE:FACTORY", "your nn.Module (with pretrained_cfg) or ModelAdapter"),
+                                        ("python:path/to/file.py:FACTORY", "the same, from a file")),
+                                       _load_python_family))
+FAMILIES.register("decisions", SpecFamily((("decisions:PATH", "recorded decisions (model-vs-human CSV; a folder "
+                                            "= one pooled observer)"),), _recorded("decisions", DecisionsObserver), True))
+FAMILIES.register("predictions", SpecFamily((("predictions:PATH", "recorded ImageNet val top-1 (imagenet_x CSV; a "
+                                              "folder = one model)"),), _recorded("predictions", PredictionsObserver), True))
+# presets only (the shipped EfficientNet-Lite weights): no `embedded:` spec form of its own
+EMBEDDED = SpecFamily((), _load_embedded_family)
+
+
+def family(name: str) -> SpecFamily:
+    return EMBEDDED if name == "embedded" else FAMILIES.get(name)
 
 
 def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapter | RecordedObserver:
-    """Build the adapter a spec names; every user mistake becomes a one-line ``AuditError``.
+    """Build the subject a spec names (a preset, or ``<family>:<rest>`` of a registered
+    ``FAMILIES`` entry); every user mistake becomes a one-line ``AuditError``.
 
     ``decisions:PATH`` and ``predictions:PATH`` give recorded observers (nothing to forward)."""
     if options.preprocess not in PREPROCESS_CHOICES:
@@ -94,37 +156,15 @@ def load_model(spec: str, options: ModelOptions = ModelOptions()) -> ModelAdapte
         )
     if spec in PRESETS:
         preset = PRESETS.get(spec)
-        if preset.family == "embedded":
-            from auditkit.adapters.efficientnet_lite import load_efficientnet_lite
-
-            _refuse_preprocess_choice(spec, options)
-            return _override(load_efficientnet_lite(int(preset.target[-1])), options)
-        adapter = _load_family(preset.family, preset.target, options, preset_name=spec)
-        return adapter
+        return family(preset.family).load(preset.target, options, spec)
     kind, _, rest = spec.partition(":")
-    if not rest or f"{kind}:" not in SPEC_PREFIXES:
+    if not rest or kind not in FAMILIES:
+        forms = ", ".join(dict.fromkeys(form for form, _ in spec_kinds() if "/file.py" not in form))
         raise AuditError(
             f"unknown model {spec!r}{did_you_mean(spec, PRESETS.names())}; give a preset "
-            f"({', '.join(PRESETS.names())}) or timm:NAME, open_clip:ARCH/PRETRAINED, "
-            "python:MODULE:FACTORY, decisions:PATH, predictions:PATH (see `audit ls models`)"
+            f"({', '.join(PRESETS.names())}) or {forms} (see `audit ls models`)"
         )
-    if kind == "python":
-        _refuse_preprocess_choice(spec, options)
-        return _override(load_python(rest, options), options)
-    if kind in ("decisions", "predictions"):
-        if options.weights:
-            raise AuditError(f"{kind}:PATH holds recorded answers; it takes no --weights")
-        return DecisionsObserver(rest) if kind == "decisions" else PredictionsObserver(rest)
-    return _load_family(kind, rest, options, preset_name=None)
-
-
-def _load_family(
-    family: str, target: str, options: ModelOptions, preset_name: str | None
-) -> ModelAdapter:
-    label = preset_name or f"{family}:{target}"
-    if family == "timm":
-        return _override(load_timm(target, options, label, paper_default=preset_name is not None), options)
-    return _override(load_open_clip(target, options, label), options)
+    return FAMILIES.get(kind).load(rest, options, None)
 
 
 def _refuse_preprocess_choice(label: str, options: ModelOptions) -> None:
@@ -328,13 +368,8 @@ def _import_user_module(location: str, label: str) -> tuple[object, str | None]:
 
 
 def spec_kinds() -> list[tuple[str, str]]:
-    """The spec forms `audit ls models` lists besides the presets."""
-    return [
-        ("timm:NAME", "any timm model; hub weights, or --weights PATH"),
-        ("open_clip:ARCH/PRETRAINED", "OpenCLIP zero-shot (80 templates, logits = 100 cos)"),
-        ("python:MODULE:FACTORY", "your nn.Module (with pretrained_cfg) or ModelAdapter"),
-        ("python:path/to/file.py:FACTORY", "the same, from a file"),
-        ("decisions:PATH", "recorded decisions (model-vs-human CSV; a folder = one pooled observer)"),
-        ("predictions:PATH", "recorded ImageNet val top-1 (imagenet_x CSV; a folder = one model)"),
-    ]
+    """The spec forms `audit ls models` lists besides the presets (from the family registry)."""
+    order = ["timm", "open_clip", "python", "decisions", "predictions"]
+    names = sorted(FAMILIES.names(), key=lambda n: (order.index(n) if n in order else len(order), n))
+    return [form for name in names for form in FAMILIES.get(name).forms]
 

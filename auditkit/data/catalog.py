@@ -42,7 +42,7 @@ class DatasetEntry:
         return webdataset if not released.is_dir() and webdataset.is_dir() else released
 
 
-DATASETS: Registry[DatasetEntry] = Registry("dataset")
+DATASETS: Registry[DatasetEntry] = Registry("dataset", base=DatasetEntry)
 for _entry in (
     DatasetEntry(
         "imagenet-val", "imagenet-val",
