@@ -76,3 +76,17 @@ def _same_key(dataset: str, condition: str) -> tuple[str, str]:
 
 # suite -> (v1 request dataset, condition) -> the v2 (dataset, condition) of its records
 SAMPLE_KEYS: dict[str, Callable[[str, str], tuple[str, str]]] = {}
+
+
+def _human_ood(row: Row) -> Row:
+    """human_ood v1: condition = the distortion level, or ``none`` for model-vs-human's benchmark
+    aggregate (per dataset and for the summary dataset ``model-vs-human``); all at ``native``."""
+    old = row["condition"]
+    return {**row, "condition": "native", "subset": "benchmark" if old == "none" else old}
+
+
+# shape_bias v1: the shape category in condition (``none`` = pooled); the stimuli are requested ``native``
+MIGRATIONS["shape_bias"] = _subset("native")
+MIGRATIONS["human_ood"] = _human_ood
+SAMPLE_KEYS["shape_bias"] = _same_key  # one file per request (cue-conflict, native), as in version 2
+SAMPLE_KEYS["human_ood"] = _same_key  # one file per (dataset, native)

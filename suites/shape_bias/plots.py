@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit.data.cue_conflict import CATEGORIES
-from suites.shape_bias.suite import Trials, count, per_category_shape_bias
+from suites.shape_bias.metrics import Trials, count, per_category_shape_bias
 
 # Okabe-Ito, colour-blind-safe.
 MODEL, HUMAN, RESNET, NEITHER = "#0072B2", "#D55E00", "#7F7F7F", "#BBBBBB"

@@ -7,8 +7,9 @@ Protocol (PROTOCOLS.md "Shape bias"; the paper's Sec. "Shape / texture bias"):
   ``native``; for open_clip models this equals their preprocess on a 224 image).
 - 16-class decision: softmax over all 1000 logits; for each category the MEAN probability of
   its ImageNet indices (``CATEGORY_INDICES``); decision = argmax over the 16 categories.
-- shape_bias = shape hits / (shape hits + texture hits) over conflict trials, pooled; per
-  category (condition = the SHAPE category) the same over that category's trials.
+- shape_bias = shape hits / (shape hits + texture hits) over conflict trials, pooled (subset
+  ``all``); per category (subset = the SHAPE category) the same over that category's trials.
+- Records sit at dataset ``cue-conflict``, condition ``native`` (the input transform requested).
 - shape_match / texture_match / neither: the fractions of the CONFLICT trials decided as the
   shape, the texture or neither; one denominator, so the three sum to 1 and every record's ``n``
   is the number of conflict trials (1200 for one observer on all stimuli). Deviation:
@@ -27,169 +28,30 @@ Recorded observers (``decisions:PATH``, humans) go through the same functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Mapping
 
 import numpy as np
 
-from auditkit.adapters.observers import DECISION_COLUMNS, to_csv
-from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
-from auditkit.records import MetricRecord, Notice, Skipped
-from auditkit.stats import bootstrap_intervals, log_softmax
+from auditkit.data.cue_conflict import CATEGORIES
+from auditkit.records import ALL, MetricRecord, Notice, Skipped
+from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from suites.shape_bias.metrics import (  # noqa: F401 (CATEGORY_INDICES, decisions_csv: this module's public names)
+    CATEGORY_INDICES,
+    COUNT_METRICS,
+    DEGENERATE_SHARE,
+    RATE_METRICS,
+    Trials,
+    count,
+    decisions_csv,
+    decisions_from_logits,
+    dominant_answer,
+    metric_values,
+    rates,
+    reference_trials,
+)
 
-
-def _span(first: int, last: int) -> list[int]:
-    return list(range(first, last + 1))
-
-
-# ImageNet indices of each category (PROTOCOLS.md; model-vs-human decision_mappings).
-CATEGORY_INDICES: dict[str, list[int]] = {
-    "airplane": [404],
-    "bear": _span(294, 297),
-    "bicycle": [444, 671],
-    "bird": [8, *_span(10, 16), *_span(18, 20), *_span(22, 24), *_span(80, 83), *_span(87, 96),
-             *_span(98, 100), *_span(127, 133), *_span(135, 145)],
-    "boat": [472, 554, 625, 814, 914],
-    "bottle": [440, 720, 737, 898, 899, 901, 907],
-    "car": [436, 511, 817],
-    "cat": _span(281, 286),
-    "chair": [423, 559, 765, 857],
-    "clock": [409, 530, 892],
-    "dog": [*_span(152, 191), *_span(193, 203), *_span(205, 226), *_span(228, 241),
-            *_span(243, 250), *_span(252, 257), 259, *_span(261, 263), *_span(265, 268)],
-    "elephant": [385, 386],
-    "keyboard": [508, 878],
-    "knife": [499],
-    "oven": [766],
-    "truck": [555, 569, 656, 675, 717, 734, 864, 867],
-}
-assert tuple(CATEGORY_INDICES) == CATEGORIES
-
-
-def decisions_from_logits(logits: np.ndarray) -> np.ndarray:
-    """16-class decisions: argmax over categories of the mean softmax probability."""
-    probabilities = np.exp(log_softmax(logits))
-    category_scores = np.stack(
-        [probabilities[:, CATEGORY_INDICES[c]].mean(axis=1) for c in CATEGORIES], axis=1
-    )
-    return np.array(CATEGORIES)[category_scores.argmax(axis=1)]
-
-
-@dataclass(frozen=True)
-class Trials:
-    """Per trial: the stimulus' shape and texture, and the observer's decision."""
-
-    shape: np.ndarray
-    texture: np.ndarray
-    decision: np.ndarray
-    subject: np.ndarray | None = None  # for pooled observers (humans)
-
-    @classmethod
-    def from_ids(
-        cls, sample_ids: np.ndarray, decisions: np.ndarray, subjects: np.ndarray | None = None
-    ) -> "Trials":
-        parsed = [parse_stimulus(str(i)) for i in sample_ids]
-        return cls(
-            shape=np.array([p[0] for p in parsed]),
-            texture=np.array([p[1] for p in parsed]),
-            decision=np.asarray(decisions),
-            subject=subjects,
-        )
-
-    def subset(self, index: np.ndarray) -> "Trials":
-        subject = None if self.subject is None else self.subject[index]
-        return Trials(self.shape[index], self.texture[index], self.decision[index], subject)
-
-    @property
-    def conflict(self) -> np.ndarray:
-        return self.shape != self.texture
-
-
-@dataclass(frozen=True)
-class Counts:
-    trials: int
-    conflict_trials: int
-    shape_hits: int
-    texture_hits: int
-
-    @property
-    def shape_bias(self) -> float:
-        hits = self.shape_hits + self.texture_hits
-        return self.shape_hits / hits if hits else float("nan")
-
-    def _of_conflict(self, hits: int) -> float:
-        # NaN, not a ZeroDivisionError, for a resample or a category without conflict trials
-        return hits / self.conflict_trials if self.conflict_trials else float("nan")
-
-    @property
-    def shape_match(self) -> float:
-        return self._of_conflict(self.shape_hits)
-
-    @property
-    def texture_match(self) -> float:
-        return self._of_conflict(self.texture_hits)
-
-    @property
-    def neither(self) -> float:
-        return self._of_conflict(self.conflict_trials - self.shape_hits - self.texture_hits)
-
-
-def count(trials: Trials) -> Counts:
-    conflict = trials.conflict
-    return Counts(
-        trials=len(trials.decision),
-        conflict_trials=int(conflict.sum()),
-        shape_hits=int(np.sum(conflict & (trials.decision == trials.shape))),
-        texture_hits=int(np.sum(conflict & (trials.decision == trials.texture))),
-    )
-
-
-RATE_METRICS = ("shape_bias", "shape_match", "texture_match", "neither")
-
-
-def _rates(trials: Trials) -> np.ndarray:
-    counts = count(trials)
-    return np.array([getattr(counts, m) for m in RATE_METRICS])
-
-
-@lru_cache(maxsize=None)
-def reference_trials(observer: str) -> Trials:
-    """Shipped published decisions: ``humans`` (ten subjects pooled) or ``resnet50``."""
-    from auditkit.adapters.observers import read_decisions
-
-    folder = resources.files("suites.shape_bias") / "reference"
-    pattern = "cue-conflict_subject-*_session_1.csv" if observer == "humans" else f"cue-conflict_{observer}_session-1.csv"
-    with resources.as_file(folder) as path:
-        recorded = read_decisions(sorted(path.glob(pattern)))
-    return Trials.from_ids(recorded.sample_ids, recorded.responses, recorded.subjects)
-
-
-DEGENERATE_SHARE = 0.5  # one class for more than half the conflict trials: "most trials"
-
-
-def dominant_answer(trials: Trials) -> tuple[str, float] | None:
-    """The most frequent decision among the conflict trials and its share (None without any)."""
-    decisions = trials.decision[trials.conflict]
-    if not len(decisions):
-        return None
-    values, counts = np.unique(decisions, return_counts=True)
-    return str(values[counts.argmax()]), float(counts.max() / len(decisions))
-
-
-def per_category_shape_bias(trials: Trials) -> dict[str, float]:
-    return {c: count(trials.subset(trials.shape == c)).shape_bias for c in CATEGORIES}
-
-
-def decisions_csv(model: str, sample_ids: np.ndarray, trials: Trials) -> str:
-    """The decisions in model-vs-human's raw-data schema, ready to drop into its pipeline."""
-    rows = (
-        (model, 1, number, "NaN", decision, shape, 0, image)
-        for number, (image, shape, decision) in enumerate(zip(sample_ids, trials.shape, trials.decision), 1)
-    )
-    return to_csv(DECISION_COLUMNS, rows)
+CONDITION = "native"  # the stimuli at their size, no resize or crop: the request and the records' condition
 
 
 class ShapeBiasSuite(Suite):
@@ -211,20 +73,17 @@ class ShapeBiasSuite(Suite):
                                   "differ (n of the rates)"),
     }
 
-    def requests(self) -> list[PredictionRequest]:
-        return [PredictionRequest("cue-conflict", "native")]
+    accepts = ("logits", "decisions")
 
-    def sample_hits(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    def requests(self) -> list[PredictionRequest]:
+        return [PredictionRequest("cue-conflict", CONDITION)]
+
+    def sample_hits(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
         return {}  # no record here is a mean of per-trial hits
 
-    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
-        """The rates (condition none) and per-category shape bias, from per-trial decisions; the
-        records sit under condition none although the stimuli are requested as ``native``."""
-        trials = Trials(arrays["shape"], arrays["texture"], arrays["decision"])
-        metrics = {("none", m): float(v) for m, v in zip(RATE_METRICS, _rates(trials))}
-        for category, value in per_category_shape_bias(trials).items():
-            metrics[(category, "shape_bias")] = float(value)
-        return metrics
+    def sample_metrics(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        """The records' values (``metric_values``) from the per-trial shape, texture and decision."""
+        return metric_values(Trials(arrays["shape"], arrays["texture"], arrays["decision"]))
 
     def paper_figures(self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]],
                       width: float) -> list[SuiteFigure]:
@@ -234,7 +93,7 @@ class ShapeBiasSuite(Suite):
         figures = []
         humans, resnet50 = reference_trials("humans"), reference_trials("resnet50")
         for model, by_request in samples.items():
-            for (dataset, _), arrays in by_request.items():
+            for (dataset, _), arrays in by_request.items():  # one file: cue-conflict, native
                 trials = Trials(np.asarray(arrays["shape"]), np.asarray(arrays["texture"]), np.asarray(arrays["decision"]))
                 figure = per_category_plot(model, trials, humans, resnet50)
                 axis = figure.axes[0]
@@ -270,15 +129,16 @@ class ShapeBiasSuite(Suite):
                     "in 1200 of the 1280): give more of them (raise --limit)",
                 ))
                 continue
-            output.records.extend(self._records(model, request.dataset, "none", trials, seed))
+            values = metric_values(trials)
+            output.records.extend(self._records(model, request.dataset, request.condition, ALL, trials, values, seed))
             absent = []
             for category in CATEGORIES:
                 selected = trials.subset(trials.shape == category)
                 if not count(selected).conflict_trials:
                     absent.append(category)
                     continue
-                output.records.extend(self._records(model, request.dataset, category, selected, seed,
-                                                    only=("shape_bias",)))
+                output.records.extend(self._records(model, request.dataset, request.condition, category, selected,
+                                                    values, seed, only=("shape_bias",)))
             if absent:
                 output.notices.append(Notice(
                     self.name, request.dataset,
@@ -294,9 +154,8 @@ class ShapeBiasSuite(Suite):
                     f"conflict trials; a one-class observer scores about 0.5 whatever it sees, so this shape "
                     "bias says little (check the model's class order and preprocessing)",
                 ))
-            output.per_sample[(request.dataset, request.condition)] = {
-                "shape": trials.shape, "texture": trials.texture, "decision": trials.decision,
-            }
+            output.add_samples(prediction, {"shape": trials.shape, "texture": trials.texture,
+                                            "decision": trials.decision})
             if prediction.decisions is None:
                 output.files["decisions.csv"] = decisions_csv(model, prediction.sample_ids, trials)
             humans, resnet50 = reference_trials("humans"), reference_trials("resnet50")
@@ -318,29 +177,26 @@ class ShapeBiasSuite(Suite):
         return output
 
     def _records(
-        self, model: str, dataset: str, condition: str, trials: Trials, seed: int,
-        only: tuple[str, ...] = RATE_METRICS,
+        self, model: str, dataset: str, condition: str, subset: str, trials: Trials,
+        values: dict[tuple[str, str], float], seed: int, only: tuple[str, ...] = RATE_METRICS,
     ) -> list[MetricRecord]:
+        """The records of one subset (``all`` or a shape category): values from ``metric_values``
+        of all the trials, CIs from resampling the subset's conflict trials."""
         counts = count(trials)
         # every rate is a fraction of the conflict trials: resample those
         conflict = trials.subset(trials.conflict)
-        low, high = bootstrap_intervals(lambda index: _rates(conflict.subset(index)), len(conflict.decision), seed=seed)
-        records = []
-        for k, metric in enumerate(RATE_METRICS):
-            if metric not in only:
-                continue
-            records.append(MetricRecord(
-                model=model, suite=self.name, dataset=dataset, condition=condition, metric=metric,
-                value=float(getattr(counts, metric)), ci_low=float(low[k]), ci_high=float(high[k]),
-                n=counts.conflict_trials, suite_version=self.version,
-            ))
-        if condition == "none":
-            for metric in ("shape_hits", "texture_hits", "conflict_trials"):
+        low, high = bootstrap_intervals(lambda index: rates(conflict.subset(index)), len(conflict.decision), seed=seed)
+        records = [
+            self.record(model, dataset=dataset, condition=condition, subset=subset, metric=metric,
+                        value=values[(subset, metric)], ci=(low[k], high[k]), n=counts.conflict_trials)
+            for k, metric in enumerate(RATE_METRICS) if metric in only
+        ]
+        if subset == ALL:
+            for metric in COUNT_METRICS:
                 # hits are counted among the conflict trials; those among all trials
-                records.append(MetricRecord(
-                    model=model, suite=self.name, dataset=dataset, condition=condition, metric=metric,
-                    value=float(getattr(counts, metric)), ci_low=None, ci_high=None,
+                records.append(self.record(
+                    model, dataset=dataset, condition=condition, subset=subset, metric=metric,
+                    value=values[(subset, metric)],
                     n=counts.trials if metric == "conflict_trials" else counts.conflict_trials,
-                    suite_version=self.version,
                 ))
         return records

@@ -193,7 +193,7 @@ def test_audit_run_on_imported_decisions(tmp_path):
     main(["run", "--model", f"decisions:{RESNET50}",
           "--suites", "shape_bias", "--out", str(out), "--cache", str(tmp_path / "c"), "--no-progress"])
     records = json.loads((out / "results.json").read_text())["records"]
-    pooled = {r["metric"]: r for r in records if r["condition"] == "none"}
+    pooled = {r["metric"]: r for r in records if r["subset"] == "all"}
     assert round(pooled["shape_bias"]["value"], 4) == 0.2142
     assert pooled["shape_hits"]["value"] == 169 and pooled["texture_hits"]["value"] == 620
     assert pooled["shape_bias"]["ci_low"] < 0.2142 < pooled["shape_bias"]["ci_high"]
@@ -205,7 +205,7 @@ def test_audit_run_on_imported_decisions(tmp_path):
     assert {pooled[m]["n"] for m in ("shape_bias", "shape_match", "texture_match", "neither",
                                      "shape_hits", "texture_hits")} == {1200}
     assert pooled["conflict_trials"]["value"] == 1200 and pooled["conflict_trials"]["n"] == 1280
-    per_category = {r["condition"]: r["value"] for r in records if r["condition"] in CATEGORIES}
+    per_category = {r["subset"]: r["value"] for r in records if r["subset"] in CATEGORIES}
     assert len(per_category) == 16
     assert (out / "figures" / "shape_bias__cue-conflict__shape_bias_per_category.png").is_file()
     payload = json.loads((out / "results.json").read_text())
@@ -252,11 +252,11 @@ def test_limit_reports_absent_categories_and_keeps_the_pooled_figures(limit, tmp
     rows = [r for r in _rows(RESNET50)[:limit] if r["category"] != _texture(r["imagename"])]
     shape_hits = sum(r["object_response"] == r["category"] for r in rows)
     texture_hits = sum(r["object_response"] == _texture(r["imagename"]) for r in rows)
-    pooled = {r["metric"]: r for r in payload["records"] if r["condition"] == "none"}
+    pooled = {r["metric"]: r for r in payload["records"] if r["subset"] == "all"}
     assert (pooled["shape_hits"]["value"], pooled["texture_hits"]["value"]) == (shape_hits, texture_hits)
     assert pooled["conflict_trials"]["value"] == len(rows) and pooled["shape_bias"]["n"] == len(rows)
     present = sorted({r["category"] for r in rows})
-    per_category = sorted(r["condition"] for r in payload["records"] if r["condition"] in CATEGORIES)
+    per_category = sorted(r["subset"] for r in payload["records"] if r["subset"] in CATEGORIES)
     assert per_category == present
     absent = [c for c in CATEGORIES if c not in present]
     notice = [n["message"] for n in payload["notices"] if "no conflict trial" in n["message"]]
@@ -280,9 +280,9 @@ def test_live_model_under_limit_runs(tmp_path, tiny_model_file):
           "--data", f"cue-conflict={folder}", "--out", str(out), "--cache", str(tmp_path / "c"), "--no-progress",
           "--workers", "0"])
     payload = json.loads((out / "results.json").read_text())
-    pooled = {r["metric"]: r for r in payload["records"] if r["condition"] == "none"}
+    pooled = {r["metric"]: r for r in payload["records"] if r["subset"] == "all"}
     assert pooled["conflict_trials"]["value"] == 1 and pooled["conflict_trials"]["n"] == 2
-    assert [r["condition"] for r in payload["records"] if r["condition"] in CATEGORIES] == ["airplane"]
+    assert [r["subset"] for r in payload["records"] if r["subset"] in CATEGORIES] == ["airplane"]
     assert any("15 of 16" in n["message"] for n in payload["notices"])
 
 
@@ -314,7 +314,7 @@ def test_one_class_observer_is_flagged_as_degenerate(tmp_path):
     main(["run", "--model", f"decisions:{always_knife}", "--suites", "shape_bias", "--out", str(out),
           "--cache", str(tmp_path / "c"), "--no-progress"])
     payload = json.loads((out / "results.json").read_text())
-    pooled = {r["metric"]: r["value"] for r in payload["records"] if r["condition"] == "none"}
+    pooled = {r["metric"]: r["value"] for r in payload["records"] if r["subset"] == "all"}
     # knife is the shape of 70 conflict stimuli and the texture of 70 (hand-counted from the names)
     rows = [r for r in _rows(RESNET50) if r["category"] != _texture(r["imagename"])]
     as_shape = sum(r["category"] == "knife" for r in rows)
@@ -340,7 +340,7 @@ def test_efficientnet_lite0_on_all_real_stimuli(tmp_path, stimuli):
     main(["run", "--model", "efficientnet_lite0", "--suites", "shape_bias", "--data",
           f"cue-conflict={stimuli}", "--out", str(out), "--cache", str(tmp_path / "c"), "--no-progress"])
     records = json.loads((out / "results.json").read_text())["records"]
-    pooled = {r["metric"]: r["value"] for r in records if r["condition"] == "none"}
+    pooled = {r["metric"]: r["value"] for r in records if r["subset"] == "all"}
     decisions = (out / "decisions.csv").read_text().splitlines()
     assert len(decisions) == 1281 and decisions[0].startswith("subj,session,trial,rt,object_response")
 
@@ -363,3 +363,49 @@ def test_efficientnet_lite0_on_all_real_stimuli(tmp_path, stimuli):
                 shape_hits += decision == shape
                 texture_hits += decision == texture
     assert (pooled["shape_hits"], pooled["texture_hits"]) == (shape_hits, texture_hits) == (197, 626)
+
+
+def _recorded_predictions():
+    """ResNet-50's published decisions as the runner hands a recorded observer's answers to the suite."""
+    from auditkit.data.source import DatasetSource, Sample
+    from auditkit.suite import PredictionRequest, Predictions
+
+    recorded = read_decisions([RESNET50])
+    ids = np.asarray(recorded.sample_ids).astype(str)
+    order = np.argsort(ids)
+    source = DatasetSource("cue-conflict", Path("."), tuple(Sample(Path(ids[i]), -1, ids[i]) for i in order))
+    return PredictionRequest("cue-conflict", "native"), Predictions(
+        source, "native", None, np.full(len(ids), ""), decisions=np.asarray(recorded.responses)[order])
+
+
+def test_records_are_schema_v2_and_equal_sample_metrics():
+    """Records at condition native with the shape categories in subset; every value equals what
+    sample_metrics gives from the per-sample arrays (each metric defined once)."""
+    from suites.shape_bias.suite import ShapeBiasSuite
+
+    suite = ShapeBiasSuite()
+    request, predictions = _recorded_predictions()
+    output = suite.evaluate("resnet50", {request: predictions}, seed=0)
+    assert {(r.dataset, r.condition) for r in output.records} == {("cue-conflict", "native")}
+    assert {r.subset for r in output.records} == {"all", *CATEGORIES}
+    assert list(output.per_sample) == [("cue-conflict", "native")]
+    arrays = output.per_sample[("cue-conflict", "native")]
+    assert {"sample_id", "content_sha1", "shape", "texture", "decision"} <= set(arrays)
+    again = suite.sample_metrics("cue-conflict", "native", arrays)
+    for record in output.records:
+        assert again[(record.subset, record.metric)] == pytest.approx(record.value, abs=0), record
+    pooled = {r.metric: r.value for r in output.records if r.subset == "all"}
+    assert round(pooled["shape_bias"], 4) == 0.2142  # the published ResNet-50 (model-vs-human)
+    assert suite.accepts == ("logits", "decisions")
+
+
+def test_version_1_records_migrate():
+    """Version 1 put the shape category in condition (and the pooled figures at `none`)."""
+    from auditkit.records_v1 import SAMPLE_KEYS, migrate_record
+
+    row = dict(model="m", suite="shape_bias", dataset="cue-conflict", condition="bird", metric="shape_bias",
+               value=0.3, ci_low=0.2, ci_high=0.4, n=75, suite_version="1.1")
+    assert migrate_record(row) == {**row, "condition": "native", "subset": "bird", "aggregate": ""}
+    pooled = migrate_record({**row, "condition": "none"})
+    assert (pooled["condition"], pooled["subset"]) == ("native", "all")
+    assert SAMPLE_KEYS["shape_bias"]("cue-conflict", "native") == ("cue-conflict", "native")
