@@ -25,7 +25,7 @@ WNID = re.compile(r"^n\d{8}$")
 VAL_FILE = re.compile(r"^ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
 
 
-def _wnid_folders(root: Path) -> list[Path]:
+def wnid_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and WNID.match(p.name))
 
 
@@ -35,19 +35,19 @@ def _unrecognised_image_folders(root: Path) -> list[Path]:
                   if p.is_dir() and not WNID.match(p.name) and not p.name.startswith(".") and list_images(p))
 
 
-def _image_folder_samples(
+def image_folder_samples(
     name: str, root: Path, allowed: set[str], id_is_basename: bool
 ) -> list[Sample]:
     index = wnid_to_index()
     strays = _unrecognised_image_folders(root)
-    if strays and _wnid_folders(root):
+    if strays and wnid_folders(root):
         raise AuditError(
             f"{name}: folder {strays[0]} holds images but is not named by a wnid (n########, e.g. n01440764); "
             "rename it to its class's wnid or move it out"
             + (f" ({len(strays) - 1} more such folders)" if len(strays) > 1 else "")
         )
     samples: list[Sample] = []
-    for folder in _wnid_folders(root):
+    for folder in wnid_folders(root):
         if folder.name not in allowed:
             raise AuditError(
                 f"{name}: folder {folder} is not one of the dataset's classes; "
@@ -62,7 +62,7 @@ def _image_folder_samples(
     return samples
 
 
-def _require_samples(name: str, root: Path, samples: list[Sample], layout: str) -> None:
+def require_samples(name: str, root: Path, samples: list[Sample], layout: str) -> None:
     if not samples:
         strays = _unrecognised_image_folders(root) if root.is_dir() else []
         found = (f" (folder {strays[0]}{f' and {len(strays) - 1} more' if len(strays) > 1 else ''} holds images "
@@ -75,10 +75,10 @@ def _require_samples(name: str, root: Path, samples: list[Sample], layout: str) 
 
 def read_imagenet_val(root: Path) -> DatasetSource:
     name = "imagenet-val"
-    if (root / "val").is_dir() and not _wnid_folders(root) and not _flat_val_files(root):
+    if (root / "val").is_dir() and not wnid_folders(root) and not _flat_val_files(root):
         root = root / "val"
-    if _wnid_folders(root):
-        samples = _image_folder_samples(name, root, set(imagenet_wnids()), id_is_basename=True)
+    if wnid_folders(root):
+        samples = image_folder_samples(name, root, set(imagenet_wnids()), id_is_basename=True)
         label_source = "wnid folders"
         _check_against_standard_labels(name, samples)
     else:
@@ -89,7 +89,7 @@ def read_imagenet_val(root: Path) -> DatasetSource:
             if path.name not in labels:
                 raise AuditError(f"{name}: {path.name} is not an ImageNet val file name")
             samples.append(Sample(path=path, label=labels[path.name], sample_id=path.name))
-    _require_samples(
+    require_samples(
         name, root, samples,
         "val/<wnid>/*.JPEG or a flat folder of ILSVRC2012_val_XXXXXXXX.JPEG files",
     )
@@ -157,12 +157,12 @@ def imagenet_x_val_labels() -> dict[str, int]:
 
 def read_imagenet_r(root: Path) -> DatasetSource:
     name = "imagenet-r"
-    if (root / "imagenet-r").is_dir() and not _wnid_folders(root):
+    if (root / "imagenet-r").is_dir() and not wnid_folders(root):
         root = root / "imagenet-r"
     classes = subset_indices("imagenet_r")
     allowed = {imagenet_wnids()[i] for i in classes}
-    samples = _image_folder_samples(name, root, allowed, id_is_basename=False)
-    _require_samples(name, root, samples, "imagenet-r/<wnid>/*.jpg over its 200 wnids")
+    samples = image_folder_samples(name, root, allowed, id_is_basename=False)
+    require_samples(name, root, samples, "imagenet-r/<wnid>/*.jpg over its 200 wnids")
     samples.sort(key=lambda s: s.sample_id)
     present = len({s.label for s in samples})
     return DatasetSource(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditkit.data.classes import imagenet_wnids, subset_indices
-from auditkit.data.imagenet import _image_folder_samples, _require_samples, _wnid_folders
+from auditkit.data.imagenet import image_folder_samples, require_samples, wnid_folders
 from auditkit.data.source import DatasetSource, Sample, list_images
 from auditkit.errors import AuditError
 
@@ -42,27 +42,27 @@ def read_imagenet_v2(root: Path) -> DatasetSource:
             raise AuditError(f"{name}: class folder {folder} holds no images; restore its files or remove the folder")
         for path in images:
             samples.append(Sample(path=path, label=label, sample_id=f"{label}/{path.name}"))
-    _require_samples(name, root, samples, f"{V2_FOLDER}/<class index>/*.jpeg")
+    require_samples(name, root, samples, f"{V2_FOLDER}/<class index>/*.jpeg")
     samples.sort(key=lambda s: (s.label, s.sample_id))
     return DatasetSource(name, root, tuple(samples), info={"labels": "folder name = class index"})
 
 
 def read_imagenet_a(root: Path) -> DatasetSource:
     name = "imagenet-a"
-    root = root / "imagenet-a" if (root / "imagenet-a").is_dir() and not _wnid_folders(root) else root
+    root = root / "imagenet-a" if (root / "imagenet-a").is_dir() and not wnid_folders(root) else root
     classes = subset_indices("imagenet_a")
     allowed = {imagenet_wnids()[i] for i in classes}
-    samples = _image_folder_samples(name, root, allowed, id_is_basename=False)
-    _require_samples(name, root, samples, "imagenet-a/<wnid>/*.jpg over its 200 wnids")
+    samples = image_folder_samples(name, root, allowed, id_is_basename=False)
+    require_samples(name, root, samples, "imagenet-a/<wnid>/*.jpg over its 200 wnids")
     samples.sort(key=lambda s: s.sample_id)
     return DatasetSource(name, root, tuple(samples), class_indices=classes, info={"labels": "wnid folders"})
 
 
 def read_imagenet_sketch(root: Path) -> DatasetSource:
     name = "imagenet-sketch"
-    root = root / "sketch" if (root / "sketch").is_dir() and not _wnid_folders(root) else root
-    samples = _image_folder_samples(name, root, set(imagenet_wnids()), id_is_basename=False)
-    _require_samples(name, root, samples, "sketch/<wnid>/*.JPEG over the 1000 wnids")
+    root = root / "sketch" if (root / "sketch").is_dir() and not wnid_folders(root) else root
+    samples = image_folder_samples(name, root, set(imagenet_wnids()), id_is_basename=False)
+    require_samples(name, root, samples, "sketch/<wnid>/*.JPEG over the 1000 wnids")
     samples.sort(key=lambda s: s.sample_id)
     return DatasetSource(name, root, tuple(samples), info={"labels": "wnid folders"})
 
@@ -82,12 +82,12 @@ def read_imagenet_c(root: Path) -> DatasetSource:
         for severity in sorted(p for p in corruption.iterdir() if p.is_dir()):
             if severity.name not in {"1", "2", "3", "4", "5"}:
                 raise AuditError(f"{name}: {severity} is not a severity folder 1..5")
-            for folder in _wnid_folders(severity):
+            for folder in wnid_folders(severity):
                 if folder.name not in index_of:
                     raise AuditError(f"{name}: {folder} is not an ImageNet class folder")
                 for path in list_images(folder):
                     samples.append(Sample(path, index_of[folder.name],
                                           f"{corruption.name}/{severity.name}/{folder.name}/{path.name}"))
-    _require_samples(name, root, samples, "<corruption>/<severity>/<wnid>/*.JPEG")
+    require_samples(name, root, samples, "<corruption>/<severity>/<wnid>/*.JPEG")
     samples.sort(key=lambda s: s.sample_id)
     return DatasetSource(name, root, tuple(samples), info={"labels": "wnid folders", "generated": False})

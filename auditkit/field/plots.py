@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from auditkit.field.testbed import Baseline, _transform, load_testbed_models
+from auditkit.field.testbed import Baseline, scale_transform, load_testbed_models
 
 # Okabe-Ito, colour-blind safe; the testbed's types in the order its legend gives them
 TYPE_COLOURS = {
@@ -54,7 +54,7 @@ def _ticks(low: float, high: float) -> list[float]:
 
 def accuracy_on_the_line(baseline: Baseline, audited: list[AuditedPoint], width: float = 5.2) -> Figure:
     """The testbed's models, the baseline with its band and the audited models on one shift."""
-    transform, _ = _transform(baseline.scale)
+    transform, _ = scale_transform(baseline.scale)
 
     def forward(percent):  # noqa: ANN001, ANN202 - 0 % and 100 % (tiny runs) drawn at the axis' edge
         return transform(np.clip(percent, 0.5, 99.5))

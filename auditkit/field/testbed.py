@@ -99,7 +99,7 @@ PROTOCOLS: dict[str, ShiftProtocol] = {p.dataset: p for p in (
 )}
 
 
-def _transform(scale: str) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+def scale_transform(scale: str) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     """Forward and inverse maps between top-1 in % and the fit's axis (plotting/plotter.py)."""
     if scale == "logit":
         return (lambda p: np.log((np.asarray(p) / 100) / (1 - np.asarray(p) / 100)),
@@ -157,7 +157,7 @@ class Baseline:
 
     def predict(self, x: float | np.ndarray) -> np.ndarray:
         """The line's shift top-1 (%) at ImageNet top-1 ``x`` (%)."""
-        forward, inverse = _transform(self.scale)
+        forward, inverse = scale_transform(self.scale)
         xs = np.atleast_1d(np.asarray(x, dtype=float))
         lines = [self.line_for(value) for value in xs]
         return inverse(np.array([l.slope for l in lines]) * forward(xs) + np.array([l.intercept for l in lines]))
@@ -169,7 +169,7 @@ class Baseline:
     def band(self, xs: np.ndarray, resamples: int = BAND_RESAMPLES, level: float = 95) -> tuple[np.ndarray, np.ndarray]:
         """Bootstrap band of the line over the fitted models at ``xs`` (%), as the testbed draws it:
         models resampled with replacement, least squares refitted, percentiles per grid point."""
-        forward, inverse = _transform(self.scale)
+        forward, inverse = scale_transform(self.scale)
         rng = np.random.RandomState(BAND_SEED)
         xs = np.asarray(xs, dtype=float)
         low, high = np.full(xs.shape, np.nan), np.full(xs.shape, np.nan)
@@ -207,7 +207,7 @@ def fit_baseline(dataset: str, scale: str = "logit") -> Baseline:
     if dataset not in PROTOCOLS:
         raise AuditError(f"the testbed has no baseline for {dataset!r}; it has {', '.join(PROTOCOLS)}")
     protocol = PROTOCOLS[dataset]
-    forward, _ = _transform(scale)
+    forward, _ = scale_transform(scale)
     rows = [m for m in load_testbed_models() if protocol.x_column in m.top1 and protocol.y_column in m.top1]
     points = tuple((m.name, m.top1[protocol.x_column], m.top1[protocol.y_column], protocol.fitted(m))
                    for m in rows if protocol.shown(m))
