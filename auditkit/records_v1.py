@@ -90,3 +90,15 @@ MIGRATIONS["shape_bias"] = _subset("native")
 MIGRATIONS["human_ood"] = _human_ood
 SAMPLE_KEYS["shape_bias"] = _same_key  # one file per request (cue-conflict, native), as in version 2
 SAMPLE_KEYS["human_ood"] = _same_key  # one file per (dataset, native)
+
+# calibration, adversarial, invariance v1: condition was already the input transform (``none``,
+# ``fgsm/eps1``, ``scale/1.5``); records gain subset ``all``, per-sample files keep their key
+MIGRATIONS["calibration"] = MIGRATIONS["adversarial"] = MIGRATIONS["invariance"] = _same
+SAMPLE_KEYS["calibration"] = SAMPLE_KEYS["adversarial"] = SAMPLE_KEYS["invariance"] = _same_key
+# pug v1: the PUG subset (``Camera_Yaw``) or subset/value (``Camera_Yaw/45``) in condition, ``none``
+# for all images and mean_subset_top1; all at the plain view
+MIGRATIONS["pug"] = _subset("none")
+SAMPLE_KEYS["pug"] = _same_key  # one file, (pug-imagenet, none)
+# cka v1: the layer pair (``a vs b``, ``a vs model:b``) in condition, ``none`` for the headline
+MIGRATIONS["cka"] = _subset("none")
+SAMPLE_KEYS["cka"] = _same_key  # one file per (dataset, none): the pooled layer features

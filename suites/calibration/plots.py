@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from suites.calibration.suite import NUM_BINS, _bin_stats, bin_edges, bin_index, expected_calibration_error
+from suites.calibration.metrics import NUM_BINS, bin_edges, bin_stats, expected_calibration_error
 
 # Okabe-Ito: colour-blind-safe.
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"
@@ -17,7 +17,8 @@ BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"
 
 def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, title: str) -> Figure:
     edges = bin_edges(NUM_BINS)
-    count, mean_conf, accuracy, filled = _bin_stats(confidence, correct, bin_index(confidence), NUM_BINS)
+    stats = bin_stats(confidence, correct)
+    mean_conf, accuracy, filled = stats.mean_confidence, stats.accuracy, stats.filled
     width = edges[1] - edges[0]
     figure, axis = plt.subplots(figsize=(4.6, 4.2))
     axis.bar(edges[:-1][filled], accuracy[filled], width=width, align="edge", color=BLUE,
@@ -63,7 +64,8 @@ def reliability_overlay(models: dict[str, tuple[np.ndarray, np.ndarray]], title:
     figure, axis = plt.subplots(figsize=(4.6, 4.2))
     axis.plot([0, 1], [0, 1], linestyle="--", color=GREY, linewidth=1, label="perfect calibration")
     for index, (model, (confidence, correct)) in enumerate(models.items()):
-        _, mean_conf, accuracy, filled = _bin_stats(confidence, correct, bin_index(confidence), NUM_BINS)
+        stats = bin_stats(confidence, correct)
+        mean_conf, accuracy, filled = stats.mean_confidence, stats.accuracy, stats.filled
         ece = expected_calibration_error(confidence, correct)
         axis.plot(mean_conf[filled], accuracy[filled], **model_style(index), linewidth=1.4,
                   label=f"{model} (ECE {ece:.3f})")

@@ -7,6 +7,10 @@ PROTOCOLS.md "Calibration"):
   ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|.
 - Datasets: ImageNet-1K val and ImageNet-R. For ImageNet-R the logits are restricted to its 200
   classes BEFORE the softmax (and the argmax).
+Records: one per metric at (dataset, condition ``none``, subset ``all``). The metric functions
+live in ``suites/calibration/metrics.py``: the records, ``sample_metrics`` (paired comparisons of
+the per-sample arrays ``confidence``, ``correct``, ``brier``, ``nll``, ``prediction``, ``label``)
+and the plots all use them, so they cannot disagree.
 Further metrics (ours, standard definitions):
 - max_calibration_error: max over non-empty bins of |acc - conf| (same 15 bins);
 - adaptive_ece: 15 equal-mass bins over the sorted confidences (Nixon et al. 2019), same formula;
@@ -22,104 +26,24 @@ ours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
-from auditkit.records import MetricRecord, Skipped
-from auditkit.stats import bootstrap_intervals, log_softmax
+from auditkit.records import ALL, Skipped
+from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
-
-NUM_BINS = 15
-
-
-def bin_edges(num_bins: int = NUM_BINS) -> np.ndarray:
-    # k / n exactly rounded, so a confidence written as 0.2 sits exactly on the edge 3/15.
-    return np.arange(num_bins + 1) / num_bins
-
-
-def bin_index(confidence: np.ndarray, num_bins: int = NUM_BINS) -> np.ndarray:
-    """Bin of each confidence with membership (lo, hi]; 0 falls in the first bin."""
-    return np.searchsorted(bin_edges(num_bins)[1:-1], confidence, side="left")
-
-
-def _bin_stats(confidence: np.ndarray, correct: np.ndarray, bins: np.ndarray, num_bins: int):
-    count = np.bincount(bins, minlength=num_bins).astype(float)
-    conf_sum = np.bincount(bins, weights=confidence, minlength=num_bins)
-    correct_sum = np.bincount(bins, weights=correct.astype(float), minlength=num_bins)
-    filled = count > 0
-    mean_conf = np.divide(conf_sum, count, out=np.zeros(num_bins), where=filled)
-    accuracy = np.divide(correct_sum, count, out=np.zeros(num_bins), where=filled)
-    return count, mean_conf, accuracy, filled
-
-
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, num_bins: int = NUM_BINS) -> float:
-    count, mean_conf, accuracy, _ = _bin_stats(confidence, correct, bin_index(confidence, num_bins), num_bins)
-    return float(np.sum(count / len(confidence) * np.abs(accuracy - mean_conf)))
-
-
-def max_calibration_error(confidence: np.ndarray, correct: np.ndarray, num_bins: int = NUM_BINS) -> float:
-    _, mean_conf, accuracy, filled = _bin_stats(confidence, correct, bin_index(confidence, num_bins), num_bins)
-    return float(np.max(np.abs(accuracy - mean_conf)[filled]))
-
-
-def adaptive_ece(confidence: np.ndarray, correct: np.ndarray, num_bins: int = NUM_BINS) -> float:
-    """ECE over equal-mass bins: the sorted confidences split into ``num_bins`` groups of sizes
-    differing by at most one (``np.array_split``)."""
-    order = np.argsort(confidence, kind="stable")
-    total = 0.0
-    for group in np.array_split(order, min(num_bins, len(order))):
-        total += len(group) * abs(correct[group].mean() - confidence[group].mean())
-    return float(total / len(confidence))
-
-
-@dataclass(frozen=True)
-class CalibrationArrays:
-    """Per-image quantities every calibration metric is a mean or binning of."""
-
-    confidence: np.ndarray  # max softmax probability
-    prediction: np.ndarray  # ImageNet class index
-    correct: np.ndarray  # bool
-    label_log_prob: np.ndarray  # log p_y
-    brier: np.ndarray  # sum_k (p_k - 1[k = y])^2
-
-
-def calibration_arrays(
-    logits: np.ndarray, labels: np.ndarray, class_indices: tuple[int, ...] | None
-) -> CalibrationArrays:
-    """Softmax over the (restricted) classes in float64; predictions mapped back to ImageNet ids."""
-    classes = np.arange(logits.shape[1]) if class_indices is None else np.asarray(class_indices)
-    logits = logits[:, classes]
-    position = {int(c): i for i, c in enumerate(classes)}
-    target = np.array([position[int(y)] for y in labels])
-    log_prob = log_softmax(logits)
-    prob = np.exp(log_prob)
-    rows = np.arange(len(target))
-    top = prob.argmax(axis=1)
-    one_hot_error = prob.copy()
-    one_hot_error[rows, target] -= 1.0
-    return CalibrationArrays(
-        confidence=prob[rows, top],
-        prediction=classes[top],
-        correct=top == target,
-        label_log_prob=log_prob[rows, target],
-        brier=np.sum(one_hot_error**2, axis=1),
-    )
-
-
-METRICS = {
-    "ece": lambda a: expected_calibration_error(a.confidence, a.correct),
-    "max_calibration_error": lambda a: max_calibration_error(a.confidence, a.correct),
-    "adaptive_ece": lambda a: adaptive_ece(a.confidence, a.correct),
-    "brier": lambda a: float(a.brier.mean()),
-    "nll": lambda a: float(-a.label_log_prob.mean()),
-    "top1": lambda a: float(a.correct.mean()),
-}
-
-
-def _resampled(arrays: CalibrationArrays, index: np.ndarray) -> CalibrationArrays:
-    return CalibrationArrays(*(getattr(arrays, f)[index] for f in CalibrationArrays.__dataclass_fields__))
+from suites.calibration.metrics import (  # noqa: F401 (re-exported: the suite's protocol in one place)
+    METRICS,
+    NUM_BINS,
+    CalibrationArrays,
+    adaptive_ece,
+    bin_index,
+    calibration_arrays,
+    calibration_metrics,
+    expected_calibration_error,
+    max_calibration_error,
+)
 
 
 class CalibrationSuite(Suite):
@@ -144,15 +68,14 @@ class CalibrationSuite(Suite):
     better = {"ece": "lower", "max_calibration_error": "lower", "adaptive_ece": "lower", "brier": "lower",
               "nll": "lower", "top1": "higher"}
 
-    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
-        """The binned metrics as well as the convention's means (top-1, Brier, NLL)."""
-        metrics = super().sample_metrics(condition, arrays)
-        confidence, correct = arrays["confidence"], arrays["correct"]
-        metrics[(condition, "ece")] = expected_calibration_error(confidence, correct)
-        metrics[(condition, "max_calibration_error")] = max_calibration_error(confidence, correct)
-        metrics[(condition, "adaptive_ece")] = adaptive_ece(confidence, correct)
-        metrics.pop((condition, "confidence"), None)  # context, not a record
-        return metrics
+    # the full softmax over the dataset's classes: recorded top-1 answers hold neither the other
+    # classes' probabilities (Brier, NLL) nor ImageNet-R's restriction before the softmax
+    accepts = ("logits",)
+
+    def sample_metrics(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        """Every record's metric (``metrics.calibration_metrics``) from the saved per-sample arrays."""
+        values = calibration_metrics(CalibrationArrays.from_samples(arrays))
+        return {(ALL, metric): value for metric, value in values.items()}
 
     def comparison_figures(self, samples: Mapping[str, Mapping[tuple[str, str], Mapping[str, np.ndarray]]]) -> list[SuiteFigure]:
         from suites.calibration.plots import reliability_overlay
@@ -182,25 +105,17 @@ class CalibrationSuite(Suite):
                 continue
             arrays = calibration_arrays(prediction.logits, prediction.labels, prediction.source.class_indices)
             n = len(arrays.confidence)
+            values = calibration_metrics(arrays)
             low, high = bootstrap_intervals(
-                lambda index: np.array([m(_resampled(arrays, index)) for m in METRICS.values()]),
-                n, seed=seed,
+                lambda index: np.array(list(calibration_metrics(arrays.take(index)).values())), n, seed=seed,
             )
-            for k, (metric, compute) in enumerate(METRICS.items()):
-                output.records.append(MetricRecord(
-                    model=model, suite=self.name, dataset=request.dataset, condition=request.condition,
-                    metric=metric, value=compute(arrays), ci_low=float(low[k]), ci_high=float(high[k]),
-                    n=n, suite_version=self.version,
+            for k, (metric, value) in enumerate(values.items()):
+                output.records.append(self.record(
+                    model, dataset=request.dataset, condition=request.condition, metric=metric, value=value,
+                    ci=(low[k], high[k]), n=n,
                 ))
-            output.per_sample[(request.dataset, request.condition)] = {
-                "label": prediction.labels,
-                "prediction": arrays.prediction,
-                "confidence": arrays.confidence,
-                "correct": arrays.correct,
-                # per-sample terms whose means are the records (auditkit/suite.py's convention)
-                "brier": arrays.brier,
-                "nll": -arrays.label_log_prob,
-            }
+            output.add_samples(prediction, {"label": prediction.labels, **arrays.samples()},
+                               dataset=request.dataset, condition=request.condition)
             title = f"{model} on {request.dataset}"
             output.figures.append(SuiteFigure(
                 request.dataset, "reliability", reliability_diagram(arrays.confidence, arrays.correct, title),

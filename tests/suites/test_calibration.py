@@ -1,6 +1,10 @@
-"""Calibration metrics against netcal, torch and hand-worked cases."""
+"""Calibration metrics against netcal, torch and hand-worked cases; the suite's schema v2 records
+equal its ``sample_metrics`` of its per-sample arrays; version 1 runs of this suite's family
+(calibration, adversarial, invariance, pug) migrate to the same keys (``v1_samples_reproduce``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,13 +12,24 @@ import torch
 import torch.nn.functional as F
 from netcal.metrics import ECE, MCE
 
-from suites.calibration.suite import (
+from auditkit.data.source import DatasetSource, Sample
+from auditkit.records import read_results
+from auditkit.records_v1 import v1_sample_files
+from auditkit.suite import PredictionRequest, Predictions
+from suites import get_suite
+from suites.calibration.metrics import (
+    CalibrationArrays,
     adaptive_ece,
     bin_index,
+    bin_stats,
     calibration_arrays,
+    calibration_metrics,
     expected_calibration_error,
     max_calibration_error,
 )
+from suites.calibration.suite import CalibrationSuite
+
+V1_RUN = Path(__file__).parents[1] / "data" / "v1_run"
 
 
 def random_predictions(n: int = 3000, classes: int = 20, seed: int = 0):
@@ -122,3 +137,93 @@ def test_restriction_to_200_classes_happens_before_softmax():
         np.log(restricted.numpy()[np.arange(50), [position[y] for y in labels]]),
         rtol=1e-9,
     )
+
+
+def fake_predictions(dataset: str, logits: np.ndarray, labels: np.ndarray, condition: str = "none") -> Predictions:
+    samples = tuple(Sample(Path(f"img{i:05d}.png"), int(y), f"img{i:05d}.png") for i, y in enumerate(labels))
+    source = DatasetSource(dataset, Path("/nowhere"), samples)
+    sha = np.array([f"{i:040x}" for i in range(len(labels))])
+    return Predictions(source=source, condition=condition, logits=logits.astype(np.float32), content_sha1=sha)
+
+
+def test_bin_stats_by_hand():
+    confidence = np.array([0.05, 0.06, 0.5, 0.99])
+    correct = np.array([False, True, True, True])
+    stats = bin_stats(confidence, correct)
+    assert stats.count[0] == 2 and stats.count[7] == 1 and stats.count[14] == 1 and stats.count.sum() == 4
+    assert stats.mean_confidence[0] == pytest.approx(0.055) and stats.accuracy[0] == 0.5
+    assert list(np.flatnonzero(stats.filled)) == [0, 7, 14]
+
+
+def test_records_are_v2_and_equal_sample_metrics_of_the_saved_arrays():
+    """Each metric defined once: the records and ``sample_metrics`` of the per-sample arrays
+    (also on a resample of them) come from ``calibration_metrics``."""
+    logits, labels = random_predictions(n=400, classes=1000)
+    suite = CalibrationSuite()
+    prediction = fake_predictions("imagenet-val", logits, labels)
+    output = suite.evaluate("m", {PredictionRequest("imagenet-val"): prediction}, seed=0)
+    assert {(r.dataset, r.condition, r.subset, r.aggregate) for r in output.records} == {("imagenet-val", "none", "all", "")}
+    assert [r.metric for r in output.records] == ["ece", "max_calibration_error", "adaptive_ece", "brier", "nll", "top1"]
+    assert all(r.suite == "calibration" and r.suite_version == suite.version and r.n == 400 for r in output.records)
+    assert all(r.ci_low <= r.value <= r.ci_high for r in output.records)
+    arrays = output.per_sample[("imagenet-val", "none")]
+    assert {"sample_id", "content_sha1", "confidence", "correct", "brier", "nll", "label"} <= set(arrays)
+    metrics = suite.sample_metrics("imagenet-val", "none", arrays)
+    assert metrics == {(r.subset, r.metric): r.value for r in output.records}
+    # independent check of two records: torch's cross-entropy and accuracy on the float32 logits
+    t_logits = torch.tensor(logits.astype(np.float32)).double()
+    assert metrics[("all", "nll")] == pytest.approx(F.cross_entropy(t_logits, torch.tensor(labels)).item(), rel=1e-9)
+    assert metrics[("all", "top1")] == pytest.approx((t_logits.argmax(1).numpy() == labels).mean())
+    resample = np.random.default_rng(1).integers(0, 400, 400)
+    again = suite.sample_metrics("imagenet-val", "none", {k: v[resample] for k, v in arrays.items()})
+    direct = calibration_metrics(calibration_arrays(logits.astype(np.float32)[resample], labels[resample], None))
+    assert again == pytest.approx({("all", m): v for m, v in direct.items()}, rel=1e-12)
+    assert suite.sample_hits("imagenet-val", "none", arrays)[("all", "top1")].mean() == metrics[("all", "top1")]
+
+
+def test_recorded_answers_without_logits_are_skipped_with_the_reason():
+    logits, labels = random_predictions(n=10, classes=1000)
+    prediction = fake_predictions("imagenet-val", logits, labels)
+    recorded = Predictions(source=prediction.source, condition="none", logits=None, content_sha1=prediction.content_sha1,
+                           top1=logits.argmax(1))
+    suite = CalibrationSuite()
+    assert "top1" not in suite.accepts and "logits" in suite.accepts
+    output = suite.evaluate("m", {PredictionRequest("imagenet-val"): recorded}, seed=0)
+    assert not output.records and "full softmax" in output.skipped[0].reason
+
+
+def test_arrays_round_trip_through_the_saved_form():
+    logits, labels = random_predictions(n=50)
+    arrays = calibration_arrays(logits, labels, None)
+    back = CalibrationArrays.from_samples(arrays.samples())
+    assert calibration_metrics(back) == calibration_metrics(arrays)
+
+
+def v1_samples_reproduce(suite_name: str) -> int:
+    """The committed version 1 run (tests/data/v1_run), read through the migration: every record of
+    ``suite_name`` is schema v2 (a condition, a subset), and ``sample_metrics`` of each of its v1
+    per-sample files equals the migrated records it keys. Returns how many values matched."""
+    results = read_results(V1_RUN)
+    assert results.read_from_version == 1
+    records = {r.key: r for r in results.records if r.suite == suite_name}
+    assert records, suite_name
+    matched = 0
+    for (suite, dataset, condition), path in v1_sample_files(V1_RUN, results.header).items():
+        if suite != suite_name:
+            continue
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        for (subset, metric), value in get_suite(suite).sample_metrics(dataset, condition, arrays).items():
+            record = records.get((suite, dataset, condition, subset, metric))
+            if record is not None:
+                assert value == pytest.approx(record.value, rel=1e-9), (dataset, condition, subset, metric)
+                matched += 1
+    assert matched, f"no v1 {suite_name} record reproduced from its per-sample files"
+    return matched
+
+
+def test_v1_calibration_records_migrate():
+    results = read_results(V1_RUN)
+    rows = [r for r in results.records if r.suite == "calibration"]
+    assert {(r.dataset, r.condition, r.subset) for r in rows} == {("imagenet-val", "none", "all")}
+    assert v1_samples_reproduce("calibration") == 6  # all six metrics, ECE included
