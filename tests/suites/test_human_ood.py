@@ -21,6 +21,7 @@ from sklearn.metrics import cohen_kappa_score
 from auditkit.adapters.observers import DecisionsObserver
 from auditkit.data.model_vs_human import BENCHMARK, BY_NAME, image_id, parse_name, read_model_vs_human
 from auditkit.errors import AuditError
+from auditkit.records import per_sample_path
 from suites.human_ood.suite import DecisionTable, error_consistency, reference_table, score_dataset
 from tests.conftest import SHARED
 
@@ -116,7 +117,7 @@ def test_human_ceiling_on_cue_conflict_equals_an_independent_computation(tmp_pat
     out = tmp_path / "out"
     _run("--model", f"decisions:{SHIPPED / 'shape_bias' / 'reference' / 'cue-conflict_resnet50_session-1.csv'}",
          "--suites", "human_ood", "--out", str(out), "--cache", str(tmp_path / "cache"))
-    record = {r["metric"]: r for r in _records(out) if (r["dataset"], r["condition"]) == ("cue-conflict", "none")}
+    record = {r["metric"]: r for r in _records(out) if (r["dataset"], r["subset"]) == ("cue-conflict", "benchmark")}
     assert record["human_error_consistency"]["value"] == pytest.approx(expected, abs=1e-12)
     # ResNet-50 against each human, with the same pandas join
     resnet = pd.read_csv(SHIPPED / "shape_bias" / "reference" / "cue-conflict_resnet50_session-1.csv")
@@ -135,10 +136,11 @@ def test_human_ceiling_on_cue_conflict_equals_an_independent_computation(tmp_pat
     # audit compare recomputes the headline from the saved per-trial arrays
     from suites.human_ood.suite import HumanOodSuite
 
-    arrays = dict(np.load(out / "per_sample" / "human_ood" / "cue-conflict__native.npz"))
-    again = HumanOodSuite().sample_metrics("native", arrays)
-    assert again[("none", "accuracy")] == pytest.approx(record["accuracy"]["value"])
-    assert again[("none", "error_consistency")] == pytest.approx(record["error_consistency"]["value"])
+    arrays = dict(np.load(out / per_sample_path("human_ood", "cue-conflict", "native")))
+    again = HumanOodSuite().sample_metrics("cue-conflict", "native", arrays)
+    for metric in ("accuracy", "error_consistency", "observed_consistency", "accuracy_difference"):
+        assert again[("benchmark", metric)] == pytest.approx(record[metric]["value"], abs=1e-15)
+    assert {r["condition"] for r in _records(out)} == {"native"}
 
 
 # --- the published benchmark table, from published decisions ---------------------------------
@@ -172,11 +174,11 @@ def test_published_resnet50_row_of_the_benchmark_table(tmp_path):
     assert round(summary["error_consistency"]["value"], 3) == 0.208
     assert summary["error_consistency"]["ci_low"] < 0.208 < summary["error_consistency"]["ci_high"]
     # the human ceiling sits well above ResNet-50 on every dataset's benchmark conditions
-    benchmark = {(r["dataset"], r["metric"]): r["value"] for r in records if r["condition"] == "none"}
+    benchmark = {(r["dataset"], r["metric"]): r["value"] for r in records if r["subset"] == "benchmark"}
     for dataset in BENCHMARK:
         assert benchmark[(dataset.catalog_name, "human_error_consistency")] > benchmark[(dataset.catalog_name, "error_consistency")]
     # per condition: contrast levels in order, humans' range around their mean
-    contrast = {(r["condition"], r["metric"]): r["value"] for r in records if r["dataset"] == "mvh-contrast"}
+    contrast = {(r["subset"], r["metric"]): r["value"] for r in records if r["dataset"] == "mvh-contrast"}
     assert contrast[("c100", "human_accuracy_min")] <= contrast[("c100", "human_accuracy")] <= contrast[("c100", "human_accuracy_max")]
     assert contrast[("c100", "accuracy")] > contrast[("c01", "accuracy")]
     payload = json.loads((out / "results.json").read_text())
@@ -217,7 +219,7 @@ def test_a_pooled_human_observer_gets_accuracy_but_no_error_consistency(tmp_path
         (humans / packed.name.removesuffix(".gz")).write_bytes(gzip.decompress(packed.read_bytes()))
     out = tmp_path / "out"
     _run("--model", f"decisions:{humans}", "--suites", "human_ood", "--out", str(out), "--cache", str(tmp_path / "c"))
-    records = {(r["condition"], r["metric"]): r for r in _records(out) if r["dataset"] == "mvh-rotation"}
+    records = {(r["subset"], r["metric"]): r for r in _records(out) if r["dataset"] == "mvh-rotation"}
     # pooled over the four subjects, accuracy is the human mean
     assert records[("90", "accuracy")]["value"] == pytest.approx(records[("90", "human_accuracy")]["value"])
     assert ("90", "error_consistency") not in records
@@ -288,29 +290,29 @@ def test_live_model_on_release_fixtures_round_trips_through_its_decisions(tmp_pa
     _run("--model", f"python:{tiny_model_file}:make", "--suites", "human_ood", "--data-root", str(release_root),
          "--out", str(out), "--cache", str(tmp_path / "cache"))
     payload = json.loads((out / "results.json").read_text())
-    live = {(r["dataset"], r["condition"], r["metric"]): r["value"] for r in payload["records"]}
-    assert {k[1] for k in live if k[0] == "mvh-colour"} == {"cr", "bw", "none"}
-    assert live[("model-vs-human", "none", "datasets")] == 2
+    live = {(r["dataset"], r["subset"], r["metric"]): r["value"] for r in payload["records"]}
+    assert {k[1] for k in live if k[0] == "mvh-colour"} == {"cr", "bw", "benchmark"}
+    assert live[("model-vs-human", "benchmark", "datasets")] == 2
     skipped = {s["dataset"] for s in payload["skipped"] if s["suite"] == "human_ood"}
     assert "mvh-contrast" in skipped and "mvh-colour" not in skipped
     assert any("8 of the 1280 stimuli" in n["message"] for n in payload["notices"])  # a subset, said so
     # per-trial arrays give the records back; a resample missing a level gives NaN, not a missing key
     from suites.human_ood.suite import HumanOodSuite
 
-    arrays = dict(np.load(out / "per_sample" / "human_ood" / "mvh-colour__native.npz"))
-    again = HumanOodSuite().sample_metrics("native", arrays)
-    for level in ("cr", "bw", "none"):
+    arrays = dict(np.load(out / per_sample_path("human_ood", "mvh-colour", "native")))
+    again = HumanOodSuite().sample_metrics("mvh-colour", "native", arrays)
+    for level in ("cr", "bw", "benchmark"):
         assert again[(level, "accuracy")] == pytest.approx(live[("mvh-colour", level, "accuracy")])
         assert again[(level, "error_consistency")] == pytest.approx(live[("mvh-colour", level, "error_consistency")])
-    only_bw = {k: v[arrays["condition"] == "bw"] for k, v in arrays.items()}
-    assert np.isnan(HumanOodSuite().sample_metrics("native", only_bw)[("cr", "accuracy")])
+    only_bw = {k: v[arrays["level"] == "bw"] for k, v in arrays.items()}
+    assert np.isnan(HumanOodSuite().sample_metrics("mvh-colour", "native", only_bw)[("cr", "accuracy")])
     written = out / "mvh-raw-data" / "colour"
     assert len(list(written.glob("colour_*_session-1.csv"))) == 1
     # the written decisions, imported back, give the same numbers
     recorded = tmp_path / "recorded"
     _run("--model", f"decisions:{out / 'mvh-raw-data'}", "--suites", "human_ood",
          "--out", str(recorded), "--cache", str(tmp_path / "cache"))
-    again = {(r["dataset"], r["condition"], r["metric"]): r["value"] for r in _records(recorded)}
+    again = {(r["dataset"], r["subset"], r["metric"]): r["value"] for r in _records(recorded)}
     assert again.keys() == live.keys()
     for key, value in live.items():
         assert again[key] == pytest.approx(value, nan_ok=True), key
@@ -323,3 +325,39 @@ def test_only_excluded_conditions_give_no_benchmark_value():
     scores = score_dataset(resnet.select(resnet.condition == "cr"), reference_table("humans", "colour"),
                            "resnet50", seed=0, resamples=10)
     assert scores.benchmark is None and set(scores.conditions) == {"cr"}
+
+
+def test_version_1_records_migrate():
+    """Version 1 put the distortion level in condition and the benchmark aggregate at `none`."""
+    from auditkit.records_v1 import migrate_record
+
+    row = dict(model="m", suite="human_ood", dataset="mvh-contrast", condition="c05", metric="accuracy",
+               value=0.3, ci_low=0.2, ci_high=0.4, n=80, suite_version="0.1")
+    assert migrate_record(row) == {**row, "condition": "native", "subset": "c05", "aggregate": ""}
+    summary = migrate_record({**row, "dataset": "model-vs-human", "condition": "none"})
+    assert (summary["dataset"], summary["condition"], summary["subset"]) == ("model-vs-human", "native", "benchmark")
+
+
+def test_suite_modules_do_not_import_each_other():
+    """plots.py takes what it draws from metrics.py, never from suite.py (no import cycle)."""
+    for suite in ("human_ood", "shape_bias"):
+        text = (Path(__file__).parents[2] / "suites" / suite / "plots.py").read_text()
+        assert "suite import" not in text and ".suite" not in text
+
+
+@pytest.mark.parametrize("name", ["contrast", "sketch"])
+def test_sample_metrics_give_the_scored_values(name):
+    """Each metric defined once: what evaluate scores (score_dataset) equals sample_metrics of
+    the per-trial arrays the suite saves, per level and for the benchmark levels."""
+    from suites.human_ood.suite import HumanOodSuite
+
+    resnet = reference_table("resnet50", name)
+    scores = score_dataset(resnet, reference_table("humans", name), "resnet50", seed=0, resamples=2)
+    arrays = {"correct": resnet.correct, "level": resnet.condition, "image_id": resnet.image}
+    again = HumanOodSuite().sample_metrics(BY_NAME[name].catalog_name, "native", arrays)
+    expected = {("benchmark", m): v for m, v in scores.benchmark.values.items()}
+    if BY_NAME[name].parametric:
+        expected.update({(level, m): v for level, s in scores.conditions.items() for m, v in s.values.items()})
+    assert len(expected) >= 4
+    for key, value in expected.items():
+        assert again[key] == pytest.approx(value, abs=1e-15), key
