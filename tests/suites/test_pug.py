@@ -52,7 +52,7 @@ def factors_of(factor: str | None, value: object) -> dict[str, object]:
 
 
 def expected_accuracy() -> dict[str, float]:
-    """Direct count over the generated images: condition -> accuracy."""
+    """Direct count over the generated images: subset (``Camera_Yaw``, ``Camera_Yaw/45``) -> accuracy."""
     hits: dict[str, list[bool]] = {}
     for subset, values in SWEEPS.items():
         factor = SUBSET_FACTORS[subset]
@@ -61,7 +61,7 @@ def expected_accuracy() -> dict[str, float]:
                 right = predicted_class(name, factor, value) in indices
                 hits.setdefault(subset, []).append(right)
                 hits.setdefault(f"{subset}/{value}", []).append(right)
-    return {condition: float(np.mean(r)) for condition, r in hits.items()}
+    return {subset: float(np.mean(r)) for subset, r in hits.items()}
 
 
 def make_release(root: Path, filename_style: str = "relative", with_csv: bool = True) -> Path:
@@ -95,21 +95,24 @@ def run_pug(tmp_path: Path, root: Path) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
-def top1_by_condition(payload: dict) -> dict[str, float]:
-    return {r["condition"]: r["value"] for r in payload["records"] if r["suite"] == "pug" and r["metric"] == "top1"}
+def top1_by_subset(payload: dict) -> dict[str, float]:
+    """Schema v2: every PUG record at condition ``none``, the group of images in ``subset``."""
+    rows = [r for r in payload["records"] if r["suite"] == "pug"]
+    assert {r["condition"] for r in rows} == {"none"}
+    return {r["subset"]: r["value"] for r in rows if r["metric"] == "top1"}
 
 
 @pytest.mark.parametrize("filename_style", ["relative", "basename"])
 def test_release_layout_records_equal_a_direct_count(tmp_path, filename_style):
     root = make_release(tmp_path / "pug", filename_style)
     payload = run_pug(tmp_path, root)
-    got = top1_by_condition(payload)
+    got = top1_by_subset(payload)
     expected = expected_accuracy()
-    for condition, value in expected.items():
-        assert got[condition] == pytest.approx(value), condition
+    for subset, value in expected.items():
+        assert got[subset] == pytest.approx(value), subset
     assert got["Camera_Yaw/90"] == pytest.approx(3 / 5)  # Goldfish wrong, Goose wrong
     assert got["Object_Texture/Metal"] == pytest.approx(3 / 5)  # Wolf wrong, Goose wrong
-    assert got["none"] == pytest.approx(np.mean([predicted_class(n, SUBSET_FACTORS[s], v) in i
+    assert got["all"] == pytest.approx(np.mean([predicted_class(n, SUBSET_FACTORS[s], v) in i
                                                  for s, vs in SWEEPS.items() for v in vs
                                                  for n, i in CLASSES.items()]))
     mean = [r for r in payload["records"] if r["metric"] == "mean_subset_top1"][0]
@@ -133,8 +136,8 @@ def test_shirt_and_sweatshirt_both_count_when_they_share_an_index(tmp_path):
 
 def test_without_the_csv_per_subset_only_and_per_value_is_refused_with_the_fix(tmp_path):
     payload = run_pug(tmp_path, make_release(tmp_path / "pug", with_csv=False))
-    got = top1_by_condition(payload)
-    assert set(got) == {"none", *SWEEPS}
+    got = top1_by_subset(payload)
+    assert set(got) == {"all", *SWEEPS}
     reason = [s["reason"] for s in payload["skipped"] if s["suite"] == "pug"][0]
     assert "labels_pug_imagenet.csv" in reason
 
@@ -199,9 +202,9 @@ def make_hub_copy(root: Path, form: str) -> Path:
 @pytest.mark.parametrize("form", ["save_to_disk", "parquet"])
 def test_hub_copy_gives_the_release_numbers_per_subset_and_value(tmp_path, form):
     payload = run_pug(tmp_path, make_hub_copy(tmp_path / "pug", form))
-    got = top1_by_condition(payload)
-    for condition, value in expected_accuracy().items():
-        assert got[condition] == pytest.approx(value), condition
+    got = top1_by_subset(payload)
+    for subset, value in expected_accuracy().items():
+        assert got[subset] == pytest.approx(value), subset
     notices = [n["message"] for n in payload["notices"] if n["suite"] == "pug"]
     assert any("reconstructed" in n for n in notices)
 
@@ -251,10 +254,65 @@ def test_a_clip_zero_shot_model_runs_pug_and_invariance(tmp_path, val_folder):
         batch = torch.stack([transform(Image.open(s.path).convert("RGB")) for s in source.samples])
         predicted = adapter.logits(batch).argmax(1).numpy()
     correct = correct_in_label_set(predicted, source)
-    got = top1_by_condition(payload)
+    got = top1_by_subset(payload)
     for subset in SWEEPS:
         rows = [i for i, s in enumerate(source.samples) if s.attribute("subset") == subset]
         assert got[subset] == pytest.approx(correct[rows].mean()), subset
     invariance = {r["condition"] for r in payload["records"] if r["suite"] == "invariance"}
     assert {"scale/1.5", "shift/30"} <= invariance
     assert any(s["suite"] == "invariance" and "resolution" in s["reason"] for s in payload["skipped"])
+
+
+def colour_predictions(source) -> "Predictions":
+    """What the colour model answers, read back from each image's colour (``colour``), as logits."""
+    from auditkit.suite import Predictions
+
+    predicted = []
+    for sample in source.samples:
+        red, green, _ = Image.open(sample.path).convert("RGB").getpixel((0, 0))
+        predicted.append((red - 4) // 8 * 32 + (green - 4) // 8)
+    logits = np.zeros((len(source), 1000), dtype=np.float32)
+    logits[np.arange(len(source)), predicted] = 10.0
+    sha = np.array([f"{i:040x}" for i in range(len(source))])
+    return Predictions(source=source, condition="none", logits=logits, content_sha1=sha)
+
+
+def test_evaluate_records_subsets_and_sample_metrics_equal_them(tmp_path):
+    """Schema v2 without the runner: per-subset and per-value top-1 in ``subset`` at condition
+    ``none``, equal to a direct count, and ``sample_metrics`` of the per-sample arrays (also of a
+    resample) equal to the records: each metric is defined once (``pug_metrics``)."""
+    from auditkit.suite import PredictionRequest
+    from suites.pug.suite import PugSuite, pug_metrics
+
+    source = read_pug_imagenet(make_release(tmp_path / "pug"))
+    suite = PugSuite()
+    output = suite.evaluate("m", {PredictionRequest("pug-imagenet"): colour_predictions(source)}, seed=0)
+    assert {(r.dataset, r.condition, r.aggregate) for r in output.records} == {("pug-imagenet", "none", "")}
+    values = {(r.subset, r.metric): r.value for r in output.records}
+    for subset, value in expected_accuracy().items():
+        assert values[(subset, "top1")] == pytest.approx(value), subset
+    assert values[("all", "mean_subset_top1")] == pytest.approx(np.mean([expected_accuracy()[s] for s in SWEEPS]))
+    assert [r.subset for r in output.records][:4] == ["all", "Worlds", "Worlds/City", "Worlds/Desert"]
+    arrays = output.per_sample[("pug-imagenet", "none")]
+    assert arrays["in:Camera_Yaw"].sum() == 15 and set(arrays["value:Camera_Yaw"][arrays["in:Camera_Yaw"]]) == {"0", "45", "90"}
+    assert suite.sample_metrics("pug-imagenet", "none", arrays) == values
+    hits = suite.sample_hits("pug-imagenet", "none", arrays)
+    assert len(hits[("Camera_Yaw/90", "top1")]) == 5 and hits[("Camera_Yaw/90", "top1")].mean() == pytest.approx(3 / 5)
+    rows = np.random.default_rng(0).integers(0, len(source), len(source))
+    resampled = {k: v[rows] for k, v in arrays.items()}
+    again = suite.sample_metrics("pug-imagenet", "none", resampled)
+    correct = arrays["correct"][rows]
+    in_yaw = arrays["in:Camera_Yaw"][rows]
+    assert again[("Camera_Yaw", "top1")] == pytest.approx(correct[in_yaw].mean())
+    assert again == pug_metrics(resampled)
+
+
+def test_v1_pug_records_migrate_subsets_out_of_condition():
+    from auditkit.records import read_results
+    from tests.suites.test_calibration import V1_RUN, v1_samples_reproduce
+
+    rows = [r for r in read_results(V1_RUN).records if r.suite == "pug"]
+    assert {r.condition for r in rows} == {"none"}
+    subsets = {(r.subset, r.metric) for r in rows}
+    assert {("all", "top1"), ("all", "mean_subset_top1"), ("Camera_Yaw", "top1"), ("Camera_Yaw/45", "top1")} <= subsets
+    assert v1_samples_reproduce("pug") == 1  # v1 saved only `correct`: the top-1 over all images
