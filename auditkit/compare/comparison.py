@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from auditkit.compare.paired import Alignment, PairedTest, holm, paired_tests
-from auditkit.compare.runs import Run
+from auditkit.compare.runs import Run, is_headline
 from auditkit.errors import AuditError
 from auditkit.records import MetricRecord, write_json_atomic
 from auditkit.stats import DEFAULT_RESAMPLES
 from auditkit.suite import Suite
 
 COMPARE_FILE = "compare.json"
-HEADLINE = "none"
+COMPARE_SCHEMA_VERSION = 2  # records and tests carry subset (and records aggregate), as results.json v2
 # Side by side (columns, paired tests, model cards) up to this many audited runs; beyond it the
 # field section (correlations, ranks, leaderboard) carries the comparison alone.
 SIDE_BY_SIDE = 8
@@ -46,15 +46,25 @@ def suite_for(name: str) -> Suite:
 
 @dataclass
 class Row:
-    """One property: a (suite, dataset, condition, metric) with each model's record."""
+    """One record key: a (suite, dataset, condition, subset, metric) with each model's record."""
 
     suite: str
     dataset: str
     condition: str
+    subset: str
     metric: str
     cells: dict[str, MetricRecord]
     better: str | None
     tests: list[PairedTest] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.suite, self.dataset, self.condition, self.subset, self.metric)
+
+    @property
+    def headline(self) -> bool:
+        """A headline number (``runs.is_headline``), shown first and used as a property."""
+        return is_headline(next(iter(self.cells.values())))
 
     @property
     def best(self) -> set[str]:
@@ -124,11 +134,11 @@ class Comparison:
         return [_renamed(r, run.name) for run in self.runs for r in run.records]
 
     def headline_rows(self) -> list[Row]:
-        return [row for row in self.rows if row.condition == HEADLINE]
+        return [row for row in self.rows if row.headline]
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema_version": 1,
+            "schema_version": COMPARE_SCHEMA_VERSION,
             "runs": [{"name": r.name, "letter": r.letter, "directory": str(r.directory), "header": r.results.header}
                      for r in self.runs],
             "records": [_finite(asdict(r)) for r in self.records],
@@ -155,11 +165,10 @@ def _renamed(record: MetricRecord, name: str) -> MetricRecord:
 def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Comparison:
     suites = {name: suite_for(name) for run in runs for name in dict.fromkeys(r.suite for r in run.records)}
     better = {name: dict(suite.better) for name, suite in suites.items()}
-    rows: dict[tuple[str, str, str, str], Row] = {}
+    rows: dict[tuple[str, str, str, str, str], Row] = {}
     for run in runs:
         for record in run.records:
-            key = (record.suite, record.dataset, record.condition, record.metric)
-            row = rows.setdefault(key, Row(*key, {}, better[record.suite].get(record.metric)))
+            row = rows.setdefault(record.key, Row(*record.key, {}, better[record.suite].get(record.metric)))
             row.cells[run.name] = _renamed(record, run.name)
     shared_datasets = {d for d in {r.dataset for run in runs for r in run.records}
                        if sum(any(r.dataset == d for r in run.records) for run in runs) > 1}
@@ -182,8 +191,9 @@ def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
         for (suite_name, dataset, condition), _ in a.sample_files().items():
             if (suite_name, dataset, condition) not in files_b:
                 continue
-            wanted = {(row.condition, row.metric) for row in rows.values()
-                      if row.suite == suite_name and row.dataset == dataset and a.name in row.cells and b.name in row.cells}
+            wanted = {(row.subset, row.metric) for row in rows.values()
+                      if (row.suite, row.dataset, row.condition) == (suite_name, dataset, condition)
+                      and a.name in row.cells and b.name in row.cells}
             found, alignment = paired_tests(
                 suites[suite_name], dataset, condition, (a.name, b.name),
                 a.samples(suite_name, dataset, condition), b.samples(suite_name, dataset, condition),
@@ -200,8 +210,8 @@ def compare(runs: list[Run], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
     notices = _coverage_notices(runs, partial) + notices
     tests = holm(tests)
     for test in tests:
-        rows[(test.suite, test.dataset, test.condition, test.metric)].tests.append(test)
-    ordered = sorted(rows.values(), key=lambda row: (list(suites).index(row.suite), row.condition != HEADLINE))
+        rows[(test.suite, test.dataset, test.condition, test.subset, test.metric)].tests.append(test)
+    ordered = sorted(rows.values(), key=lambda row: (list(suites).index(row.suite), not row.headline))
     return Comparison(runs, ordered, tests, list(dict.fromkeys(notices)), better, resamples, seed)
 
 

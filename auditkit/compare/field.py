@@ -1,6 +1,7 @@
 """Many models at once: the field section of `audit compare` (issue: "Many models against the field").
 
-Built from the comparison's headline records (condition ``none``) only, so audited runs and
+Built from the comparison's headline records (``runs.is_headline``: the plain input over all
+samples, ImageNet-C's mean over its corruptions) only, so audited runs and
 reference rows (published results without per-sample data) enter alike:
 - a property table, models x properties ("suite / dataset / metric");
 - correlations between every two properties over the models having both (Spearman and Kendall,
@@ -24,9 +25,9 @@ import numpy as np
 
 from auditkit.field.analysis import (AccuracyFit, Correlation, PropertyTable, RankSummary, against_accuracy,
                                      aggregate_ranks, correlations)
+from auditkit.compare.runs import is_headline
 from auditkit.records import MetricRecord
 
-HEADLINE = "none"
 # where a model's ImageNet val top-1 is found, in order of preference
 ACCURACY_KEYS = (("robustness", "imagenet-val", "top1"), ("calibration", "imagenet-val", "top1"),
                  ("imagenet_x", "imagenet-val", "accuracy"))
@@ -80,7 +81,7 @@ def property_table(models: list[str], records: list[MetricRecord], better: dict[
     labels: dict[str, str] = {ACCURACY: ACCURACY}
     directions: dict[str, str] = {ACCURACY: "higher"}
     for record in records:
-        if record.condition != HEADLINE or record.metric in NOT_PROPERTIES or record.value is None:
+        if not is_headline(record) or record.metric in NOT_PROPERTIES or record.value is None:
             continue
         key = property_key(record)
         cells.setdefault(key, {})[record.model] = float(record.value)

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit.field.analysis import AccuracyFit, Correlation, PropertyTable
+from auditkit.compare.runs import is_headline
 from auditkit.records import MetricRecord
 
 AUDITED = "#D55E00"
@@ -96,7 +97,7 @@ def field_lines(records: list[MetricRecord], models: list[str], exclude: set[str
 
     by_model: dict[str, dict[tuple[str, str, str], MetricRecord]] = {}
     for r in records:
-        if r.condition == "none" and r.suite == "robustness":
+        if r.suite == "robustness" and is_headline(r):
             by_model.setdefault(r.model, {})[(r.suite, r.dataset, r.metric)] = r
     figures = []
     for dataset, protocol in PROTOCOLS.items():

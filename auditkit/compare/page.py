@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 
 import auditkit
 from auditkit.compare import plots
-from auditkit.compare.comparison import HEADLINE, Comparison, Row, suite_for
+from auditkit.compare.comparison import Comparison, Row, suite_for
 from auditkit.compare.paired import PairedTest
 from auditkit.compare.runs import run_settings
 from auditkit.records import FigureRef
@@ -58,14 +58,14 @@ def suite_blocks(comparison: Comparison, out_dir: Path) -> list[SuiteBlock]:
     blocks: dict[str, SuiteBlock] = {}
     for row in comparison.rows:
         block = blocks.setdefault(row.suite, SuiteBlock(row.suite, "suite-" + _stem(row.suite), [], []))
-        (block.headline if row.condition == HEADLINE else block.conditions).append(row)
+        (block.headline if row.headline else block.conditions).append(row)
     for series in plots.families(comparison.records, comparison.better):
         block = blocks[series.suite]
         kind = "curves" if series.curves() is not None else "grouped bars"
         block.figures.append(_save(
             plots.family_figure(series, models), out_dir, series.suite, series.dataset,
-            _stem(series.metric, series.axis_prefix or "all"),
-            f"{series.metric} per {'dataset' if series.dataset == 'all datasets' else 'condition'}, all models "
+            _stem(series.metric, series.family_key),
+            f"{series.metric} per {series.over}, all models "
             f"({kind}; bars and bands: 95 % bootstrap CI of each run on its own samples).",
         ))
     for suite_name, block in blocks.items():
@@ -83,7 +83,7 @@ def overview_figures(comparison: Comparison, out_dir: Path) -> list[EmbeddedFigu
     if properties:
         figures.append(_save(
             plots.property_panels(properties, comparison.models), out_dir, "all", "all", "properties",
-            "Each property (headline metric, condition none) for every model, with 95 % bootstrap CIs "
+            "Each property (headline metric: plain input, all samples) for every model, with 95 % bootstrap CIs "
             "(↑/↓: higher/lower is better). Letters are the models' columns in the table.",
         ))
     chart = plots.radar(properties, comparison.models)

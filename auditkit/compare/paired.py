@@ -20,10 +20,9 @@ import numpy as np
 from scipy import stats
 
 from auditkit.stats import CI_LEVEL, DEFAULT_RESAMPLES
-from auditkit.suite import Suite
+from auditkit.suite import IDENTITY_ARRAYS, Suite
 
 Arrays = Mapping[str, np.ndarray]
-SKIP = ("sample_id", "content_sha1")
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def align(a: Arrays, b: Arrays) -> Alignment | str:
 
 
 def take(arrays: Arrays, rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: values[rows] for name, values in arrays.items() if name not in SKIP}
+    return {name: values[rows] for name, values in arrays.items() if name not in IDENTITY_ARRAYS}
 
 
 def mcnemar_exact(hits_a: np.ndarray, hits_b: np.ndarray) -> tuple[float, int, int]:
@@ -90,7 +89,8 @@ def bootstrap_p(difference: float, differences: np.ndarray) -> float:
 class PairedTest:
     suite: str
     dataset: str
-    condition: str  # the record's condition
+    condition: str  # the records' condition (the per-sample file's)
+    subset: str  # the records' subset
     metric: str
     model_a: str
     model_b: str
@@ -121,14 +121,15 @@ def paired_tests(
     suite: Suite, dataset: str, condition: str, names: tuple[str, str], a: Arrays, b: Arrays,
     wanted: set[tuple[str, str]], resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
 ) -> tuple[list[PairedTest], Alignment | str]:
-    """Every metric in ``wanted`` ((condition, metric) keys) that the suite can recompute from
-    both runs' per-sample arrays of (dataset, request ``condition``), tested on shared samples."""
+    """Every metric in ``wanted`` ((subset, metric) keys of the records at (``dataset``,
+    ``condition``)) that the suite computes from both runs' per-sample arrays of that file
+    (``Suite.sample_metrics``), tested on the shared samples."""
     alignment = align(a, b)
     if isinstance(alignment, str) or not len(alignment.rows_a):
         return [], alignment
     shared_a, shared_b = take(a, alignment.rows_a), take(b, alignment.rows_b)
-    point_a = suite.sample_metrics(condition, shared_a)
-    point_b = suite.sample_metrics(condition, shared_b)
+    point_a = suite.sample_metrics(dataset, condition, shared_a)
+    point_b = suite.sample_metrics(dataset, condition, shared_b)
     keys = [k for k in point_a if k in point_b and k in wanted
             and np.isfinite(point_a[k]) and np.isfinite(point_b[k])]
     if not keys:
@@ -138,21 +139,23 @@ def paired_tests(
     differences = np.empty((resamples, len(keys)))
     for r in range(resamples):
         index = rng.integers(0, n, n)
-        metrics_a = suite.sample_metrics(condition, take(shared_a, index))
-        metrics_b = suite.sample_metrics(condition, take(shared_b, index))
+        metrics_a = suite.sample_metrics(dataset, condition, take(shared_a, index))
+        metrics_b = suite.sample_metrics(dataset, condition, take(shared_b, index))
         differences[r] = [metrics_a[k] - metrics_b[k] for k in keys]
     tail = (1 - CI_LEVEL) / 2 * 100
     with np.errstate(all="ignore"):
         low, high = np.nanpercentile(differences, [tail, 100 - tail], axis=0)
-    hits_a, hits_b = suite.sample_hits(condition, shared_a), suite.sample_hits(condition, shared_b)
+    hits_a, hits_b = suite.sample_hits(dataset, condition, shared_a), suite.sample_hits(dataset, condition, shared_b)
     tests = []
     for k, key in enumerate(keys):
         mcnemar = mcnemar_exact(hits_a[key], hits_b[key]) if key in hits_a and key in hits_b else None
+        p_mcnemar, only_a, only_b = mcnemar if mcnemar else (None, None, None)
         tests.append(PairedTest(
-            suite.name, dataset, key[0], key[1], names[0], names[1], n, point_a[key], point_b[key],
-            point_a[key] - point_b[key], float(low[k]), float(high[k]),
-            bootstrap_p(point_a[key] - point_b[key], differences[:, k]),
-            *(mcnemar if mcnemar else (None, None, None)),
+            suite=suite.name, dataset=dataset, condition=condition, subset=key[0], metric=key[1],
+            model_a=names[0], model_b=names[1], n=n, value_a=point_a[key], value_b=point_b[key],
+            difference=point_a[key] - point_b[key], ci_low=float(low[k]), ci_high=float(high[k]),
+            p_bootstrap=bootstrap_p(point_a[key] - point_b[key], differences[:, k]),
+            p_mcnemar=p_mcnemar, only_a_right=only_a, only_b_right=only_b,
         ))
     return tests, alignment
 

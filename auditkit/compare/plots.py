@@ -1,9 +1,11 @@
 """Comparison plots, derived from records only: one function per figure, each returns a Figure.
 
-Every suite gets them with no code here: a *property* is a headline record (suite, dataset,
-metric at condition "none"); a *family* is one (suite, dataset, metric) over its other conditions
-(shape bias per category, ImageNet-X factors, invariance axes, ImageNet-C severities), drawn as
-curves where the conditions read ``axis/number`` and as grouped bars otherwise.
+Every suite gets them with no code here: a *property* is a headline record (``runs.is_headline``:
+the plain input over all samples, or ImageNet-C's mean over its corruptions); a *family* is one
+(suite, dataset, metric) over its conditions (invariance axes, ImageNet-C severities, attack
+strengths: read through the conditions registry, ``auditkit.conditions``) or over the subsets of
+one condition (shape bias per category, ImageNet-X factors, PUG values, model-vs-human levels),
+drawn as curves where every point has a number on an axis and as grouped bars otherwise.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from auditkit.plotstyle import COLOURS, DASHES, DATASET_WORDS, HATCHES, MARKERS, dataset_words, model_style
+from auditkit import conditions
+from auditkit.compare.runs import HEADLINE_CONDITIONS, is_headline
+from auditkit.conditions.base import number_text
+from auditkit.errors import AuditError
+from auditkit.plotstyle import COLOURS, DASHES, DATASET_WORDS, HATCHES, MARKERS, dataset_words, model_style  # noqa: F401
 from auditkit.plotstyle import bar_style as _bar_style
-from auditkit.records import MetricRecord
+from auditkit.records import ALL, MetricRecord
 
 MAX_BAR_CONDITIONS = 40
 MAX_CURVE_PANELS = 16
 MAX_PROPERTY_PANELS = 24
-HEADLINE = "none"
+HEADLINE = "headline"  # the one label of a property series
 
 
 def suite_words(suite: str) -> str:
@@ -42,37 +48,75 @@ def metric_words(suite: str, metric: str) -> str:
     return metric_label(suite_for(suite), metric)
 
 
+Point = tuple[str, float]  # (axis, x): where a label sits on a curve
+
+
+def subset_point(subset: str) -> Point | None:
+    """A subset reading ``<axis>/<number>`` (PUG's ``Camera_Yaw/45``) on that axis."""
+    match = re.fullmatch(r"(.+)/(-?\d+(?:\.\d+)?)", subset)
+    return (match.group(1), float(match.group(2))) if match else None
+
+
+def condition_point(condition: str) -> Point | None:
+    """A condition on its first numeric parameter's axis, the other parameters fixed (through
+    the registry: ``scale/1.5`` -> (``scale``, 1.5), ``corrupt/fog/3`` -> (``corrupt/fog``, 3),
+    ``pgd/eps2/steps10/seed0`` -> (``pgd/eps*/steps10/seed0``, 2)); None without one. A
+    condition the registry does not know (a newer auditkit's) is read as ``<axis>/<number>``."""
+    try:
+        parsed = conditions.parse(condition)
+    except AuditError:
+        return subset_point(condition)
+    values = {f.name: getattr(parsed, f.name) for f in parsed.fields()}
+    numeric = [name for name, value in values.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    if not numeric:
+        return None
+    axis = type(parsed).template.format(**{
+        name: "*" if name == numeric[0] else number_text(value) if isinstance(value, float) else str(value)
+        for name, value in values.items()})
+    return axis.removesuffix("/*"), float(values[numeric[0]])
+
+
 @dataclass
 class Series:
-    """One (suite, dataset, metric) over conditions (or, for headlines, over datasets), by model."""
+    """One (suite, dataset, metric) over conditions or subsets (or, for headlines, over datasets), by model."""
 
     suite: str
     dataset: str
     metric: str
     better: str | None
-    labels: list[str] = field(default_factory=list)  # conditions (or datasets), in record order
+    labels: list[str] = field(default_factory=list)  # conditions, subsets (or datasets), in record order
     values: dict[str, dict[str, MetricRecord]] = field(default_factory=dict)  # model -> label -> record
-    axis_prefix: str = ""  # "multi/" for ImageNet-X's multi-factor conditions
+    axis_prefix: str = ""  # "multi/" for ImageNet-X's multi-factor subsets
+    over: str = "condition"  # what the labels are: "condition", "subset" or "dataset"
+    where: str = ""  # what is fixed: the condition of a subset family, the subset of a condition family
+    points: dict[str, Point | None] = field(default_factory=dict)  # label -> its place on a curve
 
     @property
     def title(self) -> str:
         """In words: "Calibration, ImageNet val: ECE"."""
         where = dataset_words(self.dataset)
         where = where if not self.axis_prefix else f"{where}, {self.axis_prefix.rstrip('/').replace('_', ' ')}"
+        where = where if not self.where else f"{where}, {self.where.replace('_', ' ')}"
         return f"{suite_words(self.suite)}, {where}: {self.label}"
 
     @property
     def label(self) -> str:
         return metric_words(self.suite, self.metric)
 
+    @property
+    def family_key(self) -> str:
+        """What tells this family from the others of its (suite, dataset, metric), for file names."""
+        return "_".join(part for part in (self.over, self.where, self.axis_prefix.rstrip("/")) if part)
+
     def curves(self) -> dict[str, list[tuple[float, str]]] | None:
-        """Conditions as axis -> [(x, condition)] when every one reads ``axis/number``."""
-        parsed = [re.fullmatch(r"(.+)/(-?\d+(?:\.\d+)?)", c) for c in self.labels]
-        if not self.labels or not all(parsed):
+        """Labels as axis -> [(x, label)] when every one has a point on an axis."""
+        placed = [self.points.get(label) for label in self.labels]
+        if not self.labels or not all(placed):
             return None
         axes: dict[str, list[tuple[float, str]]] = {}
-        for match, condition in zip(parsed, self.labels):
-            axes.setdefault(match.group(1), []).append((float(match.group(2)), condition))
+        for point, label in zip(placed, self.labels):
+            assert point is not None
+            axes.setdefault(point[0], []).append((point[1], label))
         return axes if len(axes) <= MAX_CURVE_PANELS else None
 
     def drawable(self) -> bool:
@@ -88,24 +132,36 @@ def plotted(records: list[MetricRecord], better: dict[str, dict[str, str]]) -> l
 
 
 def families(records: list[MetricRecord], better: dict[str, dict[str, str]]) -> list[Series]:
-    """Per (suite, dataset, metric[, condition prefix]) the non-headline conditions, and per
-    (suite, metric) the headline value across datasets when there are several."""
+    """Per (suite, dataset, metric) the subsets of each condition and the conditions of each
+    subset (aggregates over conditions apart), and per (suite, metric) the headline value across
+    datasets when there are several."""
     found: dict[tuple[str, ...], Series] = {}
     for r in plotted(records, better):
         direction = better.get(r.suite, {}).get(r.metric)
-        if r.condition == HEADLINE:
-            key = ("datasets", r.suite, r.metric)
-            series = found.setdefault(key, Series(r.suite, "all datasets", r.metric, direction))
-            label = r.dataset
+        if is_headline(r):
+            key: tuple[str, ...] = ("datasets", r.suite, r.metric)
+            series = found.setdefault(key, Series(r.suite, "all datasets", r.metric, direction, over="dataset"))
+            label, point = r.dataset, None
+        elif r.subset != ALL and not r.aggregate:
+            # one condition's subsets; "multi/pose" and "pose" in separate families
+            point = subset_point(r.subset)
+            prefix = r.subset.split("/", 1)[0] + "/" if "/" in r.subset and point is None else ""
+            where = "" if r.condition in HEADLINE_CONDITIONS else r.condition
+            key = ("subsets", r.suite, r.dataset, r.condition, r.metric, prefix)
+            series = found.setdefault(key, Series(r.suite, r.dataset, r.metric, direction, axis_prefix=prefix,
+                                                  over="subset", where=where))
+            label = r.subset
         else:
-            prefix = r.condition.split("/", 1)[0] + "/" if "/" in r.condition else ""
-            numeric = re.fullmatch(r".+/-?\d+(?:\.\d+)?", r.condition)
-            prefix = "" if numeric else prefix
-            key = ("conditions", r.suite, r.dataset, r.metric, prefix)
-            series = found.setdefault(key, Series(r.suite, r.dataset, r.metric, direction, axis_prefix=prefix))
+            # one subset over conditions; records combining several conditions form their own family
+            point = None if r.aggregate else condition_point(r.condition)
+            where = "" if r.subset == ALL else r.subset
+            key = ("aggregates" if r.aggregate else "conditions", r.suite, r.dataset, r.subset, r.metric)
+            series = found.setdefault(key, Series(r.suite, r.dataset, r.metric, direction, over="condition",
+                                                  where=where if not r.aggregate else f"{where} aggregates".strip()))
             label = r.condition
         if label not in series.labels:
             series.labels.append(label)
+            series.points[label] = point
         series.values.setdefault(r.model, {})[label] = r
     return [s for key, s in found.items() if len(s.labels) >= 2 and s.drawable()]
 
@@ -282,7 +338,7 @@ def headline_properties(records: list[MetricRecord], better: dict[str, dict[str,
     """One series per headline record key (suite, dataset, metric), for panels and the radar."""
     found: dict[tuple[str, str, str], Series] = {}
     for r in plotted(records, better):
-        if r.condition != HEADLINE:
+        if not is_headline(r):
             continue
         series = found.setdefault((r.suite, r.dataset, r.metric),
                                   Series(r.suite, r.dataset, r.metric, better.get(r.suite, {}).get(r.metric), [HEADLINE]))

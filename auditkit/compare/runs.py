@@ -13,15 +13,25 @@ from pathlib import Path
 import numpy as np
 
 from auditkit.errors import AuditError
-from auditkit.records import RESULTS_FILE, MetricRecord, RunResults, read_results
+from auditkit.records import ALL, PER_SAMPLE_DIR, RESULTS_FILE, MetricRecord, RunResults, read_results, sample_path_key
+from auditkit.records_v1 import v1_sample_files
 
-PER_SAMPLE_DIR = "per_sample"
-IDENTITY_ARRAYS = ("sample_id", "content_sha1")
+# what a run shows first: the plain input (``none``; ``native`` for stimuli fed at their size),
+# over every sample (``all``; model-vs-human's ``benchmark`` conditions) ...
+HEADLINE_CONDITIONS = ("none", "native")
+HEADLINE_SUBSETS = (ALL, "benchmark")
+# ... and the mean over every ImageNet-C corruption and severity (its published headline)
+HEADLINE_AGGREGATES = (("corrupt/*/*", "mean"),)
 
 
-def per_sample_name(dataset: str, condition: str) -> str:
-    """The file the runner writes a (dataset, condition)'s per-sample arrays to."""
-    return f"{dataset}__{condition.replace('/', '_')}.npz"
+def is_headline(record: MetricRecord) -> bool:
+    """Whether a record is one of a run's headline numbers (a *property* in comparisons): the
+    plain input over all samples, or the ImageNet-C mean over its corruptions."""
+    if record.subset not in HEADLINE_SUBSETS:
+        return False
+    if record.aggregate:
+        return (record.condition, record.aggregate) in HEADLINE_AGGREGATES
+    return record.condition in HEADLINE_CONDITIONS
 
 
 @dataclass
@@ -33,6 +43,7 @@ class Run:
     name: str
     letter: str = ""
     _samples: dict[tuple[str, str, str], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    _files: dict[str, dict[tuple[str, str, str], Path]] = field(default_factory=dict, repr=False)
 
     @property
     def model(self) -> dict:
@@ -57,18 +68,20 @@ class Run:
         return bool(self.results.header.get("reference"))
 
     def sample_files(self) -> dict[tuple[str, str, str], Path]:
-        """(suite, dataset, request condition) -> its per-sample .npz.
-
-        The file name flattens '/' to '_', so the condition is taken from the run header's list
-        of requested (dataset, condition) pairs, never guessed from the name."""
-        files = {}
-        requested = [key.split("/", 1) for key in (self.results.header.get("conditions") or {})]
-        for dataset, condition in requested:
-            for suite in self.results.header.get("suites") or {}:
-                path = self.directory / PER_SAMPLE_DIR / suite / per_sample_name(dataset, condition)
-                if path.is_file():
-                    files[(suite, dataset, condition)] = path
-        return files
+        """(suite, dataset, condition) of the records -> their per-sample .npz: the files under
+        ``per_sample/`` named by ``records.per_sample_path`` (version 1 runs: by the header's
+        requests, ``records_v1.v1_sample_files``)."""
+        if "files" not in self._files:
+            if self.results.read_from_version == 1:
+                found = v1_sample_files(self.directory, self.results.header)
+            else:
+                found = {}
+                for path in sorted((self.directory / PER_SAMPLE_DIR).rglob("*.npz")):
+                    key = sample_path_key(path.relative_to(self.directory).as_posix())
+                    if key is not None:
+                        found[key] = path
+            self._files["files"] = found
+        return self._files["files"]
 
     def samples(self, suite: str, dataset: str, condition: str) -> dict[str, np.ndarray]:
         key = (suite, dataset, condition)

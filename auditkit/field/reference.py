@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from auditkit.errors import AuditError
 from auditkit.field.testbed import COMMIT, SOURCE, load_testbed_models
-from auditkit.records import MetricRecord, Notice, RunResults
+from auditkit.records import ALL, MetricRecord, Notice, RunResults
 
 COLLECTIONS = ("testbed", "beyond-inet")
 PAPER = "Vishniakov, Shen, Liu 2024, ConvNet vs Transformer, Supervised vs CLIP: Beyond ImageNet Accuracy"
@@ -40,10 +40,29 @@ class Published:
 
     suite: str
     dataset: str
-    condition: str
+    condition: str  # the record's fields (schema v2)
     metric: str
     values: tuple[float, float, float, float]  # ViT-sup, ConvNeXt-sup, ViT-CLIP, ConvNeXt-CLIP
     source: str
+    subset: str = ALL
+    aggregate: str = ""
+
+    @property
+    def key(self) -> str:
+        """Where the figure sits, for the row's ``source``: suite/dataset/condition[/subset]/metric."""
+        subset = "" if self.subset == ALL else f"{self.subset}/"
+        return f"{self.suite}/{self.dataset}/{self.condition}/{subset}{self.metric}"
+
+    def record(self, model: str, index: int) -> MetricRecord:
+        return published_record(model, self.suite, self.dataset, self.metric, self.values[index],
+                                condition=self.condition, subset=self.subset, aggregate=self.aggregate)
+
+
+def published_record(model: str, suite: str, dataset: str, metric: str, value: float, *, condition: str = "none",
+                     subset: str = ALL, aggregate: str = "") -> MetricRecord:
+    """A published number as a record: no CI and n = 0 (the samples behind it are not known)."""
+    return MetricRecord(model=model, suite=suite, dataset=dataset, condition=condition, subset=subset, metric=metric,
+                        value=value, n=0, aggregate=aggregate)
 
 
 # Every four-model figure of PROTOCOLS.md, as fractions where auditkit records fractions.
@@ -55,12 +74,13 @@ PAPER_FIGURES = (
     Published("robustness", "imagenet-sketch", "none", "top1", (0.461, 0.486, 0.523, 0.520), "robustness table (Table 2)"),
     Published("robustness", "imagenet-real", "none", "top1", (0.892, 0.895, 0.743, 0.738), "robustness table (Table 2)"),
     Published("robustness", "imagenet-hard", "none", "top1", (0.285, 0.294, 0.055, 0.058), "robustness table (Table 2)"),
-    Published("robustness", "imagenet-c", "none", "top1", (0.598, 0.668, 0.408, 0.390), "robustness table (Table 2)"),
+    Published("robustness", "imagenet-c", "corrupt/*/*", "top1", (0.598, 0.668, 0.408, 0.390), "robustness table (Table 2)",
+              aggregate="mean"),
     Published("calibration", "imagenet-val", "none", "ece", (0.041, 0.028, 0.133, 0.141), "calibration figure (ECE, IN-1K)"),
     Published("calibration", "imagenet-r", "none", "ece", (0.043, 0.025, 0.073, 0.085), "calibration figure (ECE, IN-R)"),
-    Published("shape_bias", "cue-conflict", "none", "shape_bias", (0.399, 0.333, 0.465, 0.424), "shape-bias figure"),
-    Published("imagenet_x", "imagenet-val", "texture", "error_ratio", (2.37, 2.38, 1.65, 1.71),
-              "ImageNet-X figure (read off the figure, +-0.02)"),
+    Published("shape_bias", "cue-conflict", "native", "shape_bias", (0.399, 0.333, 0.465, 0.424), "shape-bias figure"),
+    Published("imagenet_x", "imagenet-val", "none", "error_ratio", (2.37, 2.38, 1.65, 1.71),
+              "ImageNet-X figure (read off the figure, +-0.02)", subset="texture"),
     Published("imagenet_x", "imagenet-val", "none", "error_ratio_mean", (1.45, 1.43, 1.19, 1.24),
               "ImageNet-X figure, 'Average' bar (read off the figure, +-0.02)"),
     Published("pug", "pug-imagenet", "none", "mean_subset_top1", (0.294, 0.320, 0.250, 0.270), "PUG-ImageNet averages"),
@@ -85,7 +105,7 @@ def testbed_rows() -> list[RunResults]:
     """The testbed's models, one reference row each, with the settings auditkit also measures."""
     rows = []
     for model in load_testbed_models():
-        records = [MetricRecord(model.name, suite, dataset, "none", "top1", model.top1[column] / 100, None, None, 0)
+        records = [published_record(model.name, suite, dataset, "top1", model.top1[column] / 100)
                    for column, (suite, dataset) in TESTBED_COLUMNS.items() if column in model.top1]
         if records:
             rows.append(_row(model.name, records, {"collection": "testbed", "repository": SOURCE, "commit": COMMIT,
@@ -99,18 +119,16 @@ def beyond_inet_rows() -> list[RunResults]:
     rows = []
     for index, preset in enumerate(PAPER_MODELS):
         name = f"{preset} (paper)"
-        records = [MetricRecord(name, f.suite, f.dataset, f.condition, f.metric, f.values[index], None, None, 0)
-                   for f in PAPER_FIGURES]
+        records = [f.record(name, index) for f in PAPER_FIGURES]
         notices = [Notice("robustness", "imagenet-val",
                           f"Table 1 lists val top-1 {100 * TABLE1_VAL[index]:.1f} %, the robustness table "
                           f"{100 * PAPER_FIGURES[0].values[index]:.1f} % (shown)")] \
             if TABLE1_VAL[index] != PAPER_FIGURES[0].values[index] else []
         rows.append(_row(name, records, {"collection": "beyond-inet", "paper": PAPER,
-                                         **{f"{f.suite}/{f.dataset}/{f.condition}/{f.metric}": f.source
-                                            for f in PAPER_FIGURES}}, notices))
+                                         **{f.key: f.source for f in PAPER_FIGURES}}, notices))
     for preset, (label, values) in OPEN_CLIP_ZERO_SHOT.items():
         name = f"{preset} (open_clip results)"
-        records = [MetricRecord(name, "robustness", dataset, "none", "top1", value, None, None, 0)
+        records = [published_record(name, "robustness", dataset, "top1", value)
                    for dataset, value in zip(ZERO_SHOT_DATASETS, values)]
         rows.append(_row(name, records, {"collection": "beyond-inet",
                                          "table": f"open_clip zero-shot results, {label}"}))
