@@ -19,16 +19,22 @@ embedding; ``ModelAdapter.layer_features``, request output "layers"). Averaging
 over space is our simplification so that every layer fits the feature store; CKA on flattened
 feature maps (as in Kornblith et al.) would give other numbers.
 
-One model (``--model A``): CKA between every pair of its layers (records ``<a> vs <b>``, upper
-triangle), heat map. Two models (``--model A --reference-model B``, the design we chose: the
-second model is forwarded on the same images in the same run and cached in the store like the
-first): also CKA between every layer of A and every layer of B (records ``<a> vs B:<b>``), heat
-map; the headline (condition ``none``) is the CKA between the two models' penultimate
-representations. Metrics ``linear_cka`` and ``rbf_cka``; no CIs (the minibatch estimate is not a mean over
-images). Datasets: ``digits`` (built in) and ``imagenet-val`` when present.
+Records, all at condition ``none`` (the plain view): one model (``--model A``): CKA between every
+pair of its layers (``subset`` = the layer pair ``<a> vs <b>``, upper triangle), heat map. Two
+models (``--model A --reference-model B``, the design we chose: the second model is forwarded on
+the same images in the same run and cached in the store like the first): also CKA between every
+layer of A and every layer of B (``subset`` = ``<a> vs B:<b>``), heat map; the headline (subset
+``all``) is the CKA between the two models' penultimate representations. Metrics ``linear_cka``
+and ``rbf_cka``; no CIs (the minibatch estimate is not a mean over images). Datasets: ``digits``
+(built in) and ``imagenet-val`` when present.
+
+CKA is a statistic of the whole set of representations, not a mean of per-image values, so the
+records have no per-sample definition: ``sample_metrics`` and ``sample_hits`` give nothing (paired
+per-image comparisons do not apply; the run's minibatch order is seeded by the run's seed, and the
+reference model's layers are not saved), and ``comparison_figures`` recompute CKA across runs.
 
 For ``audit compare`` (runs of different models on the same images): each run saves its pooled
-layer features as float16 in ``per_sample/cka/<dataset>__none.npz`` (arrays ``layer:<name>``,
+layer features as float16 in ``per_sample/cka/<dataset>/none.npz`` (arrays ``layer:<name>``,
 with ``sample_id`` and ``content_sha1``; about 1 GB for a ViT-B's 13 representations of 50k
 images). ``comparison_figures`` matches the runs' images on
 (sample id, content hash) and draws the model x model CKA of their penultimate representations;
@@ -41,14 +47,14 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from auditkit.records import MetricRecord
+from auditkit.records import ALL
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
 MINIBATCH = 256
 RBF_SIGMA_FRACTION = 0.5
 KERNELS = ("linear", "rbf")
 DATASETS = ("digits", "imagenet-val")
-PENULTIMATE = "layer:penultimate"  # its array in per_sample/cka/<dataset>__none.npz
+PENULTIMATE = "layer:penultimate"  # its array in per_sample/cka/<dataset>/none.npz
 
 
 # -- kernels ---------------------------------------------------------------------------------
@@ -159,6 +165,15 @@ class CkaSuite(Suite):
                           "distance), minibatch unbiased-HSIC estimate (0 ... 1)"),
     }
 
+    # the pooled stage / block outputs (ModelAdapter.layer_features): recorded answers have none
+    accepts = ("layers",)
+
+    def sample_hits(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+        return {}  # CKA is not a mean of per-image hits (module docstring)
+
+    def sample_metrics(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
+        return {}  # no record of this suite is a function of one run's per-image arrays (module docstring)
+
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(d, output="layers", model=m) for d in DATASETS for m in ("subject", "reference")]
 
@@ -216,15 +231,13 @@ class CkaSuite(Suite):
                         for j, b in enumerate(other_names):
                             if figure_name == "layers" and j <= i:
                                 continue  # symmetric, diagonal 1
-                            condition = f"{a} vs {b}" if figure_name == "layers" else f"{a} vs {other_model}:{b}"
-                            output.records.append(MetricRecord(
-                                model, self.name, dataset, condition, f"{kernel}_cka", float(matrix[i, j]),
-                                None, None, n, self.version))
+                            pair = f"{a} vs {b}" if figure_name == "layers" else f"{a} vs {other_model}:{b}"
+                            output.records.append(self.record(model, dataset=dataset, subset=pair,
+                                                              metric=f"{kernel}_cka", value=matrix[i, j], n=n))
                 if figure_name == "reference":  # the headline: final representations of the two models
                     for kernel, matrix in matrices.items():
-                        output.records.append(MetricRecord(
-                            model, self.name, dataset, "none", f"{kernel}_cka", float(matrix[-1, -1]),
-                            None, None, n, self.version))
+                        output.records.append(self.record(model, dataset=dataset, subset=ALL, metric=f"{kernel}_cka",
+                                                          value=matrix[-1, -1], n=n))
                 output.figures.append(SuiteFigure(
                     dataset, f"cka_{figure_name}",
                     cka_heat_map(matrices, names, other_names, f"{model} layer", f"{other_model} layer", dataset),
@@ -232,7 +245,7 @@ class CkaSuite(Suite):
                     f"{model} and {'itself' if figure_name == 'layers' else other_model}; left linear, right RBF "
                     f"(sigma = {RBF_SIGMA_FRACTION} x median distance).",
                 ))
-            output.per_sample[(dataset, "none")] = {
+            output.add_samples(subject, {
                 f"layer:{name}": values.astype(np.float16) for name, values in zip(names, layers)  # PENULTIMATE among them
-            }
+            }, dataset=dataset, condition=subject.condition)
         return output

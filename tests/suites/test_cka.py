@@ -6,12 +6,17 @@ from __future__ import annotations
 import itertools
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
 from auditkit.cli import main
+from auditkit.data.source import DatasetSource, Sample
+from auditkit.records import per_sample_path
+from auditkit.records_v1 import migrate_record
+from auditkit.suite import PredictionRequest, Predictions
 from suites.cka.suite import cka, linear_gram, minibatch_cka, minibatch_cka_matrix, rbf_gram, unbiased_hsic
 
 
@@ -122,23 +127,24 @@ def test_suite_between_layers_and_with_a_reference_model(tmp_path):
     main(["run", "--model", f"python:{models}:first", "--out", str(tmp_path / "alone"), *common])
     alone = json.loads((tmp_path / "alone" / "results.json").read_text())
     assert any("--reference-model" in s["reason"] for s in alone["skipped"])
-    layers = {r["condition"] for r in alone["records"] if r["dataset"] == "digits" and r["metric"] == "linear_cka"}
+    assert {r["condition"] for r in alone["records"]} == {"none"}  # schema v2: the layer pair is the subset
+    layers = {r["subset"] for r in alone["records"] if r["dataset"] == "digits" and r["metric"] == "linear_cka"}
     assert "layer1 vs penultimate" in layers and len(layers) == 15  # 6 layers, upper triangle
 
     main(["run", "--model", f"python:{models}:first", "--reference-model", f"python:{models}:second",
           "--out", str(tmp_path / "pair"), *common])
     pair = json.loads((tmp_path / "pair" / "results.json").read_text())
-    values = {(r["condition"], r["metric"]): r["value"] for r in pair["records"] if r["dataset"] == "digits"}
+    values = {(r["subset"], r["metric"]): r["value"] for r in pair["records"] if r["dataset"] == "digits"}
     reference = f"python:{models}:second"
     cross = [v for (c, m), v in values.items() if f"vs {reference}:" in c and m == "linear_cka"]
     assert len(cross) == 36 and all(0 <= v <= 1 + 1e-9 for v in cross)
-    assert values[("none", "linear_cka")] == values[(f"penultimate vs {reference}:penultimate", "linear_cka")]
+    assert values[("all", "linear_cka")] == values[(f"penultimate vs {reference}:penultimate", "linear_cka")]
     assert pair["header"]["reference_model"]["name"] == reference
     assert pair["header"]["images_forwarded"][f"{reference}: digits/none [layers]"] == 96
     figures = {f["name"] for f in pair["figures"]}
     assert figures == {"cka_layers", "cka_reference"}
     # the saved features reproduce the records: what `audit compare` will read
-    saved = np.load(tmp_path / "pair" / "per_sample" / "cka" / "digits__none.npz")
+    saved = np.load(tmp_path / "pair" / per_sample_path("cka", "digits", "none"))
     assert len(saved["content_sha1"]) == 96 and saved["layer:penultimate"].dtype == np.float16
     again = minibatch_cka(saved["layer:layer1"].astype(float), saved["layer:penultimate"].astype(float))
     assert again == pytest.approx(values[("layer1 vs penultimate", "linear_cka")], abs=1e-3)
@@ -148,7 +154,7 @@ def test_suite_between_layers_and_with_a_reference_model(tmp_path):
           "--out", str(tmp_path / "self"), *common])
     same = json.loads((tmp_path / "self" / "results.json").read_text())
     diagonal = [r["value"] for r in same["records"] if r["metric"] == "linear_cka" and r["dataset"] == "digits"
-                and " vs " in r["condition"] and r["condition"].split(" vs ")[0] == r["condition"].rsplit(":", 1)[-1]]
+                and " vs " in r["subset"] and r["subset"].split(" vs ")[0] == r["subset"].rsplit(":", 1)[-1]]
     assert len(diagonal) == 6 and diagonal == pytest.approx([1.0] * 6, abs=1e-9)
 
 
@@ -191,3 +197,49 @@ def test_open_clip_image_tower_gives_its_blocks_and_embedding():
     assert len(layers) == 13 and layers["resblocks.3"].shape == (2, 384)
     torch.testing.assert_close(layers["penultimate"], embedding)
     assert layer_layout(adapter) == [(name, int(t.shape[1])) for name, t in layers.items()]
+
+
+def _layer_predictions(layers: dict[str, np.ndarray], model_name: str = "") -> Predictions:
+    n = len(next(iter(layers.values())))
+    source = DatasetSource("digits", Path("/nowhere"), tuple(Sample(Path(f"{i}.png"), i % 10, f"{i}.png") for i in range(n)))
+    return Predictions(source=source, condition="none", logits=None, content_sha1=np.array([f"{i:040x}" for i in range(n)]),
+                       layers=layers, model_name=model_name)
+
+
+def test_evaluate_puts_layer_pairs_in_subset():
+    """Schema v2 without the runner: every record at condition ``none``; the layer pair
+    (``a vs b``, ``a vs B:b``) in ``subset``; the headline (subset ``all``) is the two models'
+    penultimate CKA; values equal ``minibatch_cka`` on the same layers."""
+    from suites.cka.suite import CkaSuite
+
+    x, y = _representations(5, n=80)
+    subject = {"block": x, "penultimate": y}
+    other = {"stem": y @ ortho_group.rvs(12, random_state=2), "penultimate": x}
+    suite = CkaSuite()
+    assert suite.accepts == ("layers",)
+    output = suite.evaluate("A", {PredictionRequest("digits", output="layers"): _layer_predictions(subject),
+                                  PredictionRequest("digits", output="layers", model="reference"): _layer_predictions(other, "B")},
+                            seed=3)
+    assert {(r.dataset, r.condition, r.aggregate, r.ci_low) for r in output.records} == {("digits", "none", "", None)}
+    values = {(r.subset, r.metric): r.value for r in output.records}
+    assert set(values) == {(s, f"{k}_cka") for k in ("linear", "rbf") for s in (
+        "block vs penultimate", "block vs B:stem", "block vs B:penultimate", "penultimate vs B:stem",
+        "penultimate vs B:penultimate", "all")}
+    assert values[("block vs penultimate", "linear_cka")] == pytest.approx(minibatch_cka(x, y, "linear", seed=3), abs=1e-12)
+    assert values[("penultimate vs B:stem", "linear_cka")] == pytest.approx(1.0, abs=1e-9)  # a rotation of the same
+    assert values[("block vs B:penultimate", "linear_cka")] == pytest.approx(1.0, abs=1e-9)
+    assert values[("all", "rbf_cka")] == values[("penultimate vs B:penultimate", "rbf_cka")]
+    arrays = output.per_sample[("digits", "none")]
+    assert arrays["layer:penultimate"].dtype == np.float16 and len(arrays["sample_id"]) == 80
+    # CKA is not a mean over images: nothing for per-image paired comparisons (module docstring)
+    assert suite.sample_metrics("digits", "none", arrays) == {} and suite.sample_hits("digits", "none", arrays) == {}
+
+
+def test_v1_cka_records_migrate_layer_pairs_to_subset():
+    row = {"model": "A", "suite": "cka", "dataset": "digits", "metric": "linear_cka", "value": 0.5, "ci_low": None,
+           "ci_high": None, "n": 96, "suite_version": "0.1"}
+    assert migrate_record({**row, "condition": "layer1 vs penultimate"})["subset"] == "layer1 vs penultimate"
+    moved = migrate_record({**row, "condition": "layer1 vs python:m.py:second:layer2"})
+    assert (moved["condition"], moved["subset"], moved["aggregate"]) == ("none", "layer1 vs python:m.py:second:layer2", "")
+    headline = migrate_record({**row, "condition": "none"})
+    assert (headline["condition"], headline["subset"]) == ("none", "all")
