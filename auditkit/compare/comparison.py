@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from auditkit.compare.paired import Alignment, PairedTest, holm, paired_tests
-from auditkit.compare.runs import Run, is_headline
+from auditkit.compare.runs import Run
+from auditkit.report.headline import is_headline
 from auditkit.errors import AuditError
 from auditkit.records import MetricRecord, write_json_atomic
 from auditkit.stats import DEFAULT_RESAMPLES

@@ -25,7 +25,7 @@ import numpy as np
 
 from auditkit.field.analysis import (AccuracyFit, Correlation, PropertyTable, RankSummary, against_accuracy,
                                      aggregate_ranks, correlations)
-from auditkit.compare.runs import is_headline
+from auditkit.report.headline import is_headline
 from auditkit.records import MetricRecord
 
 # where a model's ImageNet val top-1 is found, in order of preference

@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit.field.analysis import AccuracyFit, Correlation, PropertyTable
-from auditkit.compare.runs import is_headline
 from auditkit.records import MetricRecord
+from auditkit.report.headline import is_headline
 
 AUDITED = "#D55E00"
 PUBLISHED = "#0072B2"

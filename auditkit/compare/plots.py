@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit import conditions
-from auditkit.compare.runs import HEADLINE_CONDITIONS, is_headline
+from auditkit.report.headline import HEADLINE_CONDITIONS, is_headline
 from auditkit.conditions.base import number_text
 from auditkit.errors import AuditError
 from auditkit.plotstyle import COLOURS, DASHES, DATASET_WORDS, HATCHES, MARKERS, dataset_words, model_style  # noqa: F401

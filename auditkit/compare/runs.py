@@ -13,25 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from auditkit.errors import AuditError
-from auditkit.records import ALL, PER_SAMPLE_DIR, RESULTS_FILE, MetricRecord, RunResults, read_results, sample_path_key
+from auditkit.records import PER_SAMPLE_DIR, RESULTS_FILE, MetricRecord, RunResults, read_results, sample_path_key
 from auditkit.records_v1 import v1_sample_files
-
-# what a run shows first: the plain input (``none``; ``native`` for stimuli fed at their size),
-# over every sample (``all``; model-vs-human's ``benchmark`` conditions) ...
-HEADLINE_CONDITIONS = ("none", "native")
-HEADLINE_SUBSETS = (ALL, "benchmark")
-# ... and the mean over every ImageNet-C corruption and severity (its published headline)
-HEADLINE_AGGREGATES = (("corrupt/*/*", "mean"),)
-
-
-def is_headline(record: MetricRecord) -> bool:
-    """Whether a record is one of a run's headline numbers (a *property* in comparisons): the
-    plain input over all samples, or the ImageNet-C mean over its corruptions."""
-    if record.subset not in HEADLINE_SUBSETS:
-        return False
-    if record.aggregate:
-        return (record.condition, record.aggregate) in HEADLINE_AGGREGATES
-    return record.condition in HEADLINE_CONDITIONS
 
 
 @dataclass

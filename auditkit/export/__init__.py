@@ -18,12 +18,13 @@ from auditkit.export.latex import CI_STYLES, table
 from auditkit.export.modelcard import card_file_name, model_card_text
 from auditkit.export.source import ExportSource, read_source
 from auditkit.registry import did_you_mean
+from auditkit.report.headline import is_headline
 from auditkit.report.html import NumberFormat
 
 FORMATS = ("latex", *FIGURE_FORMATS, "csv", "modelcard")
-RECORD_COLUMNS = ("model", "suite", "dataset", "condition", "metric", "value", "ci_low", "ci_high", "n",
-                  "suite_version", "model_fingerprint", "dataset_manifest_sha256")
-TEST_COLUMNS = ("suite", "dataset", "condition", "metric", "model_a", "model_b", "n", "value_a", "value_b",
+RECORD_COLUMNS = ("model", "suite", "dataset", "condition", "subset", "metric", "value", "ci_low", "ci_high", "n",
+                  "aggregate", "suite_version", "model_fingerprint", "dataset_manifest_sha256")
+TEST_COLUMNS = ("suite", "dataset", "condition", "subset", "metric", "model_a", "model_b", "n", "value_a", "value_b",
                 "difference", "ci_low", "ci_high", "p_bootstrap", "p_mcnemar", "only_a_right", "only_b_right",
                 "p_adjusted", "stars")
 
@@ -39,8 +40,8 @@ def records_csv(source: ExportSource) -> str:
         model = header.get("model") if isinstance(header.get("model"), dict) else {}
         dataset = (header.get("datasets") or {}).get(r.dataset) or {}
         rows.append([_csv_value(v) for v in (
-            r.model, r.suite, r.dataset, r.condition, r.metric, r.value, r.ci_low, r.ci_high, r.n,
-            r.suite_version, model.get("fingerprint"), dataset.get("manifest_sha256") if isinstance(dataset, dict) else None)])
+            r.model, r.suite, r.dataset, r.condition, r.subset, r.metric, r.value, r.ci_low, r.ci_high, r.n,
+            r.aggregate, r.suite_version, model.get("fingerprint"), dataset.get("manifest_sha256") if isinstance(dataset, dict) else None)])
     return to_csv(RECORD_COLUMNS, rows)
 
 
@@ -74,7 +75,7 @@ def export(source_dir: Path, formats: list[str], out_dir: Path, ci: str = "pm",
     numbers = NumberFormat.of(source.records, decimals=decimals, percent=percent)
     if "latex" in formats:
         write("properties.tex", table(source.records, source.models, source.better, True, ci, source.tests, numbers))
-        if any(r.condition != "none" for r in source.records):
+        if not all(is_headline(r) for r in source.records):
             write("conditions.tex", table(source.records, source.models, source.better, False, ci, source.tests, numbers))
     figure_formats = [f for f in FIGURE_FORMATS if f in formats]
     if figure_formats:

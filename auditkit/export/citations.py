@@ -1,8 +1,9 @@
 """``CITATIONS.bib``: every dataset and method the exported results rest on.
 
-Chosen from the records: their datasets, suites and metrics, the paired tests when the export is
-of a comparison, and always the paper whose protocol auditkit follows. A suite can add entries
-(``Suite.citations``); a dataset or suite with no known entry is listed in a comment.
+Chosen from the records: the datasets they rest on (``ENTRIES``), each suite's own protocol
+(``Suite.citations``: the suite holds its BibTeX, the exporter knows no suite), the paired tests
+when the export is of a comparison, and always the paper whose protocol auditkit follows. A
+dataset with no known entry, or a suite without citations, is listed in a comment.
 """
 
 from __future__ import annotations
@@ -80,45 +81,6 @@ ENTRIES: dict[str, str] = {
   booktitle = {International Conference on Learning Representations (ICLR)},
   year = {2019}
 }""",
-    "shape_bias": """@inproceedings{geirhos2021partial,
-  title = {Partial success in closing the gap between human and machine vision},
-  author = {Geirhos, Robert and Narayanappa, Kantharaju and Mitzkus, Benjamin and Thieringer, Tizian and Bethge, Matthias and Wichmann, Felix A. and Brendel, Wieland},
-  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
-  year = {2021}
-}""",
-    "imagenet_x": """@inproceedings{idrissi2023imagenetx,
-  title = {{ImageNet-X}: Understanding Model Mistakes with Factor of Variation Annotations},
-  author = {Idrissi, Badr Youbi and Bouchacourt, Diane and Balestriero, Randall and Evtimov, Ivan and Hazirbas, Caner and Ballas, Nicolas and Vincent, Pascal and Drozdzal, Michal and Lopez-Paz, David and Ibrahim, Mark},
-  booktitle = {International Conference on Learning Representations (ICLR)},
-  year = {2023}
-}""",
-    "calibration": """@inproceedings{guo2017calibration,
-  title = {On Calibration of Modern Neural Networks},
-  author = {Guo, Chuan and Pleiss, Geoff and Sun, Yu and Weinberger, Kilian Q.},
-  booktitle = {International Conference on Machine Learning (ICML)},
-  year = {2017}
-}""",
-    "adaptive_ece": """@inproceedings{nixon2019measuring,
-  title = {Measuring Calibration in Deep Learning},
-  author = {Nixon, Jeremy and Dusenberry, Michael W. and Zhang, Linchuan and Jerfel, Ghassen and Tran, Dustin},
-  booktitle = {CVPR Workshops},
-  year = {2019}
-}""",
-    "brier": """@article{brier1950verification,
-  title = {Verification of Forecasts Expressed in Terms of Probability},
-  author = {Brier, Glenn W.},
-  journal = {Monthly Weather Review},
-  volume = {78},
-  number = {1},
-  pages = {1--3},
-  year = {1950}
-}""",
-    "effective_robustness": """@inproceedings{taori2020measuring,
-  title = {Measuring Robustness to Natural Distribution Shifts in Image Classification},
-  author = {Taori, Rohan and Dave, Achal and Shankar, Vaishaal and Carlini, Nicholas and Recht, Benjamin and Schmidt, Ludwig},
-  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
-  year = {2020}
-}""",
     "bootstrap": """@book{efron1993introduction,
   title = {An Introduction to the Bootstrap},
   author = {Efron, Bradley and Tibshirani, Robert J.},
@@ -145,17 +107,13 @@ ENTRIES: dict[str, str] = {
 }""",
 }
 ENTRIES["imagenet-val"] = IMAGENET
-ENTRIES["robustness"] = ENTRIES["imagenet-c"]  # CE / mCE normalised by AlexNet
-ENTRIES["invariance"] = PAPER
-ENTRIES["ece"] = ENTRIES["calibration"]
 
 
 def bibliography(source: ExportSource) -> str:
     wanted = ["paper", "imagenet-val", "bootstrap"]  # every record rests on ImageNet models and bootstrap CIs
     unknown = []
     for r in source.records:
-        for name in (r.dataset, r.suite, r.metric):
-            wanted.append(name)
+        wanted.append(r.dataset)
     if source.tests:
         wanted += ["mcnemar", "holm"]
     entries: list[str] = []
@@ -163,11 +121,13 @@ def bibliography(source: ExportSource) -> str:
         entry = PAPER if name == "paper" else ENTRIES.get(name)
         if entry is not None:
             entries.append(entry)
-        elif any(r.dataset == name for r in source.records) or (
-                any(r.suite == name for r in source.records) and not suite_for(name).citations):
+        elif any(r.dataset == name for r in source.records):
             unknown.append(name)
     for suite in dict.fromkeys(r.suite for r in source.records):
-        entries.extend(suite_for(suite).citations)
+        citations = suite_for(suite).citations
+        entries.extend(citations)
+        if not citations and suite != "invariance":  # invariance follows the paper itself, always cited
+            unknown.append(suite)
     unique: dict[str, str] = {}
     for entry in entries:
         key = re.match(r"@\w+\{([^,]+),", entry)

@@ -106,7 +106,7 @@ def figure_makers(source: ExportSource) -> dict[str, Callable[[float], Figure | 
             makers["radar"] = lambda width: plots.radar(properties, source.models, width) if width <= 4 else None
     for series in plots.families(source.records, source.better):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(
-            [series.suite, series.dataset.replace(" ", "-"), series.metric, series.axis_prefix.rstrip("/") or "all"]))
+            [series.suite, series.dataset.replace(" ", "-"), series.metric, series.family_key or "all"]))
         makers[name] = lambda width, s=series: plots.family_figure(s, source.models, width)
     return makers
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 
 from auditkit.compare.comparison import Row
-from auditkit.records import MetricRecord
+from auditkit.records import ALL, MetricRecord
+from auditkit.report.headline import is_headline
 from auditkit.report.html import NumberFormat
 
 CI_STYLES = ("pm", "subscript")
-HEADLINE = "none"
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
@@ -26,13 +26,13 @@ def tex_escape(text: str) -> str:
 
 
 def rows(records: list[MetricRecord], better: dict[str, dict[str, str]], headline: bool) -> list[Row]:
-    """The comparison's rows (one per record key, ``best`` by direction), headline or the rest."""
-    found: dict[tuple[str, str, str, str], Row] = {}
+    """The comparison's rows (one per record key, ``best`` by direction), headline
+    (``is_headline``) or the rest."""
+    found: dict[tuple[str, str, str, str, str], Row] = {}
     for r in records:
-        if (r.condition == HEADLINE) != headline:
+        if is_headline(r) != headline:
             continue
-        key = (r.suite, r.dataset, r.condition, r.metric)
-        row = found.setdefault(key, Row(*key, {}, better.get(r.suite, {}).get(r.metric)))
+        row = found.setdefault(r.key, Row(*r.key, {}, better.get(r.suite, {}).get(r.metric)))
         row.cells[r.model] = r
     return list(found.values())
 
@@ -62,14 +62,14 @@ def cell(record: MetricRecord | None, bold: bool, ci: str, starred: bool = False
 def table(records: list[MetricRecord], models: list[str], better: dict[str, dict[str, str]],
           headline: bool = True, ci: str = "pm", tests: list[dict] | None = None,
           numbers: NumberFormat | None = None) -> str:
-    """A booktabs tabular: one row per (suite, dataset[, condition], metric)."""
+    """A booktabs tabular: one row per (suite, dataset[, condition, subset], metric)."""
     numbers = numbers or NumberFormat.of(records)
     chosen = rows(records, better, headline)
-    significant = {(t["suite"], t["dataset"], t["condition"], t["metric"], t["model_a"], t["model_b"])
-                   for t in tests or [] if t.get("stars")}
-    keys = ["Suite", "Dataset", *([] if headline else ["Condition"]), "Metric"]
+    significant = {(t["suite"], t["dataset"], t["condition"], t.get("subset", ALL), t["metric"], t["model_a"],
+                    t["model_b"]) for t in tests or [] if t.get("stars")}
+    keys = ["Suite", "Dataset", *([] if headline else ["Condition", "Subset"]), "Metric"]
     lines = [
-        f"% auditkit export: {'headline metrics (condition none)' if headline else 'every condition'}; "
+        f"% auditkit export: {'headline metrics (plain input, all samples)' if headline else 'every other condition and subset'}; "
         + ("95 % bootstrap CI as +- its half-width (the percentile interval may be asymmetric)" if ci == "pm"
            else "95 % bootstrap CI as a subscript [low, high]"),
         r"% needs \usepackage{booktabs}; bold: best where the metric has a direction"
@@ -86,12 +86,13 @@ def table(records: list[MetricRecord], models: list[str], better: dict[str, dict
         previous = row.suite
         best = row.best
         metric = row.metric + (" (%)" if numbers.is_percent(row.suite, row.metric) else "")
-        names = [row.suite, row.dataset, *([] if headline else [row.condition]), metric]
+        condition = f"{row.condition} ({row.cells[next(iter(row.cells))].aggregate})" if "*" in row.condition else row.condition
+        names = [row.suite, row.dataset, *([] if headline else [condition, row.subset]), metric]
         cells = []
         for model in models:
             others = [m for m in row.cells if m != model]
             starred = model in best and bool(others) and all(
-                (row.suite, row.dataset, row.condition, row.metric, *pair) in significant
+                (*row.key, *pair) in significant
                 for pair in ((model, o) if models.index(model) < models.index(o) else (o, model) for o in others))
             cells.append(cell(row.cells.get(model), model in best, ci, starred, numbers))
         lines.append(" & ".join([*(tex_escape(n) for n in names), *cells]) + r" \\")

@@ -1,7 +1,8 @@
 """The Hugging Face model card ``model-index`` block of the results (``--format modelcard``).
 
-One results entry per (suite, dataset) with its headline metrics (condition none); metric
-``type`` is the record's metric name, ``args`` hold the CI, n and condition, ``verified`` is false
+One results entry per (suite, dataset) with its headline metrics (``is_headline``: the plain
+input over all samples, ImageNet-C's mean); metric ``type`` is the record's metric name, ``args``
+hold the CI, n, condition (and aggregate where there is one), ``verified`` is false
 (self-reported). Written as a README.md front matter per model: paste it into the model's card.
 """
 
@@ -15,8 +16,8 @@ import yaml
 
 from auditkit.export.source import ExportSource
 from auditkit.records import MetricRecord
+from auditkit.report.headline import is_headline
 
-HEADLINE = "none"
 # Hugging Face dataset ids where one exists for the data as we read it
 HF_DATASETS = {
     "imagenet-val": ("ILSVRC/imagenet-1k", "validation"),
@@ -28,7 +29,7 @@ HF_DATASETS = {
 def model_index(model: str, records: list[MetricRecord]) -> dict[str, Any]:
     results: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
-        if r.model != model or r.condition != HEADLINE or r.value is None or not math.isfinite(r.value):
+        if r.model != model or not is_headline(r) or r.value is None or not math.isfinite(r.value):
             continue
         dataset_type, split = HF_DATASETS.get(r.dataset, (r.dataset, "test"))
         entry = results.setdefault((r.suite, r.dataset), {
@@ -38,7 +39,9 @@ def model_index(model: str, records: list[MetricRecord]) -> dict[str, Any]:
         })
         metric: dict[str, Any] = {"type": r.metric, "value": round(float(r.value), 6),
                                   "name": f"{r.metric} ({r.suite})", "verified": False}
-        args: dict[str, Any] = {"n": r.n, "suite_version": r.suite_version}
+        args: dict[str, Any] = {"n": r.n, "condition": r.condition, "suite_version": r.suite_version}
+        if r.aggregate:
+            args["aggregate"] = r.aggregate
         if r.ci_low is not None and r.ci_high is not None:
             args["ci95"] = [round(float(r.ci_low), 6), round(float(r.ci_high), 6)]
         metric["args"] = args

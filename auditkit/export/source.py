@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditkit.compare.comparison import COMPARE_FILE, suite_for
+from auditkit.compare.comparison import COMPARE_FILE, COMPARE_SCHEMA_VERSION, suite_for
 from auditkit.errors import AuditError
 from auditkit.records import RESULTS_FILE, MetricRecord, parse_records, read_json_object, read_results
+from auditkit.records_v1 import migrate
 
 
 @dataclass
@@ -29,6 +30,13 @@ def read_source(path: Path) -> ExportSource:
     path = Path(path)
     if (path / COMPARE_FILE).is_file():
         payload = read_json_object(path / COMPARE_FILE)
+        version = payload.get("schema_version", 1)
+        if version == 1:  # written before schema v2: its records migrate as a run's do
+            payload = migrate(payload)
+        elif version != COMPARE_SCHEMA_VERSION:
+            raise AuditError(f"{path / COMPARE_FILE} has compare schema version {version!r}, which this auditkit "
+                             f"({COMPARE_SCHEMA_VERSION}) cannot read; upgrade auditkit (pip install -U auditkit) "
+                             "or rerun `audit compare`")
         records = parse_records(payload, path / COMPARE_FILE)
         runs = payload.get("runs")
         if not isinstance(runs, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str)

@@ -23,9 +23,9 @@ from markupsafe import Markup, escape
 
 from auditkit.errors import AuditError
 from auditkit.records import FigureRef, MetricRecord, Notice, RunResults, Skipped, read_results
+from auditkit.report.headline import is_headline
 
 REPORT_FILE = "report.html"
-HEADLINE_CONDITION = "none"
 # A header list longer than this (e.g. 1000 class labels) is cut in the page; results.json keeps it.
 HEADER_LIST_LIMIT = 24
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -163,7 +163,7 @@ class SummaryBlock:
 class MetricRow:
     record: MetricRecord
     first_of_dataset: bool  # starts a dataset group: drawn with a rule, repeated names muted
-    first_of_condition: bool
+    first_of_condition: bool  # starts a (condition, subset) group
 
 
 @dataclass(frozen=True)
@@ -175,29 +175,36 @@ class EmbeddedFigure:
     dataset: str
 
 
+def condition_text(record: MetricRecord) -> str:
+    """The record's condition as it says, with how it combines conditions when it does
+    (``corrupt/*/* (mean)``)."""
+    return f"{record.condition} ({record.aggregate})" if record.aggregate else record.condition
+
+
 @dataclass
 class Pivot:
-    """One dataset's per-condition records as a table: conditions down, metrics across
-    (e.g. ImageNet-X factors x error ratio / accuracy / images)."""
+    """One dataset's records beside its headline as a table: (condition, subset) down, metrics
+    across (e.g. ImageNet-X factors x error ratio / accuracy / images; ImageNet-C corruptions)."""
 
     dataset: str
     metrics: list[str]
-    rows: list[tuple[str, dict[str, MetricRecord]]]
+    rows: list[tuple[str, str, dict[str, MetricRecord]]]  # (condition as shown, subset, metric -> record)
 
 
 def pivots(records: list[MetricRecord]) -> list[Pivot]:
-    """A pivot per dataset that has conditions besides the headline one."""
+    """A pivot per dataset that has records besides its headline ones (``is_headline``)."""
     tables: dict[str, Pivot] = {}
     for record in records:
-        if record.condition == HEADLINE_CONDITION:
+        if is_headline(record):
             continue
         table = tables.setdefault(record.dataset, Pivot(record.dataset, [], []))
         if record.metric not in table.metrics:
             table.metrics.append(record.metric)
-        cells = next((c for condition, c in table.rows if condition == record.condition), None)
+        where = (condition_text(record), record.subset)
+        cells = next((c for condition, subset, c in table.rows if (condition, subset) == where), None)
         if cells is None:
             cells = {}
-            table.rows.append((record.condition, cells))
+            table.rows.append((*where, cells))
         cells[record.metric] = record
     return list(tables.values())
 
@@ -216,11 +223,12 @@ class SuiteSection:
 
 
 def summary_blocks(records: list[MetricRecord]) -> list[SummaryBlock]:
-    """Headline rows per suite: the condition-"none" records, one row per dataset."""
+    """Headline rows per suite (``is_headline``: the plain input over all samples, ImageNet-C's
+    mean over its corruptions), one row per dataset."""
     grouped: dict[str, dict[str, dict[str, MetricRecord]]] = {}
     metrics: dict[str, list[str]] = {}
     for record in records:
-        if record.condition != HEADLINE_CONDITION:
+        if not is_headline(record):
             continue
         suite_metrics = metrics.setdefault(record.suite, [])
         if record.metric not in suite_metrics:
@@ -241,12 +249,14 @@ def _common_n(cells: dict[str, MetricRecord]) -> int:
 
 
 def metric_rows(records: list[MetricRecord]) -> list[MetricRow]:
-    """Records in the order the suite wrote them, marked where a dataset or condition starts."""
+    """Records in the order the suite wrote them, marked where a dataset or a (condition,
+    subset) starts."""
     rows = []
     for index, record in enumerate(records):
         previous = records[index - 1] if index else None
         new_dataset = previous is None or record.dataset != previous.dataset
-        new_condition = new_dataset or previous is None or record.condition != previous.condition
+        new_condition = (new_dataset or previous is None
+                         or (record.condition, record.subset) != (previous.condition, previous.subset))
         rows.append(MetricRow(record, new_dataset, new_condition))
     return rows
 
@@ -265,7 +275,7 @@ def suite_sections(results: RunResults, run_dir: Path) -> list[SuiteSection]:
         sections[name].rows = metric_rows(suite_records)
         sections[name].pivots = pivots(suite_records)
         # headline metrics are defined under the summary, where they first appear; the rest here
-        headline = {r.metric for r in suite_records if r.condition == HEADLINE_CONDITION}
+        headline = {r.metric for r in suite_records if is_headline(r)}
         sections[name].definitions = definitions(name, (r.metric for r in suite_records if r.metric not in headline))
     for skipped in results.skipped:
         sections[skipped.suite].skipped.append(skipped)

@@ -49,6 +49,30 @@ from suites.calibration.metrics import (  # noqa: F401 (re-exported: the suite's
 class CalibrationSuite(Suite):
     name = "calibration"
     version = "1.0"
+    # BibTeX of the protocol this suite follows (audit export's CITATIONS.bib)
+    citations = (
+        """@inproceedings{guo2017calibration,
+  title = {On Calibration of Modern Neural Networks},
+  author = {Guo, Chuan and Pleiss, Geoff and Sun, Yu and Weinberger, Kilian Q.},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year = {2017}
+}""",
+        """@inproceedings{nixon2019measuring,
+  title = {Measuring Calibration in Deep Learning},
+  author = {Nixon, Jeremy and Dusenberry, Michael W. and Zhang, Linchuan and Jerfel, Ghassen and Tran, Dustin},
+  booktitle = {CVPR Workshops},
+  year = {2019}
+}""",
+        """@article{brier1950verification,
+  title = {Verification of Forecasts Expressed in Terms of Probability},
+  author = {Brier, Glenn W.},
+  journal = {Monthly Weather Review},
+  volume = {78},
+  number = {1},
+  pages = {1--3},
+  year = {1950}
+}""",
+    )
     description = "ECE (15 bins), MCE, adaptive ECE, Brier, NLL, top-1; reliability diagrams"
     datasets = ("imagenet-val", "imagenet-r")
     title = "Calibration"

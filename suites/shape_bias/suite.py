@@ -57,6 +57,21 @@ CONDITION = "native"  # the stimuli at their size, no resize or crop: the reques
 class ShapeBiasSuite(Suite):
     name = "shape_bias"
     version = "1.1"  # 1.1: shape_match / texture_match over the conflict trials (was: all trials)
+    # BibTeX of the protocol this suite follows (audit export's CITATIONS.bib)
+    citations = (
+        """@inproceedings{geirhos2019imagenettrained,
+  title = {{ImageNet}-trained {CNNs} are biased towards texture; increasing shape bias improves accuracy and robustness},
+  author = {Geirhos, Robert and Rubisch, Patricia and Michaelis, Claudio and Bethge, Matthias and Wichmann, Felix A. and Brendel, Wieland},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2019}
+}""",
+        """@inproceedings{geirhos2021partial,
+  title = {Partial success in closing the gap between human and machine vision},
+  author = {Geirhos, Robert and Narayanappa, Kantharaju and Mitzkus, Benjamin and Thieringer, Tizian and Bethge, Matthias and Wichmann, Felix A. and Brendel, Wieland},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2021}
+}""",
+    )
     description = "cue-conflict shape vs texture decisions (16 classes), vs humans and ResNet-50"
     datasets = ("cue-conflict",)
     title = "Shape bias"

@@ -125,7 +125,8 @@ def test_mcnemar_holm_and_bootstrap_p_by_hand() -> None:
     p, b, c = mcnemar_exact(hits_a, hits_b)
     assert (b, c) == (2, 5) and p == pytest.approx(2 * (1 + 7 + 21) / 128)
     assert mcnemar_exact(hits_a, hits_a)[0] == 1.0
-    tests = [PairedTest("s", "d", "none", m, "A", "B", 10, 0, 0, 0, 0, 0, p_bootstrap=p)
+    tests = [PairedTest(suite="s", dataset="d", condition="none", subset="all", metric=m, model_a="A", model_b="B",
+                        n=10, value_a=0, value_b=0, difference=0, ci_low=0, ci_high=0, p_bootstrap=p)
              for m, p in (("x", 0.01), ("y", 0.04), ("z", 0.03))]
     assert [t.p_adjusted for t in holm(tests)] == pytest.approx([0.03, 0.06, 0.06])
     draws = np.random.default_rng(0).normal(0.5, 0.25, 4000)
@@ -161,12 +162,12 @@ def reproduced(run_dir: Path) -> int:
     from auditkit.records import read_results
 
     run = Run(run_dir, read_results(run_dir), "m")
-    recorded = {(r.suite, r.dataset, r.condition, r.metric): r.value for r in run.records}
+    recorded = {r.key: r.value for r in run.records}
     checked = 0
     for suite, dataset, condition in run.sample_files():
         arrays = {k: v for k, v in run.samples(suite, dataset, condition).items() if k not in ("sample_id", "content_sha1")}
-        for (record_condition, metric), value in suite_for(suite).sample_metrics(condition, arrays).items():
-            key = (suite, dataset, record_condition, metric)
+        for (subset, metric), value in suite_for(suite).sample_metrics(dataset, condition, arrays).items():
+            key = (suite, dataset, condition, subset, metric)
             if key in recorded and recorded[key] is not None and np.isfinite(value):
                 assert value == pytest.approx(recorded[key], rel=1e-9, abs=1e-12), key
                 checked += 1
@@ -212,9 +213,9 @@ def test_the_convention_names_metrics_for_any_suite() -> None:
     arrays = {"correct": np.array([True, False, True, True]), "consistency": np.array([True, True, False, True]),
               "true_class_probability": np.array([0.5, 0.1, 0.9, 0.7]), "prediction": np.array([1, 2, 3, 4])}
     invariance = get_suite("invariance")
-    assert invariance.sample_metrics("scale/1.5", arrays) == pytest.approx({
-        ("scale/1.5", "top1"): 0.75, ("scale/1.5", "consistency"): 0.75, ("scale/1.5", "true_class_probability"): 0.55})
-    assert set(invariance.sample_hits("scale/1.5", arrays)) == {("scale/1.5", "top1"), ("scale/1.5", "consistency")}
+    assert invariance.sample_metrics("imagenet-val", "scale/1.5", arrays) == pytest.approx({
+        ("all", "top1"): 0.75, ("all", "consistency"): 0.75, ("all", "true_class_probability"): 0.55})
+    assert set(invariance.sample_hits("imagenet-val", "scale/1.5", arrays)) == {("all", "top1"), ("all", "consistency")}
     robustness = get_suite("robustness")
-    assert robustness.sample_metrics("none", {"correct": arrays["correct"], "top5": np.ones(4, bool)}) == {
-        ("none", "top1"): 0.75, ("none", "top5"): 1.0}
+    assert robustness.sample_metrics("imagenet-val", "none", {"correct": arrays["correct"], "top5": np.ones(4, bool)}) == {
+        ("all", "top1"): 0.75, ("all", "top5"): 1.0}

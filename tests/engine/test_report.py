@@ -42,12 +42,12 @@ def fake_run(run_dir: Path) -> Path:
         figure.savefig(figures / f"{stem}.png", dpi=150)
         plt.close(figure)
     records = [
-        MetricRecord(EVIL, "calibration", "imagenet-val", "none", "ece", 0.0412345, 0.031, 0.052, 50000, "1.0"),
-        MetricRecord(EVIL, "calibration", "imagenet-val", "none", "top1", 0.8123, 0.809, 0.815, 50000, "1.0"),
-        MetricRecord(EVIL, "calibration", "imagenet-val", "scale/1.5", "ece", 0.0687, 0.061, 0.0761, 50000, "1.0"),
-        MetricRecord(EVIL, "shape_bias", "cue-conflict", "none", "shape_bias", 0.2394, 0.2114, 0.2686, 1200, "1.0"),
-        MetricRecord(EVIL, "shape_bias", "cue-conflict", "none", "shape_hits", 197.0, None, None, 1280, "1.0"),
-        MetricRecord(EVIL, "shape_bias", "cue-conflict", "airplane", "shape_bias", 0.07843, 0.01786, 0.1591, 75, "1.0"),
+        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="none", metric="ece", value=0.0412345, ci_low=0.031, ci_high=0.052, n=50000, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="none", metric="top1", value=0.8123, ci_low=0.809, ci_high=0.815, n=50000, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="scale/1.5", metric="ece", value=0.0687, ci_low=0.061, ci_high=0.0761, n=50000, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native", metric="shape_bias", value=0.2394, ci_low=0.2114, ci_high=0.2686, n=1200, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native", metric="shape_hits", value=197.0, ci_low=None, ci_high=None, n=1280, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native", subset="airplane", metric="shape_bias", value=0.07843, ci_low=0.01786, ci_high=0.1591, n=75, suite_version="1.0"),
     ]
     RunResults(
         header={
@@ -158,6 +158,11 @@ def test_values_and_intervals_are_formatted(report: Path) -> None:
     assert "scale/1.5" in html and "0.0687" in html  # non-headline conditions in the suite table
     summary = html.split('<section id="summary"', 1)[1].split("</section>", 1)[0]
     assert "scale/1.5" not in summary and "airplane" not in summary
+    # schema v2: the shape category is a subset of condition native, in its own column
+    section = html.split('<section id="suite-shape_bias"', 1)[1].split("</section>", 1)[0]
+    assert "<th scope=\"col\">subset</th>" in section
+    assert "<tr><td>native</td><td>airplane</td>" in section  # the per-category pivot row
+    assert "0.2394" in summary  # shape bias at native over all trials is the headline
 
 
 def test_format_value_keeps_four_significant_digits() -> None:
