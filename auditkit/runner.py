@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 import auditkit
+from auditkit import conditions
 from auditkit.adapters.base import ModelAdapter, UnsupportedOutput, UnsupportedResolution
 from auditkit.adapters.observers import RecordedObserver
-from auditkit.attacks import AttackedLogits, parse_attack, pixel_preprocess
 from auditkit.data.catalog import open_dataset
 from auditkit.data.source import DatasetSource, ImageDataset, collate
 from auditkit.distributed import Ranks, rank_device, ranks_from_environment
@@ -272,60 +272,14 @@ def _open_datasets(
     return sources, missing
 
 
-CONDITIONS = {
-    "none": "the model's preprocessing (resize, center crop, normalise)",
-    "native": "no resize or crop (stimuli at the input size), the model's mean/std",
-    "corrupt/<name>/<severity>": "ImageNet-C made from val: Resize 256, CenterCrop 224, corrupt "
-    "(auditkit's own, following Hendrycks' make_imagenet_c.py; seeded per image), JPEG 85, no further "
-    "resize, the model's mean/std",
-    "scale/<s>": "Resize(round(s * resize)) + CenterCrop(input), the model's interpolation and mean/std",
-    "shift/<px>": "the center-crop window moved px original pixels (x if landscape, else y), black "
-    "outside, Resize((input, input))",
-    "resolution/<r>": "Resize(floor(r / crop_pct)) + CenterCrop(r); ViT position embeddings resampled",
-    "fgsm/eps<E>": "untargeted L-inf FGSM of E/255 on the resized, cropped pixels (before normalisation)",
-    "pgd/eps<E>/steps<S>/seed<K>": "untargeted L-inf PGD, E/255, S steps of 2.5 E/S, seeded random start, "
-    "on the resized, cropped pixels (before normalisation)",
-}
-
-
 def describe_condition(condition: str) -> str:
-    axis = condition.split("/")[0]
-    for key, text in CONDITIONS.items():
-        if key == condition or (key.startswith(axis + "/") and "/" in condition):
-            return text
-    return condition
+    """One line on what ``condition`` does to the images (``auditkit.conditions``)."""
+    return conditions.describe(condition)
 
 
 def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torch.Tensor]:
-    """The input transform of a store condition (described in ``CONDITIONS``)."""
-    if condition == "none":
-        return adapter.preprocess.transform()
-    if condition == "native":
-        return adapter.preprocess.native_transform()
-    attack = parse_attack(condition)
-    if attack is not None:
-        return pixel_preprocess(adapter.preprocess).transform()
-    if condition.startswith("corrupt/"):  # clean crops; corrupted per batch (_batch_inputs)
-        from auditkit.data.corruptions import CleanCrop
-
-        return CleanCrop()
-    from auditkit.data.views import view_for
-
-    return view_for(adapter.preprocess, condition)
-
-
-def _store_condition(condition: str) -> str:
-    """The condition as the store keys it: an ImageNet-C condition carries the implementation
-    that made its images, so a corrected implementation recomputes instead of reusing."""
-    if condition.startswith("corrupt/"):
-        from auditkit.data.imagenet_c import implementation
-
-        return f"{condition}@{implementation()}"
-    if condition.startswith(("scale/", "shift/")):
-        from auditkit.data.views import GEOMETRY_VIEWS
-
-        return f"{condition}@{GEOMETRY_VIEWS}"  # views made bicubic for CLIP before are not reused
-    return condition
+    """The dataset transform of a store condition (``auditkit.conditions``)."""
+    return conditions.parse(condition).transform(adapter.preprocess)
 
 
 def predict(
@@ -342,7 +296,7 @@ def predict(
     """Logits of every sample under ``condition``: the store's shards, the missing ones
     forwarded first (under torchrun, each rank forwards its share of them)."""
     entry = store.entry(
-        adapter.fingerprint, source.manifest_hash, _store_condition(condition), len(source),
+        adapter.fingerprint, source.manifest_hash, conditions.parse(condition).store_key(), len(source),
         describe={"model": adapter.name, "dataset": source.name}, shard_size=config.shard_size,
         output=output, precision=config.precision,
     )
@@ -351,7 +305,7 @@ def predict(
     label = f"{source.name}/{condition}" + ("" if output == "logits" else f" [{output}]")
     label = f"{adapter.name}: {label}" if reference else label
     if todo:
-        resolution = int(condition.split("/")[1]) if condition.startswith("resolution/") else None
+        resolution = conditions.parse(condition).input_resolution(adapter.preprocess)
         with adapter.input_resolution(resolution) if resolution else contextlib.nullcontext():
             if mine:
                 # the plain view of the audited model times the model (the header's images/s)
@@ -399,13 +353,10 @@ def layer_layout(adapter: ModelAdapter) -> list[tuple[str, int]]:
 
 
 def _batch_inputs(adapter: ModelAdapter, condition: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """What the model sees of one loaded batch: as loaded, or, for an ImageNet-C condition, the
-    clean crops corrupted in one call on the model's device (then JPEG 85, mean/std)."""
-    if not condition.startswith("corrupt/"):
-        return lambda images: images
-    from auditkit.data.corruptions import CorruptedBatch, parse_condition
-
-    return CorruptedBatch(adapter.preprocess, *parse_condition(condition), device=adapter.device)
+    """What the model sees of one loaded batch: as loaded, or what the condition makes of it
+    (an ImageNet-C condition: the clean crops corrupted in one call on the model's device)."""
+    inputs = conditions.parse(condition).batch_inputs(adapter.preprocess, adapter.device)
+    return inputs if inputs is not None else (lambda images: images)
 
 
 def _batch_outputs(
@@ -413,12 +364,11 @@ def _batch_outputs(
 ) -> Callable[[torch.Tensor, list[int]], torch.Tensor]:
     """What one batch becomes in the store: logits (of attacked images, for an attack
     condition), features, or the layers side by side."""
-    attack = parse_attack(condition)
-    if attack is not None:
+    replaced = conditions.parse(condition).batch_outputs(adapter, source)
+    if replaced is not None:
         if output != "logits":
-            raise ValueError(f"attack condition {condition} gives logits only")
-        labels = np.array([s.label for s in source.samples])
-        return AttackedLogits(adapter, attack, labels, source.class_indices)
+            raise ValueError(f"condition {condition} gives logits only")
+        return replaced
     if output == "features":
         return lambda images, positions: adapter.features(images)
     if output == "layers":
@@ -457,7 +407,7 @@ def _forward_shards(
     hashes: list[str] = []
     outputs = _batch_outputs(adapter, source, condition, output)
     inputs = _batch_inputs(adapter, condition)
-    attacked = parse_attack(condition) is not None  # attacks need autograd
+    attacked = conditions.parse(condition).needs_grad  # attacks need autograd
     with forward_progress(label, sum(len(b) for b in batches), config.progress) as advance, torch.inference_mode(not attacked):
         for batch in loader:
             if batch["errors"] and config.bad_images != "skip":

@@ -21,13 +21,12 @@ condition. A changed weight file therefore never reuses old predictions.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Mapping
 
 import numpy as np
 
@@ -39,14 +38,19 @@ STORE_FORMAT = 1  # shards and consolidated files share it: values are the same 
 
 
 def store_key(
-    model_fingerprint: str, manifest_hash: str, condition: str, output: str = "logits", precision: str = "fp32"
+    model_fingerprint: str, manifest_hash: str, condition: Mapping[str, object], output: str = "logits",
+    precision: str = "fp32",
 ) -> str:
-    parts: list[object] = [STORE_FORMAT, model_fingerprint, manifest_hash, condition]
+    """The entry's hash. ``condition`` is the condition's ``store_key()`` (``auditkit.conditions``):
+    its kind, parameters, version and the identity of the code behind it."""
+    if not isinstance(condition, Mapping):
+        raise TypeError(f"store_key takes a condition's store_key() dict, not {condition!r}")
+    parts: list[object] = [STORE_FORMAT, model_fingerprint, manifest_hash, dict(condition)]
     if output != "logits":
         parts.append(output)
     if precision != "fp32":  # autocast changes the numbers; fp32 keys stay as they always were
         parts.append(["precision", precision])
-    payload = json.dumps(parts)
+    payload = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -148,24 +152,12 @@ class StoreEntry:
             self._shard_path(start, end).unlink(missing_ok=True)
 
 
-def reduce_rows(values: np.ndarray, reduce: Callable[[np.ndarray], np.ndarray], chunk: int = 4096) -> np.ndarray:
-    """``reduce`` applied to blocks of rows, concatenated. For a memory-mapped store array the
-    pages read are then handed back (the file stays in the page cache), so a suite that reduces
-    75 ImageNet-C conditions one after another holds one condition's block at a time, not all."""
-    result = np.concatenate([reduce(np.asarray(values[start : start + chunk]))
-                             for start in range(0, len(values), chunk)]) if len(values) else reduce(np.asarray(values))
-    mapping = getattr(values, "_mmap", None)
-    if mapping is not None and hasattr(mapping, "madvise"):
-        mapping.madvise(mmap.MADV_DONTNEED)
-    return result
-
-
 class PredictionStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def entry(
-        self, model_fingerprint: str, manifest_hash: str, condition: str, num_samples: int,
+        self, model_fingerprint: str, manifest_hash: str, condition: Mapping[str, object], num_samples: int,
         describe: dict[str, object], shard_size: int = SHARD_SIZE, output: str = "logits",
         precision: str = "fp32",
     ) -> StoreEntry:
@@ -178,7 +170,7 @@ class PredictionStore:
                 "format": STORE_FORMAT,
                 "model_fingerprint": model_fingerprint,
                 "manifest_sha256": manifest_hash,
-                "condition": condition,
+                "condition": dict(condition),
                 **({} if output == "logits" else {"output": output}),
                 **({} if precision == "fp32" else {"precision": precision}),
                 "samples": num_samples,

@@ -52,7 +52,7 @@ class PredictionRequest:
     """What a suite needs: a dataset under a condition, as logits or features (``OUTPUTS``),
     from the audited model ("subject") or the run's second model ("reference",
     ``--reference-model``; e.g. CKA between two models). Adversarial inputs are conditions
-    (``pgd/eps2/steps10/seed0``, ``auditkit.attacks``): the runner attacks through the adapter."""
+    (``pgd/eps2/steps10/seed0``, ``auditkit.conditions.attacks``): the runner attacks through the adapter."""
 
     dataset: str
     condition: str = "none"
@@ -91,7 +91,7 @@ class Predictions:
     def predicted_class(self) -> np.ndarray:
         """Top-1 ImageNet class: argmax of the logits, or the recorded prediction."""
         if self.logits is not None:
-            from auditkit.store import reduce_rows
+            from auditkit.arrays import reduce_rows
 
             return reduce_rows(self.logits, lambda rows: rows.argmax(axis=1))
         if self.top1 is None:

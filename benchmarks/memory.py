@@ -24,7 +24,9 @@ SCORE = r"""
 import json, resource, sys
 from pathlib import Path
 import numpy as np
-from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES, condition_name
+from auditkit.conditions import parse
+from auditkit.conditions.corruption import condition_name
+from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.store import PredictionStore
 from auditkit.suite import PredictionRequest, Predictions
@@ -37,7 +39,7 @@ predictions = {}
 for c in CORRUPTIONS:
     for s in SEVERITIES:
         condition = condition_name(c, s)
-        values, hashes = store.entry("bench", "manifest", condition, n, describe={}).load()
+        values, hashes = store.entry("bench", "manifest", parse(condition).store_key(), n, describe={}).load()
         predictions[PredictionRequest("imagenet-val", condition)] = Predictions(source, condition, values, hashes)
 output = RobustnessSuite().evaluate("bench", predictions, seed=0)
 mce = [r.value for r in output.records if r.metric == "mean_corruption_error"][0]
@@ -46,14 +48,16 @@ print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_max
 
 
 def write_entries(root: Path, n: int) -> None:
-    from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES, condition_name
+    from auditkit.conditions import parse
+    from auditkit.conditions.corruption import condition_name
+    from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES
     from auditkit.store import SHARD_SIZE, PredictionStore
 
     store = PredictionStore(root / "store")
     rng = np.random.default_rng(0)
     for c in CORRUPTIONS:
         for s in SEVERITIES:
-            entry = store.entry("bench", "manifest", condition_name(c, s), n, describe={})
+            entry = store.entry("bench", "manifest", parse(condition_name(c, s)).store_key(), n, describe={})
             for start, end in entry.missing():
                 rows = rng.standard_normal((end - start, 1000), dtype=np.float32)
                 entry.write_shard(start, end, rows, [f"{i:040x}" for i in range(start, end)])

@@ -16,18 +16,13 @@ from PIL import Image
 from torchvision import transforms as T
 
 from auditkit.errors import AuditError
+from auditkit.images import INTERPOLATIONS, to_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-_INTERPOLATIONS = {
-    "bilinear": T.InterpolationMode.BILINEAR,
-    "bicubic": T.InterpolationMode.BICUBIC,
-    "nearest": T.InterpolationMode.NEAREST,
-    "lanczos": T.InterpolationMode.LANCZOS,
-}
 
 
 @dataclass(frozen=True)
@@ -47,9 +42,9 @@ class PreprocessConfig:
     std: tuple[float, float, float] = IMAGENET_STD
 
     def __post_init__(self) -> None:
-        if self.interpolation not in _INTERPOLATIONS:
+        if self.interpolation not in INTERPOLATIONS:
             raise AuditError(
-                f"unknown interpolation {self.interpolation!r}; use one of {sorted(_INTERPOLATIONS)}"
+                f"unknown interpolation {self.interpolation!r}; use one of {sorted(INTERPOLATIONS)}"
             )
         if self.input_size < 1:  # else the transform fails on every image, blaming the image
             raise AuditError(f"input_size must be a positive number of pixels (e.g. 224), got {self.input_size}")
@@ -68,8 +63,8 @@ class PreprocessConfig:
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         return T.Compose(
             [
-                T.Lambda(_to_rgb),
-                T.Resize(self.resize_size, interpolation=_INTERPOLATIONS[self.interpolation]),
+                T.Lambda(to_rgb),
+                T.Resize(self.resize_size, interpolation=INTERPOLATIONS[self.interpolation]),
                 T.CenterCrop(self.input_size),
                 T.ToTensor(),
                 T.Normalize(self.mean, self.std),
@@ -94,28 +89,14 @@ class _NativeTransform:
     # A class, not a closure, so DataLoader workers can pickle it under any start method.
     def __init__(self, size: int, interpolation: str, mean: tuple[float, ...], std: tuple[float, ...]):
         self.size = size
-        self.interpolation = _INTERPOLATIONS[interpolation]
+        self.interpolation = INTERPOLATIONS[interpolation]
         self.normalize = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        image = _to_rgb(image)
+        image = to_rgb(image)
         if image.size != (self.size, self.size):
             image = T.functional.resize(image, [self.size, self.size], interpolation=self.interpolation)
         return self.normalize(image)
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB. 16-bit and 32-bit integer images (``I;16``, ``I``) are scaled
-    from their 16-bit range: PIL's own conversion clips them at 255, turning them white. CMYK,
-    palette and grey convert as PIL does; RGBA drops its alpha (the paper's loaders do the same)."""
-    if image.mode == "RGB":
-        return image
-    if image.mode.startswith("I;16") or image.mode == "I":
-        import numpy as np
-
-        array = np.asarray(image, dtype=np.float64)
-        return Image.fromarray(np.clip(np.round(array / 257), 0, 255).astype(np.uint8), "L").convert("RGB")
-    return image.convert("RGB")
 
 
 def paper_supervised() -> PreprocessConfig:

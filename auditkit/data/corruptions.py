@@ -9,7 +9,8 @@ Seeding: each image is corrupted with its own generator, seeded from its clean c
 the corruption, the severity and the run seed, so the same image always gives the same bytes,
 whatever batch it is in and whatever else runs in the process.
 
-In a run, the dataset yields clean crops (``CleanCrop``) and one batch is corrupted in one call
+The condition ``corrupt/<name>/<severity>`` is ``auditkit.conditions.corruption.Corruption``, the
+only place its string form is defined. In a run, the dataset yields clean crops (``CleanCrop``) and one batch is corrupted in one call
 (``CorruptedBatch``) on the model's device, before the model's mean/std; ``corrupt_image`` is the
 same for one PIL image.
 """
@@ -18,14 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from auditkit.adapters.preprocess import PreprocessConfig, _to_rgb
 from auditkit.data.imagenet_c import SIZE, corrupt_batch, implementation
 from auditkit.errors import AuditError
+from auditkit.images import to_rgb
+
+if TYPE_CHECKING:
+    from auditkit.adapters.preprocess import PreprocessConfig
 
 # The 15 corruptions of the benchmark (mCE) and the 4 hold-out ones (not generated in runs).
 CORRUPTIONS = (
@@ -39,17 +45,8 @@ JPEG_QUALITY = 85
 
 _clean_crop = T.Compose([T.Resize(256), T.CenterCrop(SIZE)])
 
-__all__ = ["CORRUPTIONS", "HOLD_OUT", "SEVERITIES", "JPEG_QUALITY", "implementation", "condition_name",
-           "parse_condition", "image_seed", "corrupt_crops", "corrupt_image", "CleanCrop", "CorruptedBatch"]
-
-
-def condition_name(corruption: str, severity: int) -> str:
-    return f"corrupt/{corruption}/{severity}"
-
-
-def parse_condition(condition: str) -> tuple[str, int]:
-    _, corruption, severity = condition.split("/")
-    return corruption, int(severity)
+__all__ = ["CORRUPTIONS", "HOLD_OUT", "SEVERITIES", "JPEG_QUALITY", "implementation", "image_seed",
+           "corrupt_crops", "corrupt_image", "CleanCrop", "CorruptedBatch"]
 
 
 def _check(corruption: str, severity: int) -> None:
@@ -86,7 +83,7 @@ def corrupt_crops(
 
 def corrupt_image(image: Image.Image, corruption: str, severity: int, seed: int = 0) -> Image.Image:
     """The ImageNet-C image of a clean val image: crop, corrupt, JPEG 85, decoded again."""
-    clean = np.asarray(_clean_crop(_to_rgb(image)))
+    clean = np.asarray(_clean_crop(to_rgb(image)))
     return corrupt_crops(clean[None], corruption, severity, seed)[0]
 
 
@@ -95,14 +92,14 @@ class CleanCrop:
     as a uint8 (224, 224, 3) tensor; ``CorruptedBatch`` does the rest per batch."""
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        return torch.from_numpy(np.array(_clean_crop(_to_rgb(image)), dtype=np.uint8))
+        return torch.from_numpy(np.array(_clean_crop(to_rgb(image)), dtype=np.uint8))
 
 
 class CorruptedBatch:
     """A batch of clean crops -> ImageNet-C images -> the model's tensors (no further resize:
     the model's native transform, i.e. [0, 1] and its mean/std)."""
 
-    def __init__(self, preprocess: PreprocessConfig, corruption: str, severity: int, seed: int = 0,
+    def __init__(self, preprocess: "PreprocessConfig", corruption: str, severity: int, seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
         _check(corruption, severity)
         self.native = preprocess.native_transform()

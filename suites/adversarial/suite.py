@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditkit.attacks import AttackSpec
+from auditkit.conditions.attacks import attack as AttackSpec
 from auditkit.records import MetricRecord
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditkit.data.views import REFERENCE, RESOLUTIONS, SCALES, SHIFTS
+from auditkit.conditions.views import REFERENCE, RESOLUTIONS, SCALES, SHIFTS
 from auditkit.records import MetricRecord
 from auditkit.stats import bootstrap_intervals, log_softmax
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput

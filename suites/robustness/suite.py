@@ -207,7 +207,8 @@ class RobustnessSuite(Suite):
     def fallback_requests(self, missing_dataset: str) -> list[PredictionRequest]:
         if missing_dataset != "imagenet-c":
             return []
-        from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES, condition_name
+        from auditkit.conditions.corruption import condition_name
+        from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES
 
         return [PredictionRequest("imagenet-val", condition_name(c, s)) for c in CORRUPTIONS for s in SEVERITIES]
 
@@ -338,7 +339,7 @@ class RobustnessSuite(Suite):
     def _imagenet_c(
         self, output: SuiteOutput, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
     ) -> float:
-        from auditkit.data.corruptions import parse_condition
+        from auditkit.conditions.corruption import parse_condition
         from suites.robustness.plots import corruption_heatmap
 
         groups: dict[tuple[str, int], np.ndarray] = {}

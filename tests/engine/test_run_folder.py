@@ -104,7 +104,8 @@ def test_results_and_shards_follow_the_umask(tmp_path, umask):
     try:
         path = write_json_atomic(tmp_path / "results.json", {"a": 1})
         RunResults(header={}).write(tmp_path / "run")
-        entry = PredictionStore(tmp_path / "store").entry("f" * 16, "m" * 16, "none", 2, describe={}, shard_size=2)
+        entry = PredictionStore(tmp_path / "store").entry("f" * 16, "m" * 16, {"kind": "none"}, 2, describe={},
+                                                         shard_size=2)
         entry.write_shard(0, 2, np.zeros((2, 3), np.float32), ["a", "b"])
         plain = tmp_path / "plain.txt"
         plain.write_text("x")

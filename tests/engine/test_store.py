@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from auditkit.conditions import Plain
 from auditkit.store import PredictionStore
+
+PLAIN = Plain().store_key()
 
 
 def entry(root: Path, n: int = 10, shard_size: int = 4):
-    return PredictionStore(root).entry("model", "manifest", "none", n, describe={}, shard_size=shard_size)
+    return PredictionStore(root).entry("model", "manifest", PLAIN, n, describe={}, shard_size=shard_size)
 
 
 def rows(start: int, end: int) -> np.ndarray:

@@ -15,7 +15,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from auditkit.adapters import ModelOptions, load_model
-from auditkit.attacks import AttackSpec, fgsm, parse_attack, pgd
+from auditkit.conditions import Fgsm, Pgd, parse
+from auditkit.conditions.attacks import fgsm, pgd
 from auditkit.cli import main
 from auditkit.data.imagenet import read_imagenet_val
 from auditkit.runner import ForwardLog, RunConfig, predict
@@ -112,10 +113,11 @@ def test_perturbations_stay_in_the_ball_and_the_pixel_range(method, epsilon):
 
 
 def test_conditions_round_trip():
-    for spec in (AttackSpec("fgsm", 0.5), AttackSpec("pgd", 4.0, 10, 3)):
-        assert parse_attack(spec.condition) == spec
-    assert parse_attack("pgd/eps2/steps10/seed0").radius == pytest.approx(2 / 255)
-    assert parse_attack("none") is None and parse_attack("scale/1.5") is None
+    for spec in (Fgsm(0.5), Pgd(4.0, 10, 3)):
+        assert parse(spec.format()) == spec and spec.needs_grad
+    assert spec.format() == "pgd/eps4/steps10/seed3" and Fgsm(0.5).format() == "fgsm/eps0.5"
+    assert parse("pgd/eps2/steps10/seed0").radius == pytest.approx(2 / 255)
+    assert not parse("none").needs_grad and not parse("scale/1.5").needs_grad
 
 
 def test_eps_zero_is_the_clean_evaluation(tmp_path):

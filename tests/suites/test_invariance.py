@@ -15,7 +15,7 @@ from torchvision import transforms as T
 from auditkit.adapters import ModelOptions, load_model
 from auditkit.adapters.preprocess import paper_supervised, PreprocessConfig
 from auditkit.cli import main
-from auditkit.data.views import ScaleView, ShiftView, ResolutionView
+from auditkit.conditions.views import ResolutionView, ScaleView, ShiftView
 from tests.conftest import VAL_CLASSES, standard_val_names, write_image
 
 SUPERVISED = paper_supervised()  # Resize 256 + CenterCrop 224
@@ -111,12 +111,13 @@ def test_clip_shift_views_resize_bilinear_as_the_protocol():
 
 
 def test_stale_geometry_views_are_not_reused_from_the_store():
-    from auditkit.data.views import GEOMETRY_VIEWS
-    from auditkit.runner import _store_condition
+    from auditkit.conditions import parse
+    from auditkit.conditions.views import GEOMETRY_VIEWS
 
-    assert _store_condition("scale/1.5") == f"scale/1.5@{GEOMETRY_VIEWS}"
-    assert _store_condition("shift/30") == f"shift/30@{GEOMETRY_VIEWS}"
-    assert _store_condition("resolution/336") == "resolution/336" and _store_condition("none") == "none"
+    assert parse("scale/1.5").store_key()["views"] == GEOMETRY_VIEWS
+    assert parse("shift/30").store_key()["views"] == GEOMETRY_VIEWS
+    # resolution views are the model's own preprocessing at r: no geometry code of ours
+    assert "views" not in parse("resolution/336").store_key() and "views" not in parse("none").store_key()
 
 
 def _short_side(size: tuple[int, int], short: int) -> tuple[int, int]:

@@ -116,12 +116,14 @@ def test_suite_on_digits_end_to_end(tmp_path, tiny_model_file):
 def test_feature_entries_leave_the_logits_keys_unchanged():
     import hashlib
 
+    from auditkit.conditions import Plain
     from auditkit.store import STORE_FORMAT, store_key
 
-    payload = json.dumps([STORE_FORMAT, "model", "manifest", "none"])
-    assert store_key("model", "manifest", "none") == hashlib.sha256(payload.encode()).hexdigest()
-    assert store_key("model", "manifest", "none", "logits") == store_key("model", "manifest", "none")
-    keys = {store_key("model", "manifest", "none", output) for output in ("logits", "features", "layers")}
+    plain = Plain().store_key()
+    payload = json.dumps([STORE_FORMAT, "model", "manifest", plain], sort_keys=True)
+    assert store_key("model", "manifest", plain) == hashlib.sha256(payload.encode()).hexdigest()
+    assert store_key("model", "manifest", plain, "logits") == store_key("model", "manifest", plain)
+    keys = {store_key("model", "manifest", plain, output) for output in ("logits", "features", "layers")}
     assert len(keys) == 3
 
 

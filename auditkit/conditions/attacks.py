@@ -3,7 +3,8 @@
 A suite never touches a torch module, so an attack is a *condition* the runner fulfils: it loads
 the images in pixel space (resize + crop, values in [0, 1], no normalisation), perturbs them by
 differentiating ``adapter.logits`` (for CLIP zero-shot: through the text head) and stores the
-logits of the perturbed images like any prediction, keyed by method, epsilon, steps and seed.
+logits of the perturbed images like any prediction, keyed by method, epsilon, steps, seed and
+the PGD step factor.
 
 Conditions: ``fgsm/eps<E>`` and ``pgd/eps<E>/steps<S>/seed<K>``, with E in units of 1/255 of the
 pixel range (``fgsm/eps0.5``, ``pgd/eps4/steps10/seed0``).
@@ -18,50 +19,100 @@ The loss is the cross-entropy of the label over the dataset's classes (all 1000,
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from auditkit.adapters.base import ModelAdapter
-from auditkit.adapters.preprocess import PreprocessConfig
+from auditkit.conditions.base import Condition
+from auditkit.errors import AuditError
 
-_CONDITION = re.compile(r"^(fgsm)/eps([0-9.]+)$|^(pgd)/eps([0-9.]+)/steps(\d+)/seed(\d+)$")
-PGD_STEP_FACTOR = 2.5
+if TYPE_CHECKING:
+    from auditkit.adapters.base import ModelAdapter
+    from auditkit.adapters.preprocess import PreprocessConfig
+    from auditkit.data.source import DatasetSource
+
+PGD_STEP_FACTOR = 2.5  # step size = factor * eps / steps; in the store key of every PGD condition
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class AttackSpec:
-    method: str  # "fgsm" | "pgd"
-    epsilon: float  # in units of 1/255
-    steps: int = 1
-    seed: int = 0
+class Attack(Condition):
+    """An L-inf attack of ``epsilon`` / 255 on the resized, cropped pixels."""
+
+    method: ClassVar[str]
+    needs_grad = True
+    epsilon: float = field(metadata={"shown": "E"})
+
+    def __post_init__(self) -> None:
+        if self.epsilon < 0:
+            raise AuditError(f"{self.kind} condition: epsilon must be >= 0, got {self.epsilon}")
 
     @property
     def condition(self) -> str:
-        if self.method == "fgsm":
-            return f"fgsm/eps{self.epsilon:g}"
-        return f"pgd/eps{self.epsilon:g}/steps{self.steps}/seed{self.seed}"
+        return self.format()
 
     @property
     def radius(self) -> float:
         """Epsilon in pixel units ([0, 1] range)."""
         return self.epsilon / 255.0
 
+    def transform(self, preprocess: "PreprocessConfig") -> Callable[[Any], torch.Tensor]:
+        return pixel_preprocess(preprocess).transform()
 
-def parse_attack(condition: str) -> AttackSpec | None:
-    """The attack a condition names, or None for a condition that is not an attack."""
-    match = _CONDITION.match(condition)
-    if not match:
-        return None
-    if match.group(1):
-        return AttackSpec("fgsm", float(match.group(2)))
-    return AttackSpec("pgd", float(match.group(4)), int(match.group(5)), int(match.group(6)))
+    def batch_outputs(self, adapter: "ModelAdapter", source: "DatasetSource") -> "AttackedLogits":
+        labels = np.array([s.label for s in source.samples])
+        return AttackedLogits(adapter, self, labels, source.class_indices)
+
+    def perturb(self, forward: Forward, pixels: torch.Tensor, labels: torch.Tensor, first: int) -> torch.Tensor:
+        """The attacked pixels of a batch whose first sample is at dataset position ``first``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Fgsm(Attack):
+    kind = "fgsm"
+    method = "fgsm"
+    template = "fgsm/eps{epsilon}"
+    description = "untargeted L-inf FGSM of E/255 on the resized, cropped pixels (before normalisation)"
+
+    def perturb(self, forward: Forward, pixels: torch.Tensor, labels: torch.Tensor, first: int) -> torch.Tensor:
+        return fgsm(forward, pixels, labels, self.radius)
+
+
+@dataclass(frozen=True)
+class Pgd(Attack):
+    kind = "pgd"
+    method = "pgd"
+    template = "pgd/eps{epsilon}/steps{steps}/seed{seed}"
+    description = ("untargeted L-inf PGD, E/255, S steps of 2.5 E/S, seeded random start, on the resized, "
+                   "cropped pixels (before normalisation)")
+    steps: int = field(metadata={"shown": "S"})
+    seed: int = field(metadata={"shown": "K"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.steps < 1 or self.seed < 0:
+            raise AuditError(f"pgd condition: steps must be >= 1 and seed >= 0, got {self.steps} and {self.seed}")
+
+    def implementation(self) -> dict[str, object]:
+        return {"step_factor": PGD_STEP_FACTOR}
+
+    def perturb(self, forward: Forward, pixels: torch.Tensor, labels: torch.Tensor, first: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + first)
+        return pgd(forward, pixels, labels, self.radius, self.steps, generator)
+
+
+def attack(method: str, epsilon: float, steps: int = 1, seed: int = 0) -> Attack:
+    """The attack condition of a method name: ``attack("pgd", 2, 10, 0)`` is ``Pgd(2.0, 10, 0)``."""
+    if method == "fgsm":
+        return Fgsm(float(epsilon))
+    if method == "pgd":
+        return Pgd(float(epsilon), steps, seed)
+    raise AuditError(f"unknown attack {method!r}; use fgsm or pgd")
 
 
 def fgsm(forward: Forward, images: torch.Tensor, labels: torch.Tensor, radius: float) -> torch.Tensor:
@@ -98,8 +149,10 @@ def _loss_gradient(forward: Forward, images: torch.Tensor, labels: torch.Tensor)
     return gradient
 
 
-def pixel_preprocess(preprocess: PreprocessConfig) -> PreprocessConfig:
+def pixel_preprocess(preprocess: "PreprocessConfig") -> "PreprocessConfig":
     """The model's resize and crop without normalisation: the space epsilon is measured in."""
+    from auditkit.adapters.preprocess import PreprocessConfig
+
     return PreprocessConfig(
         name=preprocess.name, input_size=preprocess.input_size, interpolation=preprocess.interpolation,
         crop_pct=preprocess.crop_pct, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
@@ -110,7 +163,7 @@ class AttackedLogits:
     """Logits of the attacked images of a batch (pixels in [0, 1], ``positions`` in the dataset)."""
 
     def __init__(
-        self, adapter: ModelAdapter, spec: AttackSpec, labels: np.ndarray,
+        self, adapter: "ModelAdapter", spec: Attack, labels: np.ndarray,
         class_indices: tuple[int, ...] | None,
     ) -> None:
         self.adapter = adapter
@@ -121,8 +174,6 @@ class AttackedLogits:
             position = {int(c): i for i, c in enumerate(class_indices or ())}
             self.labels = np.array([position[int(y)] for y in labels])
         if (self.labels < 0).any():
-            from auditkit.errors import AuditError
-
             raise AuditError("adversarial attacks need a label for every image; this dataset has unlabelled images")
         mean = torch.tensor(adapter.preprocess.mean, device=adapter.device).view(1, 3, 1, 1)
         std = torch.tensor(adapter.preprocess.std, device=adapter.device).view(1, 3, 1, 1)
@@ -138,10 +189,6 @@ class AttackedLogits:
     def __call__(self, pixels: torch.Tensor, positions: list[int]) -> torch.Tensor:
         pixels = pixels.to(self.adapter.device)
         labels = torch.as_tensor(self.labels[positions], device=self.adapter.device)
-        if self.spec.method == "fgsm":
-            attacked = fgsm(self._loss_logits, pixels, labels, self.spec.radius)
-        else:
-            generator = torch.Generator().manual_seed(self.spec.seed * 1_000_003 + positions[0])
-            attacked = pgd(self._loss_logits, pixels, labels, self.spec.radius, self.spec.steps, generator)
+        attacked = self.spec.perturb(self._loss_logits, pixels, labels, positions[0])
         with torch.no_grad():
             return self.normalised_logits(attacked)
