@@ -158,7 +158,9 @@ def test_accuracy_never_rises_with_eps_and_attacks_are_cached(tmp_path):
     again = json.loads((tmp_path / "again" / "results.json").read_text())
     assert sum(again["header"]["images_forwarded"].values()) == 0
     assert [r["value"] for r in again["records"]] == [r["value"] for r in payload["records"]]
-    saved = np.load(tmp_path / "out" / "per_sample" / "adversarial" / "imagenet-val__pgd_eps4_steps10_seed0.npz")
+    from auditkit.records import per_sample_path
+
+    saved = np.load(tmp_path / "out" / per_sample_path("adversarial", "imagenet-val", "pgd/eps4/steps10/seed0"))
     assert saved["correct"].dtype == bool and len(saved["correct"]) == 24
 
 
@@ -199,3 +201,68 @@ def test_clip_zero_shot_is_attacked_through_its_text_head(tmp_path, monkeypatch)
     assert (log_softmax(attacked.logits)[rows, labels] < log_softmax(clean.logits)[rows, labels]).all()
     features = predict(adapter, source, "none", store, config, ForwardLog(), output="features")
     assert features.features.shape == (len(labels), 8) and features.logits is None
+
+
+def _answers(condition: str, predicted: np.ndarray, labels: np.ndarray):
+    from auditkit.data.source import DatasetSource, Sample
+    from auditkit.suite import Predictions
+
+    source = DatasetSource("imagenet-val", Path("/nowhere"),
+                           tuple(Sample(Path(f"{i}.JPEG"), int(y), f"{i}.JPEG") for i, y in enumerate(labels)))
+    logits = np.zeros((len(labels), 1000), dtype=np.float32)
+    logits[np.arange(len(labels)), predicted] = 5.0
+    return Predictions(source=source, condition=condition, logits=logits,
+                       content_sha1=np.array([f"{i:040x}" for i in range(len(labels))]))
+
+
+def test_evaluate_records_top1_and_drop_at_each_condition():
+    """Schema v2 without the runner: ``top1`` at every condition, ``top1_drop`` only at the
+    attacks' (clean minus attacked, by hand), subset ``all``; ``sample_metrics`` of the saved
+    arrays equal the records (``attack_metrics``, one definition)."""
+    from auditkit.suite import PredictionRequest
+    from suites.adversarial.suite import AdversarialSuite, attacks
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 1000, 200)
+    clean_hit = rng.random(200) < 0.8
+    answers = {PredictionRequest("imagenet-val"): _answers("none", np.where(clean_hit, labels, (labels + 1) % 1000), labels)}
+    expected = {"none": clean_hit.mean()}
+    for k, spec in enumerate(attacks()):
+        hit = clean_hit & (rng.random(200) < 0.9 - 0.1 * k)
+        hit[:3] = True  # some images the attack gets right that the clean model did not
+        answers[PredictionRequest("imagenet-val", spec.format())] = _answers(
+            spec.format(), np.where(hit, labels, (labels + 7) % 1000), labels)
+        expected[spec.format()] = hit.mean()
+    suite = AdversarialSuite()
+    output = suite.evaluate("m", answers, seed=0)
+    values = {(r.condition, r.subset, r.metric): r.value for r in output.records}
+    assert {c for c, _, _ in values} == set(expected) and {s for _, s, _ in values} == {"all"}
+    for condition, top1 in expected.items():
+        assert values[(condition, "all", "top1")] == pytest.approx(top1)
+        if condition != "none":
+            assert values[(condition, "all", "top1_drop")] == pytest.approx(expected["none"] - top1)
+    assert ("none", "all", "top1_drop") not in values
+    for (dataset, condition), arrays in output.per_sample.items():
+        records = {(s, m): v for (c, s, m), v in values.items() if c == condition}
+        assert suite.sample_metrics(dataset, condition, arrays) == records
+    assert any(f.name == "accuracy_vs_epsilon" for f in output.figures)
+
+
+def test_recorded_answers_are_skipped_with_the_reason():
+    from auditkit.suite import PredictionRequest, Predictions
+    from suites.adversarial.suite import AdversarialSuite
+
+    clean = _answers("none", np.arange(4), np.arange(4))
+    recorded = Predictions(source=clean.source, condition="none", logits=None, content_sha1=clean.content_sha1,
+                           top1=np.arange(4))
+    output = AdversarialSuite().evaluate("m", {PredictionRequest("imagenet-val"): recorded}, seed=0)
+    assert not output.records and "cannot be attacked" in output.skipped[0].reason
+
+
+def test_v1_adversarial_records_migrate():
+    from auditkit.records import read_results
+    from tests.suites.test_calibration import V1_RUN, v1_samples_reproduce
+
+    rows = [r for r in read_results(V1_RUN).records if r.suite == "adversarial"]
+    assert {r.subset for r in rows} == {"all"} and "pgd/eps4/steps10/seed0" in {r.condition for r in rows}
+    assert v1_samples_reproduce("adversarial") == 9  # top1 at none and the 8 attacks (v1 saved no drop column)

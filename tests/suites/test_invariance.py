@@ -172,3 +172,50 @@ def test_suite_runs_all_axes_offline(name, tmp_path):
              and r["dataset"] == "imagenet-val"][0]
     assert records[("resolution/224", "top1")] == plain
     assert payload["header"]["images_forwarded"]["imagenet-val/resolution/640"] == 4
+
+
+def test_evaluate_records_every_point_and_sample_metrics_equal_them():
+    """Schema v2 without the runner: records at each point's condition (``scale/1.5`` ...),
+    subset ``all``; consistency against the axis' reference (1 at the reference itself, by hand
+    elsewhere); ``sample_metrics`` of the saved arrays equal the records (``point_metrics``)."""
+    from pathlib import Path
+
+    from auditkit.data.source import DatasetSource, Sample
+    from auditkit.stats import log_softmax
+    from auditkit.suite import PredictionRequest, Predictions
+    from suites.invariance.suite import AXES, REFERENCE_POINTS, InvarianceSuite
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 1000, 60)
+    source = DatasetSource("imagenet-val", Path("/nowhere"),
+                           tuple(Sample(Path(f"{i}.JPEG"), int(y), f"{i}.JPEG") for i, y in enumerate(labels)))
+    answers, logits_of = {}, {}
+    for points in AXES.values():
+        for point in points:
+            logits = rng.normal(size=(60, 1000)).astype(np.float32)
+            logits[np.arange(60), labels] += rng.uniform(0, 8, 60).astype(np.float32)
+            logits_of[point.format()] = logits
+            answers[PredictionRequest("imagenet-val", point.format())] = Predictions(
+                source=source, condition=point.format(), logits=logits, content_sha1=np.array(["0" * 40] * 60))
+    suite = InvarianceSuite()
+    output = suite.evaluate("m", answers, seed=0)
+    values = {(r.condition, r.subset, r.metric): r.value for r in output.records}
+    assert len(values) == 15 * 3 and {s for _, s, _ in values} == {"all"} and "scale/1.25" in {c for c, _, _ in values}
+    for axis, reference in REFERENCE_POINTS.items():
+        assert values[(reference.format(), "all", "consistency")] == 1.0
+    shifted, plain = logits_of["shift/30"], logits_of["shift/0"]
+    assert values[("shift/30", "all", "consistency")] == pytest.approx((shifted.argmax(1) == plain.argmax(1)).mean())
+    probability = np.exp(log_softmax(shifted.astype(np.float64)))[np.arange(60), labels].mean()
+    assert values[("shift/30", "all", "true_class_probability")] == pytest.approx(probability, rel=1e-6)
+    for (dataset, condition), arrays in output.per_sample.items():
+        assert suite.sample_metrics(dataset, condition, arrays) == {
+            (s, m): v for (c, s, m), v in values.items() if c == condition}
+
+
+def test_v1_invariance_records_migrate():
+    from auditkit.records import read_results
+    from tests.suites.test_calibration import V1_RUN, v1_samples_reproduce
+
+    rows = [r for r in read_results(V1_RUN).records if r.suite == "invariance"]
+    assert {r.subset for r in rows} == {"all"} and "resolution/336" in {r.condition for r in rows}
+    assert v1_samples_reproduce("invariance") == 45  # 15 points x (top1, true_class_probability, consistency)
