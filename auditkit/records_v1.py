@@ -102,3 +102,32 @@ SAMPLE_KEYS["pug"] = _same_key  # one file, (pug-imagenet, none)
 # cka v1: the layer pair (``a vs b``, ``a vs model:b``) in condition, ``none`` for the headline
 MIGRATIONS["cka"] = _subset("none")
 SAMPLE_KEYS["cka"] = _same_key  # one file per (dataset, none): the pooled layer features
+
+
+def _robustness(row: Row) -> Row:
+    """robustness v1 kept ImageNet-C's conditions without their kind: ``fog/3`` per condition,
+    ``fog`` for a corruption's CE, ``none`` for the mean top-1, mCE and the top-1 gap (means
+    over the corruptions). Every other dataset was at ``none`` already."""
+    old = row["condition"]
+    if row.get("dataset") != "imagenet-c":
+        return _same(row)
+    if old == "none":
+        return {**row, "condition": "corrupt/*/*", "aggregate": "mean", "subset": "all"}
+    if "/" in old:
+        return {**row, "condition": f"corrupt/{old}", "subset": "all"}
+    return {**row, "condition": f"corrupt/{old}/*", "aggregate": "normalised_sum", "subset": "all"}
+
+
+def _linear_probe(row: Row) -> Row:
+    """linear_probe v1: ``none``, ``few-shot/5``, a vtab-1k task ``dtd`` or ``dtd/few-shot/5`` in
+    condition; version 2: subset ``all``, ``k=5``, ``dtd``, ``dtd/k=5`` of the plain features."""
+    old = row["condition"]
+    return {**row, "condition": "none", "subset": "all" if old == "none" else old.replace("few-shot/", "k=")}
+
+
+MIGRATIONS["robustness"] = _robustness
+# imagenet_x v1: the factor (``pose``, ``multi/pose``) in condition, ``none`` / ``multi`` for a file's mean
+MIGRATIONS["imagenet_x"] = _subset("none")
+MIGRATIONS["linear_probe"] = _linear_probe
+# v1 wrote their per-sample files at (dataset, none) only (no ImageNet-C files): the same key in v2
+SAMPLE_KEYS["robustness"] = SAMPLE_KEYS["imagenet_x"] = SAMPLE_KEYS["linear_probe"] = _same_key

@@ -13,9 +13,14 @@ Protocol (PROTOCOLS.md "ImageNet-X"; the paper's Sec. "ImageNet-X"):
   with the reason and a notice, no record), every other factor is reported, and
   error_ratio_mean is the mean over the factors present, with a notice that it is not the
   16-factor mean.
-- The same over the ``multi`` factor file (condition ``multi/<factor>``): an image counts for
+- The same over the ``multi`` factor file (subset ``multi/<factor>``): an image counts for
   every factor annotated on it.
 - accuracy per factor, annotated_images per factor, coverage = images used / 46,110.
+Records: condition ``none`` (the plain val images); subset = the factor (``pose``), ``multi/<factor>``
+for the multi-factor file, ``all`` for the top file's error_ratio_mean, overall accuracy and
+coverage, ``multi`` for the multi file's. Every value comes from ``factor_metrics`` over the
+per-sample arrays saved under (imagenet-val, none) (``correct``, ``annotated_<file>``,
+``factors_<file>``), so ``sample_metrics`` recomputes exactly the records.
 95 % bootstrap CIs over images. Cross-checked in tests against the package's own
 ``compute_factor_accuracies`` / ``error_ratio``. A factor with no image present is reported
 absent (skipped with the reason), never as NaN.
@@ -32,7 +37,7 @@ from typing import Mapping
 import numpy as np
 
 from auditkit.adapters.observers import PREDICTION_COLUMNS, to_csv
-from auditkit.records import MetricRecord, Notice, Skipped
+from auditkit.records import ALL, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
@@ -82,6 +87,42 @@ def error_ratios(correct: np.ndarray, factor_matrix: np.ndarray) -> np.ndarray:
         return (1 - per_factor) / (1 - overall)
 
 
+def file_subsets(which: str) -> tuple[str, str]:
+    """(prefix of the factors' subsets, subset of the whole file) of a factor file: the top file's
+    factors are plain (``pose``, ``all``), the multi file's prefixed (``multi/pose``, ``multi``)."""
+    return ("", ALL) if which == "top" else ("multi/", "multi")
+
+
+def factor_metrics(
+    which: str, correct: np.ndarray, matrix: np.ndarray, present: np.ndarray | None = None
+) -> dict[tuple[str, str], float]:
+    """Every ImageNet-X value of one factor file, keyed by (subset, metric): per factor present
+    ``error_ratio``, ``accuracy`` and ``annotated_images``; over the file ``error_ratio_mean`` (the
+    mean over the factors present) and ``accuracy``. ``correct`` and ``matrix`` hold the annotated
+    images only. ``present`` (default: factors with an image here) fixes which factors count,
+    so a bootstrap resample that misses a factor gives NaN there instead of another mean."""
+    per_factor, overall = factor_accuracies(correct, matrix)
+    ratios = error_ratios(correct, matrix)
+    totals = matrix.sum(axis=0)
+    present = totals > 0 if present is None else present
+    prefix, whole = file_subsets(which)
+    metrics: dict[tuple[str, str], float] = {}
+    for k, factor in enumerate(factors()):
+        if present[k]:  # absent factors have no record (a skipped entry says why)
+            metrics[(f"{prefix}{factor}", "error_ratio")] = float(ratios[k])
+            metrics[(f"{prefix}{factor}", "accuracy")] = float(per_factor[k])
+            metrics[(f"{prefix}{factor}", "annotated_images")] = float(totals[k])
+    with np.errstate(invalid="ignore"):
+        metrics[(whole, "error_ratio_mean")] = float(np.mean(ratios[present]))
+    metrics[(whole, "accuracy")] = overall
+    return metrics
+
+
+def coverage(annotated_top: np.ndarray) -> float:
+    """Share of the filtered annotated val images (46,110) among the images scored."""
+    return float(np.sum(annotated_top) / FILTERED_ANNOTATED)
+
+
 def predictions_csv(file_names: np.ndarray, predicted: np.ndarray, probability: np.ndarray) -> str:
     """The imagenet_x input format, so any live run can be fed to the package as well."""
     rows = ((name, int(c), f"{float(p):.10g}") for name, c, p in zip(file_names, predicted, probability))
@@ -91,6 +132,15 @@ def predictions_csv(file_names: np.ndarray, predicted: np.ndarray, probability: 
 class ImageNetXSuite(Suite):
     name = "imagenet_x"
     version = "1.0"
+    # BibTeX of the protocol this suite follows (audit export's CITATIONS.bib)
+    citations = (
+        """@inproceedings{idrissi2023imagenetx,
+  title = {{ImageNet-X}: Understanding Model Mistakes with Factor of Variation Annotations},
+  author = {Idrissi, Badr Youbi and Bouchacourt, Diane and Balestriero, Randall and Evtimov, Ivan and Hazirbas, Caner and Ballas, Nicolas and Vincent, Pascal and Drozdzal, Michal and Lopez-Paz, David and Ibrahim, Mark},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2023}
+}""",
+    )
     description = "ImageNet-X error ratios over 16 factors of variation (top and multi factor)"
     datasets = ("imagenet-val",)
     title = "ImageNet-X"
@@ -105,32 +155,31 @@ class ImageNetXSuite(Suite):
         "coverage": Metric("coverage", "annotated images used / 46,110 (the filtered ImageNet-X val annotations)", True),
     }
     better = {"error_ratio": "lower", "error_ratio_mean": "lower", "accuracy": "higher"}
+    accepts = ("logits", "top1")  # recorded top-1 answers (the imagenet_x CSVs) are the package's own input
 
-    def sample_hits(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
-        """Right/wrong on the annotated images: the mean is the record ``accuracy`` (top file:
-        condition none; multi file: condition multi)."""
+    def sample_hits(
+        self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]
+    ) -> dict[tuple[str, str], np.ndarray]:
+        """Right/wrong on the annotated images: the mean is the record ``accuracy`` of the file
+        (subset ``all`` for the top file, ``multi`` for the multi file)."""
         return {
-            ("none" if which == "top" else "multi", "accuracy"): arrays["correct"][arrays[f"annotated_{which}"]]
+            (file_subsets(which)[1], "accuracy"): arrays["correct"][arrays[f"annotated_{which}"]]
             for which in FACTOR_FILES if f"annotated_{which}" in arrays
         }
 
-    def sample_metrics(self, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], float]:
-        """Error ratios per factor, their mean and accuracies, as the records, from per-sample rows."""
-        metrics = {key: float(hits.mean()) for key, hits in self.sample_hits(condition, arrays).items()}
+    def sample_metrics(
+        self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]
+    ) -> dict[tuple[str, str], float]:
+        """Every record's value from the per-sample rows (``factor_metrics`` per factor file,
+        and the top file's coverage), as ``evaluate`` computes them."""
+        metrics: dict[tuple[str, str], float] = {}
         for which in FACTOR_FILES:
             if f"annotated_{which}" not in arrays:
                 continue
             annotated = arrays[f"annotated_{which}"]
-            correct, matrix = arrays["correct"][annotated], arrays[f"factors_{which}"][annotated]
-            prefix = "" if which == "top" else "multi/"
-            ratios = error_ratios(correct, matrix)
-            per_factor, _ = factor_accuracies(correct, matrix)
-            present = matrix.sum(axis=0) > 0  # absent factors have no record
-            for k, factor in enumerate(factors()):
-                if present[k]:
-                    metrics[(f"{prefix}{factor}", "error_ratio")] = float(ratios[k])
-                    metrics[(f"{prefix}{factor}", "accuracy")] = float(per_factor[k])
-            metrics[("none" if which == "top" else "multi", "error_ratio_mean")] = float(np.mean(ratios[present]))
+            metrics.update(factor_metrics(which, arrays["correct"][annotated], arrays[f"factors_{which}"][annotated]))
+            if which == "top":
+                metrics[(ALL, "coverage")] = coverage(annotated)
         return metrics
 
     def evaluate(
@@ -185,22 +234,19 @@ class ImageNetXSuite(Suite):
                 samples[f"annotated_{which}"][rows] = True
                 samples[f"factors_{which}"] = np.zeros((len(predicted), len(factors())), dtype=bool)
                 samples[f"factors_{which}"][rows] = matrix
-                ratios = self._records(output, model, dataset, which, correct, matrix, seed)
-                ratios_for_plot[which] = ratios
+                ratios_for_plot[which] = self._records(output, model, dataset, which, correct, matrix, seed)
                 if which == "top":
-                    coverage = present.sum() / FILTERED_ANNOTATED
-                    output.records.append(MetricRecord(
-                        model, self.name, dataset, "none", "coverage", float(coverage), None, None,
-                        int(present.sum()), self.version,
-                    ))
-                    if coverage < 1:
+                    used = coverage(samples["annotated_top"])
+                    output.records.append(self.record(model, dataset=dataset, subset=ALL, metric="coverage",
+                                                      value=used, n=int(present.sum())))
+                    if used < 1:
                         output.notices.append(Notice(
                             self.name, dataset,
                             f"ImageNet-X computed on {int(present.sum())} of {FILTERED_ANNOTATED} annotated "
-                            f"val images ({coverage:.1%}): ratios are estimates on a partial set",
+                            f"val images ({used:.1%}): ratios are estimates on a partial set",
                         ))
             if ratios_for_plot:
-                output.per_sample[(dataset, request.condition)] = samples
+                output.add_samples(prediction, samples, dataset=dataset, condition="none")
             if "top" in ratios_for_plot:
                 output.figures.append(SuiteFigure(
                     dataset, "error_ratios", error_ratio_plot(model, factors(), ratios_for_plot["top"]),
@@ -213,41 +259,25 @@ class ImageNetXSuite(Suite):
         self, output: SuiteOutput, model: str, dataset: str, which: str,
         correct: np.ndarray, matrix: np.ndarray, seed: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        count = len(factors())
+        """One factor file's records (``factor_metrics``, with 95 % bootstrap CIs over its
+        annotated images); returns (ratio, low, high) per factor, NaN where absent, for the plot."""
+        present = matrix.sum(axis=0) > 0  # the mean is over the factors with images (all 16 on full val)
+        values = factor_metrics(which, correct, matrix)
+        keys = [key for key in values if key[1] != "annotated_images"]  # counts: no interval
 
+        def statistic(index: np.ndarray) -> np.ndarray:
+            again = factor_metrics(which, correct[index], matrix[index], present)
+            return np.array([again.get(key, np.nan) for key in keys])
+
+        low, high = bootstrap_intervals(statistic, len(correct), seed=seed)
+        interval = {key: (low[k], high[k]) for k, key in enumerate(keys)}
         totals = matrix.sum(axis=0)
-        present = totals > 0  # the mean is over the factors with images (all 16 on full val)
-
-        def statistics(index: np.ndarray) -> np.ndarray:
-            ratios = error_ratios(correct[index], matrix[index])
-            per_factor, _ = factor_accuracies(correct[index], matrix[index])
-            return np.concatenate([ratios, [np.mean(ratios[present])], per_factor])
-
-        values = statistics(np.arange(len(correct)))
-        low, high = bootstrap_intervals(statistics, len(correct), seed=seed)
-        prefix = "" if which == "top" else "multi/"
-        for k, factor in enumerate(factors()):
-            if not present[k]:
-                continue  # absent: listed as skipped, with a notice
-            condition = f"{prefix}{factor}"
-            n = int(totals[k])
-            output.records.append(MetricRecord(model, self.name, dataset, condition, "error_ratio",
-                                               float(values[k]), float(low[k]), float(high[k]), n, self.version))
-            j = count + 1 + k
-            output.records.append(MetricRecord(model, self.name, dataset, condition, "accuracy",
-                                               float(values[j]), float(low[j]), float(high[j]), n, self.version))
-            output.records.append(MetricRecord(model, self.name, dataset, condition, "annotated_images",
-                                               float(n), None, None, n, self.version))
-        mean_condition = "none" if which == "top" else "multi"
-        output.records.append(MetricRecord(model, self.name, dataset, mean_condition, "error_ratio_mean",
-                                           float(values[count]), float(low[count]), float(high[count]),
-                                           len(correct), self.version))
-        accuracy = float(correct.mean())
-        output.records.append(MetricRecord(model, self.name, dataset, mean_condition, "accuracy",
-                                           accuracy, *_accuracy_ci(correct, seed), len(correct), self.version))
-        return values[:count], low[:count], high[:count]
-
-
-def _accuracy_ci(correct: np.ndarray, seed: int) -> tuple[float, float]:
-    low, high = bootstrap_intervals(lambda index: correct[index].mean(), len(correct), seed=seed)
-    return float(low[0]), float(high[0])
+        prefix, _ = file_subsets(which)
+        n_of = {f"{prefix}{factor}": int(totals[k]) for k, factor in enumerate(factors())}
+        for (subset, metric), value in values.items():
+            output.records.append(self.record(model, dataset=dataset, subset=subset, metric=metric, value=value,
+                                              ci=interval.get((subset, metric)), n=n_of.get(subset, len(correct))))
+        ratio_keys = [(f"{prefix}{factor}", "error_ratio") for factor in factors()]
+        ratio = np.array([values.get(key, np.nan) for key in ratio_keys])
+        bounds = np.array([interval.get(key, (np.nan, np.nan)) for key in ratio_keys], dtype=float)
+        return ratio, bounds[:, 0], bounds[:, 1]

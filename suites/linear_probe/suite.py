@@ -4,7 +4,12 @@ Features: the model's penultimate / pooled embedding (CLIP: the image embedding)
 and cached in the store like predictions (request output "features"). Datasets: the built-in
 ``digits`` (scikit-learn's real handwritten-digit scans), ``transfer`` (your own, ``--data
 transfer=PATH``) and ``vtab-1k`` (the release folder; every one of the 19 tasks found in it is
-scored as its own task, condition = the task); readers and layouts in ``auditkit.data.transfer``.
+scored as its own task, subset = the task); readers and layouts in ``auditkit.data.transfer``.
+Records: condition ``none`` (features of the plain images); subset ``all`` for a one-task dataset,
+the task's name in vtab-1k, ``k=<shots>`` for few-shot probes (``<task>/k=<shots>`` in vtab-1k).
+Per-sample arrays (``label``, ``split``, ``task``, ``probe_prediction``) under (dataset, none):
+each task's probe ``top1`` is the mean of ``probe_hits`` over them, in ``evaluate`` and in
+``sample_metrics`` alike.
 
 Linear probe (VTAB, Zhai et al. 2019, linear evaluation; the regularisation sweep of CLIP's
 linear probes, Radford et al. 2021, App. A.3):
@@ -18,7 +23,7 @@ linear probes, Radford et al. 2021, App. A.3):
   images. ``probe_c`` records the chosen C. ``vtab-1k``: ``top1_mean`` over the tasks that ran
   (the paper's VTAB average: 67.8 / 71.0 / 72.2 / 72.2, ViT-sup / ConvNeXt-sup / ViT-CLIP /
   ConvNeXt-CLIP, on all 19 tasks; a notice says when fewer ran).
-Few-shot (condition ``few-shot/<k>``, in vtab-1k ``<task>/few-shot/<k>``): k in {1, 5, 10, 25} images per class drawn from the
+Few-shot (subset ``k=<k>``, in vtab-1k ``<task>/k=<k>``): k in {1, 5, 10, 25} images per class drawn from the
 train split with seeds 0..4; C chosen on those k images per class ONLY, by stratified
 cross-validation with min(k, 3) folds over 7 values 1e-6, 1e-4, ..., 1e6 (accuracy pooled over
 the folds, ties: the middle; 3 folds and every other decade keep the 315 extra fits of a task
@@ -45,7 +50,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 from scipy import stats
@@ -56,7 +61,7 @@ if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
 
     from auditkit.data.landmarks import GroundTruth
-from auditkit.records import MetricRecord, Notice, Skipped
+from auditkit.records import ALL, Notice, Skipped
 from auditkit.stats import bootstrap_ci
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
@@ -233,6 +238,23 @@ def revisited_average_precision(order: np.ndarray, positives: list[int], junk: l
     return total / len(positives)
 
 
+def task_subset(task: str, dataset: str) -> str:
+    """The subset of a task's records: ``all`` when the dataset is one task, else the task."""
+    return ALL if task == dataset else task
+
+
+def probe_hits(arrays: Mapping[str, np.ndarray], dataset: str) -> dict[str, np.ndarray]:
+    """Per task subset whose probe ran: right or wrong on each of its test images, from the
+    per-sample arrays (``probe_prediction`` is -1 where no probe answered). The mean is the
+    task's probe ``top1``."""
+    answered = (arrays["split"] == "test") & (arrays["probe_prediction"] >= 0)
+    hits = {}
+    for task in np.unique(arrays["task"][answered]):
+        rows = answered & (arrays["task"] == task)
+        hits[task_subset(str(task), dataset)] = arrays["probe_prediction"][rows] == arrays["label"][rows]
+    return hits
+
+
 def t_interval(values: np.ndarray) -> tuple[float | None, float | None]:
     if len(values) < 2:
         return None, None
@@ -263,6 +285,26 @@ class LinearProbeSuite(Suite):
     }
     better = {"top1": "higher", "top1_mean": "higher", "retrieval_map": "higher", "retrieval_top1": "higher",
               "map_easy": "higher", "map_medium": "higher", "map_hard": "higher"}
+    accepts = ("features",)
+
+    def sample_hits(
+        self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]
+    ) -> dict[tuple[str, str], np.ndarray]:
+        """Each task's probe hits on its test images (``probe_hits``): the mean is its ``top1``."""
+        if not {"label", "split", "task", "probe_prediction"} <= set(arrays):
+            return {}
+        return {(subset, "top1"): hits for subset, hits in probe_hits(arrays, dataset).items()}
+
+    def sample_metrics(
+        self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]
+    ) -> dict[tuple[str, str], float]:
+        """The probes' ``top1`` per task subset and, over several tasks (vtab-1k), their
+        ``top1_mean`` (few-shot and retrieval values are not per sample)."""
+        metrics = {key: float(hits.mean()) for key, hits in self.sample_hits(dataset, condition, arrays).items()}
+        tasks = [value for (subset, _), value in metrics.items() if subset != ALL]
+        if tasks:
+            metrics[(ALL, "top1_mean")] = float(np.mean(tasks))
+        return metrics
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(dataset, output="features") for dataset in self.datasets]
@@ -290,9 +332,9 @@ class LinearProbeSuite(Suite):
             vtab_top1 = []
             for name in sorted(set(task)):
                 rows = np.flatnonzero(task == name)
-                # vtab-1k: condition = the task; elsewhere the plain "none"
-                prefix = "" if name == dataset else f"{name}/"
-                result = self._task(model, dataset, prefix, x[rows], y[rows], split[rows], seed, output)
+                # vtab-1k: subset = the task; elsewhere "all"
+                subset = task_subset(name, dataset)
+                result = self._task(model, dataset, subset, x[rows], y[rows], split[rows], seed, output)
                 if result is None:
                     continue
                 top1, test_prediction, curve = result
@@ -301,15 +343,21 @@ class LinearProbeSuite(Suite):
                 task_top1[label], curves[label] = top1, curve
                 if name != dataset:
                     vtab_top1.append(top1)
-            if vtab_top1:
-                output.records.append(MetricRecord(model, self.name, dataset, "none", "top1_mean",
-                                                   float(np.mean(vtab_top1)), None, None, len(vtab_top1), self.version))
+            arrays = {"label": y, "split": split, "task": task, "probe_prediction": probe_prediction}
+            # each task's probe top-1 (and vtab-1k's mean over tasks) from the per-sample arrays
+            metrics = self.sample_metrics(dataset, "none", arrays)
+            for subset, hits in probe_hits(arrays, dataset).items():
+                output.records.append(self.record(
+                    model, dataset=dataset, subset=subset, metric="top1", value=metrics[(subset, "top1")],
+                    ci=bootstrap_ci(np.mean, hits.astype(float), seed=seed), n=len(hits)))
+            if (ALL, "top1_mean") in metrics:
+                output.records.append(self.record(model, dataset=dataset, metric="top1_mean",
+                                                  value=metrics[(ALL, "top1_mean")], n=len(vtab_top1)))
                 if len(vtab_top1) < len(VTAB_TASKS):
                     output.notices.append(Notice(self.name, dataset, (
                         f"{len(vtab_top1)} of the {len(VTAB_TASKS)} VTAB-1k tasks ran; top1_mean is their mean, "
                         "not the paper's 19-task average")))
-            output.per_sample[(dataset, "none")] = {"label": y, "split": split, "task": task,
-                                                    "probe_prediction": probe_prediction}
+            output.add_samples(prediction, arrays, dataset=dataset, condition="none")
         if task_top1:
             output.figures.append(SuiteFigure(
                 "all-tasks", "transfer", transfer_bars(model, task_top1),
@@ -323,18 +371,21 @@ class LinearProbeSuite(Suite):
         return output
 
     def _task(
-        self, model: str, dataset: str, prefix: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, seed: int,
+        self, model: str, dataset: str, subset: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, seed: int,
         output: SuiteOutput,
     ) -> tuple[float, np.ndarray, list[tuple[int, float, float | None, float | None]]] | None:
-        """Probe, few-shot probes and retrieval of one task; records under conditions ``prefix...``."""
+        """Probe C, few-shot probes and retrieval of one task (subset ``all`` or the vtab-1k task);
+        the probe's test predictions are returned, its ``top1`` is recorded from the per-sample
+        arrays by ``evaluate``."""
 
         def record(metric: str, value: float, low: float | None, high: float | None, n: int,
-                   condition: str = "none") -> None:
-            condition = prefix + condition if condition != "none" else (prefix.rstrip("/") or "none")
-            output.records.append(MetricRecord(model, self.name, dataset, condition, metric, value,
-                                               low, high, n, self.version))
+                   within: str = ALL) -> None:
+            # a vtab-1k task's groups carry its name: "<task>/k=5"
+            name = subset if within == ALL else (within if subset == ALL else f"{subset}/{within}")
+            output.records.append(self.record(model, dataset=dataset, subset=name, metric=metric, value=value,
+                                              ci=None if low is None or high is None else (low, high), n=n))
 
-        where = f"{dataset} {prefix.rstrip('/')}".strip()
+        where = dataset if subset == ALL else f"{dataset} {subset}"
         train, val, test = (split == "train"), (split == "val"), (split == "test")
         query, gallery = (split == "query"), (split == "gallery")
         if not (train.any() and test.any()):
@@ -357,8 +408,6 @@ class LinearProbeSuite(Suite):
             output.notices.append(Notice(self.name, dataset, f"{where}: no val split; C chosen on a held-out "
                                          f"{HELD_OUT_FRACTION:.0%} of train (stratified, seed {seed})"))
         probe = linear_probe(x[train], y[train], x[val], y[val], x[test], y[test])
-        hits = probe.test_prediction == y[test]
-        record("top1", probe.test_top1, *bootstrap_ci(np.mean, hits.astype(float), seed=seed), int(test.sum()))
         record("probe_c", probe.c, None, None, int(train.sum() + val.sum()))
 
         # few-shot: images and C from the train split only; the val split (and the full
@@ -377,10 +426,10 @@ class LinearProbeSuite(Suite):
                 sizes.append(len(chosen))
             values = np.array(scores)
             low, high = t_interval(values)
-            record("top1", float(values.mean()), low, high, int(test.sum()), condition=f"few-shot/{shots}")
+            record("top1", float(values.mean()), low, high, int(test.sum()), within=f"k={shots}")
             if chosen_c:
                 record("few_shot_c", float(np.median(chosen_c)), None, None, int(np.median(sizes)),
-                       condition=f"few-shot/{shots}")
+                       within=f"k={shots}")
             curve.append((shots, float(values.mean()), low, high))
 
         pool = train | val
@@ -409,9 +458,9 @@ class LinearProbeSuite(Suite):
                 if positives:
                     scores.append(revisited_average_precision(order[position], positives, junk))
             values = np.array(scores)
-            output.records.append(MetricRecord(
-                model, self.name, dataset, "none", f"map_{protocol}", float(values.mean()),
-                *bootstrap_ci(np.mean, values, seed=seed), len(values), self.version))
+            output.records.append(self.record(model, dataset=dataset, metric=f"map_{protocol}",
+                                              value=float(values.mean()), ci=bootstrap_ci(np.mean, values, seed=seed),
+                                              n=len(values)))
 
     @staticmethod
     def _retrieval(record: Callable[..., None], x: np.ndarray, y: np.ndarray, query: np.ndarray,

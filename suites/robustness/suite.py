@@ -12,10 +12,19 @@
 - ``top1_gap``: val top-1 minus the dataset's top-1, when val is in the run.
 - ``imagenet-c``: the released folders (224x224, no further resize), or, when absent, made on the
   fly from imagenet-val (``auditkit.data.corruptions``: 15 corruptions x 5 severities, seeded,
-  JPEG 85). ``top1`` per condition ``corruption/severity``; ``top1`` (condition none) = mean
-  over severities, then corruptions; ``corruption_error`` per corruption =
-  sum_s err / sum_s err_AlexNet (Hendrycks & Dietterich), ``mean_corruption_error`` = their
-  mean over the 15 corruptions. Hold-out corruptions in a released folder get ``top1`` only.
+  JPEG 85). Either way the records are dataset ``imagenet-c``, condition
+  ``corrupt/<corruption>/<severity>`` (the corruption the images went through; the released
+  folders are one request whose rows are split by their folder): ``top1`` per condition, with
+  per-sample ``correct`` under the same key; ``top1`` at condition ``corrupt/*/*``, aggregate
+  ``mean`` = mean over severities, then corruptions (the 15 of the benchmark); ``corruption_error``
+  at ``corrupt/<corruption>/*``, aggregate ``normalised_sum`` = sum_s err / sum_s err_AlexNet
+  (Hendrycks & Dietterich); ``mean_corruption_error`` at ``corrupt/*/*``, aggregate ``mean`` =
+  their mean over the 15 corruptions; ``top1_gap`` to val at ``corrupt/*/*`` as well. Hold-out
+  corruptions in a released folder get ``top1`` per condition only.
+Every other record has condition ``none``, subset ``all``. Per-sample arrays (``correct``, and
+``top5`` where defined) sit under each top-1 record's (dataset, condition), ReaL's under
+``imagenet-real`` (its labelled val images); ``top1`` / ``top5`` are their means
+(``Suite.sample_metrics``, which ``evaluate`` calls too).
 95 % bootstrap CIs over images (none for CE / mCE).
 Paper (ViT-sup / ConvNeXt-sup / ViT-CLIP / ConvNeXt-CLIP): V2 76.2 / 75.6 / 59.5 / 58.6;
 A 60.0 / 52.9 / 33.2 / 30.9; R 61.6 / 62.3 / 77.8 / 75.8; Sketch 46.1 / 48.6 / 52.3 / 52.0;
@@ -47,6 +56,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from auditkit.conditions import WILDCARD, Corruption, Pattern, parse
 from auditkit.records import MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
@@ -55,6 +65,16 @@ if TYPE_CHECKING:
     from auditkit.field.testbed import Baseline
 
 SHIFTS = ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard", "objectnet")
+IMAGENET_C = "imagenet-c"  # the dataset of every ImageNet-C record, released or made from val
+
+
+def corruption_pattern(corruption: str = WILDCARD) -> str:
+    """The conditions ``corrupt/<corruption>/*`` of one corruption's severities (its CE, aggregate
+    "normalised_sum"); ``corrupt/*/*`` of all of them (mean top-1 and mCE, aggregate "mean")."""
+    return Pattern(Corruption, (("corruption", corruption), ("severity", WILDCARD))).format()
+
+
+ALL_CORRUPTIONS = corruption_pattern()
 
 # AlexNet's ImageNet-C errors averaged over the 5 severities (Hendrycks & Dietterich): mCE's unit.
 ALEXNET_ERROR = {
@@ -159,28 +179,30 @@ def real_labels() -> dict[str, frozenset[int]]:
     return {f"ILSVRC2012_val_{i:08d}.JPEG": frozenset(labels) for i, labels in enumerate(sets, start=1)}
 
 
-def _accuracy_records(
-    suite: "RobustnessSuite", model: str, dataset: str, hits: dict[str, np.ndarray], seed: int
-) -> list[MetricRecord]:
-    metrics = list(hits)
-    stacked = np.stack([hits[m] for m in metrics], axis=1).astype(float)
-    low, high = bootstrap_intervals(lambda index: stacked[index].mean(axis=0), len(stacked), seed=seed)
-    return [
-        MetricRecord(model, suite.name, dataset, "none", metric, float(stacked[:, k].mean()),
-                     float(low[k]), float(high[k]), len(stacked), suite.version)
-        for k, metric in enumerate(metrics)
-    ]
-
-
 class RobustnessSuite(Suite):
     name = "robustness"
     version = "0.2"  # 0.2: effective robustness against the testbed by default; ObjectNet
+    # BibTeX of the protocol this suite follows (audit export's CITATIONS.bib)
+    citations = (
+        """@inproceedings{hendrycks2019benchmarking,
+  title = {Benchmarking Neural Network Robustness to Common Corruptions and Perturbations},
+  author = {Hendrycks, Dan and Dietterich, Thomas},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2019}
+}""",
+        """@inproceedings{taori2020measuring,
+  title = {Measuring Robustness to Natural Distribution Shifts in Image Classification},
+  author = {Taori, Rohan and Dave, Achal and Shankar, Vaishaal and Carlini, Nicholas and Recht, Benjamin and Schmidt, Ludwig},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2020}
+}""",
+    )
     description = "top-1 on ImageNet val, V2, A, R, Sketch and ReaL; gap to val"
     datasets = ("imagenet-val", *SHIFTS, "imagenet-c")
     title = "Robustness"
     metrics = {
         "top1": Metric("top-1 accuracy", "share of images whose highest-scoring class is the label (A and R: among "
-                       "their 200 classes; Hard: any label of the set; ImageNet-C: per corruption/severity, and "
+                       "their 200 classes; Hard: any label of the set; ImageNet-C: per corrupt/<name>/<severity>, and "
                        "their mean; higher is better)", True),
         "top5": Metric("top-5 accuracy", "share of images whose label is among the five highest-scoring classes "
                        "(higher is better)", True),
@@ -200,6 +222,26 @@ class RobustnessSuite(Suite):
     better = {"top1": "higher", "top5": "higher", "top1_gap": "lower", "corruption_error": "lower",
               "mean_corruption_error": "lower", "effective_robustness": "higher"}
     options = {"er_scale": ("logit", "probit")}  # `audit run --er-scale`: the baseline line's axes
+    accepts = ("logits", "top1")  # recorded top-1 answers score val, ReaL, V2, Sketch (not A/R's masking)
+
+    def _hit_records(
+        self, model: str, dataset: str, condition: str, arrays: dict[str, np.ndarray], seed: int
+    ) -> list[MetricRecord]:
+        """The records at (dataset, condition) from its per-sample arrays: the values are
+        ``sample_metrics`` of the arrays (the one definition a paired comparison uses too), the
+        95 % CIs that of resampled rows, every metric on the same resamples."""
+        values = self.sample_metrics(dataset, condition, arrays)
+        keys = list(values)
+        n = len(arrays["correct"])
+
+        def statistic(index: np.ndarray) -> np.ndarray:
+            again = self.sample_metrics(dataset, condition, {name: a[index] for name, a in arrays.items()})
+            return np.array([again[key] for key in keys])
+
+        low, high = bootstrap_intervals(statistic, n, seed=seed)
+        return [self.record(model, dataset=dataset, condition=condition, subset=subset, metric=metric,
+                            value=values[(subset, metric)], ci=(low[k], high[k]), n=n)
+                for k, (subset, metric) in enumerate(keys)]
 
     def requests(self) -> list[PredictionRequest]:
         return [*(PredictionRequest(d) for d in ("imagenet-val", *SHIFTS)), PredictionRequest("imagenet-c", "native")]
@@ -207,10 +249,9 @@ class RobustnessSuite(Suite):
     def fallback_requests(self, missing_dataset: str) -> list[PredictionRequest]:
         if missing_dataset != "imagenet-c":
             return []
-        from auditkit.conditions.corruption import condition_name
         from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES
 
-        return [PredictionRequest("imagenet-val", condition_name(c, s)) for c in CORRUPTIONS for s in SEVERITIES]
+        return [PredictionRequest("imagenet-val", Corruption(c, s).format()) for c in CORRUPTIONS for s in SEVERITIES]
 
     def evaluate(
         self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
@@ -220,9 +261,11 @@ class RobustnessSuite(Suite):
         output = SuiteOutput()
         top1: dict[str, float] = {}
         answers: dict[str, tuple[Predictions, np.ndarray]] = {}  # dataset -> (predictions, top-1 hits)
-        corrupted = {r: p for r, p in predictions.items() if r.dataset == "imagenet-c" or r.condition.startswith("corrupt/")}
+        corrupted = {r: p for r, p in predictions.items() if r.dataset == IMAGENET_C or r.condition.startswith("corrupt/")}
         if corrupted:
-            top1["imagenet-c"] = self._imagenet_c(output, model, corrupted, seed)
+            mean_top1 = self._imagenet_c(output, model, corrupted, seed)
+            if mean_top1 is not None:
+                top1[IMAGENET_C] = mean_top1
         for request, prediction in predictions.items():
             if request in corrupted:
                 continue
@@ -239,11 +282,10 @@ class RobustnessSuite(Suite):
                 top5 = restricted_topk(prediction.logits, prediction.source.class_indices, 5)
                 labels = prediction.labels[:, None]
                 hits = {"top1": top5[:, 0] == labels[:, 0], "top5": np.any(top5 == labels, axis=1)}
-            output.records.extend(_accuracy_records(self, model, dataset, hits, seed))
             # named as the convention in auditkit/suite.py says, so runs get paired tests
-            output.per_sample[(dataset, request.condition)] = {
-                "correct": hits["top1"], **({"top5": hits["top5"]} if "top5" in hits else {}),
-            }
+            arrays = {"correct": hits["top1"], **({"top5": hits["top5"]} if "top5" in hits else {})}
+            output.records.extend(self._hit_records(model, dataset, "none", arrays, seed))
+            output.add_samples(prediction, arrays, dataset=dataset, condition="none")
             top1[dataset] = float(hits["top1"].mean())
             answers[dataset] = (prediction, hits["top1"])
             if dataset == "imagenet-val":
@@ -251,9 +293,10 @@ class RobustnessSuite(Suite):
         if "imagenet-val" in top1:
             for dataset, value in top1.items():
                 if dataset != "imagenet-val":
-                    output.records.append(MetricRecord(
-                        model, self.name, dataset, "none", "top1_gap", top1["imagenet-val"] - value,
-                        None, None, 0, self.version))
+                    # ImageNet-C's top-1 is its mean over the corruptions: so is its gap
+                    over = {"condition": ALL_CORRUPTIONS, "aggregate": "mean"} if dataset == IMAGENET_C else {}
+                    output.records.append(self.record(model, dataset=dataset, metric="top1_gap",
+                                                      value=top1["imagenet-val"] - value, n=0, **over))
             self._effective_robustness(output, model, answers, seed)
         elif predictions:
             output.skipped.append(Skipped(self.name, "imagenet-real",
@@ -291,10 +334,11 @@ class RobustnessSuite(Suite):
             shift, shift_hits = answers[dataset]
             if dataset in own:  # the user's own logit fit on val top-1 (no CI: its x is plain val)
                 fit = own[dataset]
-                output.records.append(MetricRecord(
-                    model, self.name, dataset, "none", "effective_robustness",
-                    effective_robustness(float(val_hits.mean()), float(shift_hits.mean()), fit["slope"], fit["intercept"]),
-                    None, None, len(shift_hits), self.version))
+                output.records.append(self.record(
+                    model, dataset=dataset, metric="effective_robustness",
+                    value=effective_robustness(float(val_hits.mean()), float(shift_hits.mean()), fit["slope"],
+                                               fit["intercept"]),
+                    n=len(shift_hits)))
                 details[dataset] = {"source": fit["source"], "scale": "logit", "x": "val",
                                     "lines": [{"slope": fit["slope"], "intercept": fit["intercept"]}]}
                 continue
@@ -318,14 +362,15 @@ class RobustnessSuite(Suite):
                 output.skipped.append(Skipped(self.name, dataset, f"effective robustness: val top-1 on its classes "
                                               f"is {100 * x_hits.mean():.0f} %, where the {scale} line is undefined"))
                 continue
-            output.records.append(MetricRecord(model, self.name, dataset, "none", "effective_robustness",
-                                               value, low, high, len(shift_hits), self.version))
+            output.records.append(self.record(model, dataset=dataset, metric="effective_robustness", value=value,
+                                              ci=(low, high), n=len(shift_hits)))
             if baseline.protocol.x_column != "val":
-                output.records.append(MetricRecord(model, self.name, dataset, "none", "val_top1_on_shift_classes",
-                                                   float(x_hits.mean()), x_ci[0], x_ci[1], len(x_hits), self.version))
+                output.records.append(self.record(model, dataset=dataset, metric="val_top1_on_shift_classes",
+                                                  value=float(x_hits.mean()), ci=x_ci, n=len(x_hits)))
             details[dataset] = baseline.header()
             # the shift's top-1 record (written above, same seed) already holds its bootstrap CI
-            y = next(r for r in output.records if (r.dataset, r.condition, r.metric) == (dataset, "none", "top1"))
+            y = next(r for r in output.records
+                     if (r.dataset, r.condition, r.subset, r.metric) == (dataset, "none", "all", "top1"))
             point = AuditedPoint(model, 100 * float(x_hits.mean()), 100 * y.value, (100 * x_ci[0], 100 * x_ci[1]),
                                  None if y.ci_low is None else (100 * y.ci_low, 100 * y.ci_high))
             output.figures.append(SuiteFigure(
@@ -338,48 +383,58 @@ class RobustnessSuite(Suite):
 
     def _imagenet_c(
         self, output: SuiteOutput, model: str, predictions: dict[PredictionRequest, Predictions], seed: int
-    ) -> float:
-        from auditkit.conditions.corruption import parse_condition
+    ) -> float | None:
+        """ImageNet-C's records (module docstring); returns the mean top-1 over the benchmark's
+        corruptions, None when none of them is present."""
         from suites.robustness.plots import corruption_heatmap
 
-        groups: dict[tuple[str, int], np.ndarray] = {}
+        # (corruption, severity) -> (predictions, rows of them or None for all, per-sample arrays)
+        groups: dict[Corruption, tuple[Predictions, np.ndarray | None, dict[str, np.ndarray]]] = {}
         for request, prediction in predictions.items():
             correct = prediction.predicted_class == prediction.labels
-            if request.dataset == "imagenet-c":  # released folders: group by the id's prefix
-                keys = [tuple(str(i).split("/")[:2]) for i in prediction.sample_ids]
-                for key in dict.fromkeys(keys):
-                    mask = np.array([k == key for k in keys])
-                    groups[(key[0], int(key[1]))] = correct[mask]
+            if request.dataset == IMAGENET_C:  # released folders, one request: group by the id's prefix
+                prefixes = np.array(["/".join(str(i).split("/")[:2]) for i in prediction.sample_ids])
+                names, inverse = np.unique(prefixes, return_inverse=True)
+                for k, name in enumerate(names):
+                    corruption, severity = name.split("/")
+                    rows = np.flatnonzero(inverse == k)
+                    groups[Corruption(corruption, int(severity))] = (prediction, rows, {"correct": correct[rows]})
             else:
-                groups[parse_condition(request.condition)] = correct
-        accuracy = {}
-        for (corruption, severity), hits in sorted(groups.items()):
-            low, high = bootstrap_intervals(lambda index: hits[index].mean(), len(hits), seed=seed)
-            accuracy[(corruption, severity)] = float(hits.mean())
-            output.records.append(MetricRecord(
-                model, self.name, "imagenet-c", f"{corruption}/{severity}", "top1", float(hits.mean()),
-                float(low[0]), float(high[0]), len(hits), self.version))
+                condition = parse(request.condition)
+                assert isinstance(condition, Corruption), request  # `corrupted` holds corrupt/ requests only
+                groups[condition] = (prediction, None, {"correct": correct})
+        accuracy: dict[tuple[str, int], float] = {}
+        sizes: dict[tuple[str, int], int] = {}
+        for corrupted, (prediction, rows, arrays) in sorted(
+                groups.items(), key=lambda item: (item[0].corruption, item[0].severity)):
+            corruption, severity, condition = corrupted.corruption, corrupted.severity, corrupted.format()
+            records = self._hit_records(model, IMAGENET_C, condition, arrays, seed)
+            output.records.extend(records)
+            output.add_samples(prediction, arrays, dataset=IMAGENET_C, condition=condition, rows=rows)
+            accuracy[(corruption, severity)] = next(r.value for r in records if r.metric == "top1")
+            sizes[(corruption, severity)] = len(arrays["correct"])
         benchmark = {k: v for k, v in accuracy.items() if k[0] in ALEXNET_ERROR}
         per_corruption = [np.mean([v for (c, _), v in benchmark.items() if c == name])
                           for name in dict.fromkeys(c for c, _ in benchmark)]
-        mean_top1 = float(np.mean(per_corruption)) if per_corruption else float("nan")
-        output.records.append(MetricRecord(
-            model, self.name, "imagenet-c", "none", "top1", mean_top1, None, None,
-            sum(len(h) for k, h in groups.items() if k[0] in ALEXNET_ERROR), self.version))
+        mean_top1 = float(np.mean(per_corruption)) if per_corruption else None
+        if mean_top1 is not None:
+            output.records.append(self.record(
+                model, dataset=IMAGENET_C, condition=ALL_CORRUPTIONS, aggregate="mean", metric="top1",
+                value=mean_top1, n=sum(sizes[k] for k in benchmark)))
         errors, mce = corruption_errors(accuracy)
         for corruption, value in errors.items():
-            output.records.append(MetricRecord(model, self.name, "imagenet-c", corruption, "corruption_error",
-                                               value, None, None, sum(len(groups[(corruption, s)]) for s in range(1, 6)),
-                                               self.version))
+            output.records.append(self.record(
+                model, dataset=IMAGENET_C, condition=corruption_pattern(corruption), aggregate="normalised_sum",
+                metric="corruption_error", value=value, n=sum(sizes[(corruption, s)] for s in range(1, 6))))
         if mce is not None:
-            output.records.append(MetricRecord(model, self.name, "imagenet-c", "none", "mean_corruption_error",
-                                               mce, None, None, len(errors), self.version))
+            output.records.append(self.record(model, dataset=IMAGENET_C, condition=ALL_CORRUPTIONS, aggregate="mean",
+                                              metric="mean_corruption_error", value=mce, n=len(errors)))
         else:
-            output.notices.append(Notice(self.name, "imagenet-c",
+            output.notices.append(Notice(self.name, IMAGENET_C,
                                          f"mCE needs all 15 corruptions x 5 severities; {len(errors)} corruptions "
                                          "are complete, so only their corruption_error is reported"))
         if accuracy:
-            output.figures.append(SuiteFigure("imagenet-c", "heatmap", corruption_heatmap(model, accuracy),
+            output.figures.append(SuiteFigure(IMAGENET_C, "heatmap", corruption_heatmap(model, accuracy),
                                               "ImageNet-C top-1 per corruption and severity."))
         return mean_top1
 
@@ -400,9 +455,11 @@ class RobustnessSuite(Suite):
         if not rows:
             output.skipped.append(Skipped(self.name, "imagenet-real", "no val image present has a ReaL label"))
             return
-        hits = np.array([int(predicted[i]) in sets[names[i]] for i in rows])
-        output.records.extend(_accuracy_records(self, model, "imagenet-real", {"top1": hits}, seed))
-        output.records.append(MetricRecord(
-            model, self.name, "imagenet-real", "none", "unlabelled", float(len(prediction.sample_ids) - len(rows)),
-            None, None, len(prediction.sample_ids), self.version))
-        top1["imagenet-real"] = float(hits.mean())
+        arrays = {"correct": np.array([int(predicted[i]) in sets[names[i]] for i in rows])}
+        output.records.extend(self._hit_records(model, "imagenet-real", "none", arrays, seed))
+        # the labelled val images' hits, under ReaL's own key, so runs get paired ReaL tests
+        output.add_samples(prediction, arrays, dataset="imagenet-real", condition="none", rows=np.array(rows))
+        output.records.append(self.record(
+            model, dataset="imagenet-real", metric="unlabelled", value=float(len(prediction.sample_ids) - len(rows)),
+            n=len(prediction.sample_ids)))
+        top1["imagenet-real"] = float(arrays["correct"].mean())

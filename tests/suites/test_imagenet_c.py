@@ -85,8 +85,8 @@ def test_on_the_fly_imagenet_c_from_a_val_folder(tmp_path):
     model_file.write_text(COLOUR_MODEL)
     payload = run(root, model_file, tmp_path / "out")
     records = [r for r in payload["records"] if r["dataset"] == "imagenet-c"]
-    per_condition = {r["condition"]: r["value"] for r in records if r["metric"] == "top1" and "/" in r["condition"]}
-    assert len(per_condition) == 75
+    per_condition = {r["condition"]: r["value"] for r in records if r["metric"] == "top1" and not r["aggregate"]}
+    assert len(per_condition) == 75 and all(c.startswith("corrupt/") for c in per_condition)
     # independent: corrupt each image ourselves and ask the model directly
     namespace: dict = {}
     exec(model_file.read_text(), namespace)
@@ -98,13 +98,19 @@ def test_on_the_fly_imagenet_c_from_a_val_folder(tmp_path):
         with torch.no_grad():
             predicted = model(batch).argmax(1).numpy()
         expected = np.mean(predicted == np.array([label for _, label in paths]))
-        assert per_condition[f"{corruption}/{severity}"] == pytest.approx(expected)
-    mce = [r for r in records if r["metric"] == "mean_corruption_error"][0]["value"]
+        assert per_condition[f"corrupt/{corruption}/{severity}"] == pytest.approx(expected)
+    (mce,) = [r for r in records if r["metric"] == "mean_corruption_error"]
+    assert (mce["condition"], mce["aggregate"]) == ("corrupt/*/*", "mean")
     # Hendrycks & Dietterich's definition written out: mean over corruptions of
     # sum over severities of (1 - top-1) / (5 x AlexNet's mean error)
-    expected = np.mean([sum(1 - per_condition[f"{c}/{s}"] for s in range(1, 6)) / (5 * a)
+    expected = np.mean([sum(1 - per_condition[f"corrupt/{c}/{s}"] for s in range(1, 6)) / (5 * a)
                         for c, a in PROTOCOL_ALEXNET.items()])
-    assert mce == pytest.approx(expected)
+    assert mce["value"] == pytest.approx(expected)
+    # per-sample hits under the records' own key (dataset imagenet-c), not the request's
+    from auditkit.records import per_sample_path
+
+    saved = np.load(tmp_path / "out" / per_sample_path("robustness", "imagenet-c", "corrupt/fog/5"))
+    assert saved["correct"].mean() == per_condition["corrupt/fog/5"] and len(saved["sample_id"]) == 3
     assert payload["header"]["images_forwarded"]["imagenet-val/corrupt/fog/5"] == 3
     # which images: auditkit's implementation, named in the header and in the store's keys
     from auditkit.data.imagenet_c import implementation
@@ -127,9 +133,132 @@ def test_released_imagenet_c_folders(tmp_path):
     model_file.write_text(COLOUR_MODEL)
     payload = run(root, model_file, tmp_path / "out")
     records = {(r["condition"], r["metric"]): r["value"] for r in payload["records"] if r["dataset"] == "imagenet-c"}
-    assert records[("brightness/5", "top1")] == 0.5 and records[("brightness/1", "top1")] == 1.0
-    assert records[("brightness", "corruption_error")] == pytest.approx(0.5 / (5 * 0.564592))
-    assert ("none", "mean_corruption_error") not in records  # 1 of 15 corruptions complete
+    assert records[("corrupt/brightness/5", "top1")] == 0.5 and records[("corrupt/brightness/1", "top1")] == 1.0
+    assert records[("corrupt/brightness/*", "corruption_error")] == pytest.approx(0.5 / (5 * 0.564592))
+    assert ("corrupt/*/*", "mean_corruption_error") not in records  # 1 of 15 corruptions complete
+    from auditkit.records import per_sample_path
+
+    saved = np.load(tmp_path / "out" / per_sample_path("robustness", "imagenet-c", "corrupt/brightness/5"))
+    assert sorted(saved["sample_id"]) == [f"brightness/5/{wnids[i]}/x.JPEG" for i in (0, 1)]
     assert any("mCE needs all 15" in n["message"] for n in payload["notices"])
     assert "imagenet-c/native" in payload["header"]["images_forwarded"]
     assert payload["header"]["imagenet_c"].startswith("released files")
+
+
+def _answers(dataset: str, condition: str, ids: list[str], right: list[bool]):
+    """Predictions whose top-1 is the label exactly where ``right``."""
+    from pathlib import Path
+
+    from auditkit.data.source import DatasetSource, Sample
+    from auditkit.suite import Predictions
+
+    labels = np.arange(len(ids)) % 7
+    logits = np.zeros((len(ids), 1000), np.float32)
+    logits[np.arange(len(ids)), np.where(right, labels, labels + 100)] = 5
+    source = DatasetSource(dataset, Path("/nowhere"),
+                           tuple(Sample(Path("/nowhere"), int(l), i) for l, i in zip(labels, ids)))
+    return Predictions(source, condition, logits, np.array([f"sha-{i}" for i in ids]))
+
+
+def _right(corruption: str, severity: int) -> list[bool]:
+    """4 images per condition; k of them right, k from the names (a hand-made table)."""
+    k = (len(corruption) + severity) % 5
+    return [j < k for j in range(4)]
+
+
+def _check_imagenet_c_records(output, suite) -> None:
+    from suites.robustness.suite import ALEXNET_ERROR as TABLE
+
+    records = {(r.condition, r.metric): r for r in output.records if r.dataset == "imagenet-c"}
+    assert {r.subset for r in output.records} == {"all"}
+    for c in CORRUPTIONS:
+        for s in range(1, 6):
+            record = records[(f"corrupt/{c}/{s}", "top1")]
+            assert record.value == np.mean(_right(c, s)) and record.n == 4 and not record.aggregate
+            # the per-sample arrays under the record's own key give it back
+            arrays = output.per_sample[("imagenet-c", f"corrupt/{c}/{s}")]
+            assert suite.sample_metrics("imagenet-c", f"corrupt/{c}/{s}", arrays) == {("all", "top1"): record.value}
+        ce = records[(f"corrupt/{c}/*", "corruption_error")]
+        assert ce.aggregate == "normalised_sum"
+        assert ce.value == pytest.approx(sum(1 - np.mean(_right(c, s)) for s in range(1, 6)) / (5 * TABLE[c]))
+    mean = records[("corrupt/*/*", "top1")]
+    assert mean.aggregate == "mean" and mean.n == 15 * 5 * 4
+    assert mean.value == pytest.approx(np.mean([np.mean(_right(c, s)) for c in CORRUPTIONS for s in range(1, 6)]))
+    mce = records[("corrupt/*/*", "mean_corruption_error")]
+    assert mce.aggregate == "mean"
+    assert mce.value == pytest.approx(np.mean([records[(f"corrupt/{c}/*", "corruption_error")].value
+                                               for c in CORRUPTIONS]))
+    assert {c for c, _ in records} == {f"corrupt/{c}/{s}" for c in CORRUPTIONS for s in range(1, 6)} | {
+        f"corrupt/{c}/*" for c in CORRUPTIONS} | {"corrupt/*/*"}
+
+
+def test_imagenet_c_made_from_val_records_under_imagenet_c_with_its_conditions():
+    from auditkit.suite import PredictionRequest
+    from suites.robustness.suite import RobustnessSuite
+
+    ids = [f"n0/ILSVRC2012_val_{i:08d}.JPEG" for i in range(4)]
+    predictions = {PredictionRequest("imagenet-val", f"corrupt/{c}/{s}"):
+                   _answers("imagenet-val", f"corrupt/{c}/{s}", ids, _right(c, s))
+                   for c in CORRUPTIONS for s in range(1, 6)}
+    predictions[PredictionRequest("imagenet-val")] = _answers("imagenet-val", "none", ids, [True, True, True, False])
+    suite = RobustnessSuite()
+    output = suite.evaluate("m", predictions, seed=0)
+    _check_imagenet_c_records(output, suite)
+    assert list(output.per_sample[("imagenet-c", "corrupt/fog/3")]["sample_id"]) == ids
+    gap = [r for r in output.records if r.metric == "top1_gap" and r.dataset == "imagenet-c"][0]
+    mean = [r for r in output.records if (r.dataset, r.condition, r.metric) == ("imagenet-c", "corrupt/*/*", "top1")][0]
+    assert (gap.condition, gap.aggregate) == ("corrupt/*/*", "mean") and gap.value == pytest.approx(0.75 - mean.value)
+    assert set(output.per_sample) == {("imagenet-val", "none"), *(
+        ("imagenet-c", f"corrupt/{c}/{s}") for c in CORRUPTIONS for s in range(1, 6))}
+
+
+def test_released_imagenet_c_is_one_request_split_into_its_conditions():
+    from auditkit.suite import PredictionRequest
+    from suites.robustness.suite import RobustnessSuite
+
+    ids, right = [], []
+    for c in reversed(CORRUPTIONS):  # the release's file order is not the records' order
+        for s in range(1, 6):
+            ids += [f"{c}/{s}/n0144/{c}_{s}_{j}.JPEG" for j in range(4)]
+            right += _right(c, s)
+    ids += ["speckle_noise/2/n0144/h.JPEG"]  # a hold-out corruption: its top-1 only
+    right += [True]
+    suite = RobustnessSuite()
+    output = suite.evaluate("m", {PredictionRequest("imagenet-c", "native"): _answers("imagenet-c", "native", ids, right)},
+                            seed=0)
+    hold_out = [r for r in output.records if r.condition == "corrupt/speckle_noise/2"]
+    assert [(r.metric, r.value, r.n) for r in hold_out] == [("top1", 1.0, 1)]
+    output.records = [r for r in output.records if r not in hold_out]
+    _check_imagenet_c_records(output, suite)
+    fog = output.per_sample[("imagenet-c", "corrupt/fog/3")]
+    assert list(fog["sample_id"]) == [f"fog/3/n0144/fog_3_{j}.JPEG" for j in range(4)]
+    assert list(fog["content_sha1"]) == [f"sha-fog/3/n0144/fog_3_{j}.JPEG" for j in range(4)]
+    assert list(fog["correct"]) == _right("fog", 3)
+    assert ("imagenet-c", "native") not in output.per_sample
+
+
+def test_version_1_imagenet_c_rows_migrate_to_corrupt_conditions():
+    from auditkit.records import MetricRecord
+    from auditkit.records_v1 import SAMPLE_KEYS, migrate_record
+
+    def v1(dataset: str, condition: str, metric: str) -> dict:  # as robustness 0.2 wrote them (git show 662ce83)
+        return {"model": "m", "suite": "robustness", "dataset": dataset, "condition": condition, "metric": metric,
+                "value": 0.5, "ci_low": None, "ci_high": None, "n": 3, "suite_version": "0.2"}
+
+    rows = [v1("imagenet-c", "fog/3", "top1"), v1("imagenet-c", "none", "top1"),
+            v1("imagenet-c", "fog", "corruption_error"), v1("imagenet-c", "none", "mean_corruption_error"),
+            v1("imagenet-c", "none", "top1_gap"), v1("imagenet-val", "none", "top5"),
+            v1("imagenet-real", "none", "unlabelled"), v1("imagenet-a", "none", "effective_robustness")]
+    moved = [MetricRecord(**migrate_record(row)) for row in rows]
+    assert [(r.dataset, r.condition, r.subset, r.metric, r.aggregate) for r in moved] == [
+        ("imagenet-c", "corrupt/fog/3", "all", "top1", ""),
+        ("imagenet-c", "corrupt/*/*", "all", "top1", "mean"),
+        ("imagenet-c", "corrupt/fog/*", "all", "corruption_error", "normalised_sum"),
+        ("imagenet-c", "corrupt/*/*", "all", "mean_corruption_error", "mean"),
+        ("imagenet-c", "corrupt/*/*", "all", "top1_gap", "mean"),
+        ("imagenet-val", "none", "all", "top5", ""),
+        ("imagenet-real", "none", "all", "unlabelled", ""),
+        ("imagenet-a", "none", "all", "effective_robustness", ""),
+    ]
+    # version 1 wrote per-sample files for the plain datasets only, under the same key
+    assert SAMPLE_KEYS["robustness"]("imagenet-val", "none") == ("imagenet-val", "none")

@@ -31,9 +31,12 @@ def run(model: str, out: Path, *extra: str) -> dict:
 
 
 def ratios(payload: dict, prefix: str = "") -> dict[str, float]:
-    return {r["condition"][len(prefix):]: r["value"] for r in payload["records"]
-            if r["metric"] == "error_ratio" and r["condition"].startswith(prefix)
-            and ("/" in r["condition"]) == bool(prefix)}
+    """Error ratio per factor: subset ``<factor>`` (top file) or ``multi/<factor>``, all at
+    condition none (the plain val images)."""
+    assert all(r["condition"] == "none" for r in payload["records"] if r["suite"] == "imagenet_x")
+    return {r["subset"][len(prefix):]: r["value"] for r in payload["records"]
+            if r["metric"] == "error_ratio" and r["subset"].startswith(prefix)
+            and ("/" in r["subset"]) == bool(prefix)}
 
 
 def package_ratios(predictions: pd.DataFrame, which: str) -> pd.Series:
@@ -58,7 +61,7 @@ def test_published_rows_reproduced(model, tmp_path, imagenet_x_predictions):
         got = ratios(payload, prefix)
         for factor in FACTORS:
             assert got[factor] == pytest.approx(expected[factor], rel=1e-12), (which, factor)
-    mean = [r for r in payload["records"] if r["metric"] == "error_ratio_mean" and r["condition"] == "none"][0]
+    mean = [r for r in payload["records"] if r["metric"] == "error_ratio_mean" and r["subset"] == "all"][0]
     assert mean["value"] == pytest.approx(np.mean([ours[f] for f in FACTORS]))
     coverage = [r for r in payload["records"] if r["metric"] == "coverage"][0]
     assert coverage["value"] == 1.0 and coverage["n"] == 46110
@@ -161,7 +164,7 @@ def test_missing_factor_is_absent_and_the_rest_is_reported(partial_val, tmp_path
     assert set(got) == set(FACTORS) - {"multiple_objects"}
     for i, factor in enumerate(FACTORS[:-1]):
         assert got[factor] == pytest.approx(1.875 if i % 2 == 0 else 0.0), factor
-    mean = [r for r in payload["records"] if r["metric"] == "error_ratio_mean" and r["condition"] == "none"][0]
+    mean = [r for r in payload["records"] if r["metric"] == "error_ratio_mean" and r["subset"] == "all"][0]
     assert mean["value"] == pytest.approx(8 * 1.875 / 15)  # over the 15 present factors
     reason = [s["reason"] for s in payload["skipped"] if s["suite"] == "imagenet_x" and "(top factor)" in s["reason"]][0]
     assert "multiple_objects" in reason and "absent" in reason and "\n" not in reason
@@ -193,3 +196,77 @@ def test_predictions_file_mistakes(tmp_path):
     bad.write_text("file_name,predicted_class,predicted_probability\nILSVRC2012_val_00000001.JPEG,1000,0.5\n")
     with pytest.raises(AuditError, match="not an ImageNet class"):
         load_model(f"predictions:{bad}")
+
+
+def _recorded(predictions: pd.DataFrame):
+    """Predictions of a recorded top-1 observer on the annotated val images in ``predictions``,
+    labels from the annotations (what the runner hands the suite for ``predictions:PATH``)."""
+    from auditkit.data.source import DatasetSource, Sample
+    from auditkit.suite import Predictions
+
+    labels = {}
+    for which in ("top", "multi"):
+        table = imagenet_x.load_annotations(which_factor=which, partition="val", filter_prototypes=True)
+        labels.update(zip(table["file_name"], table["class"].astype(int)))
+    rows = predictions[predictions["file_name"].isin(labels)]
+    names = rows["file_name"].tolist()
+    source = DatasetSource("imagenet-val", Path("/nowhere"),
+                           tuple(Sample(Path("/nowhere"), labels[n], n) for n in names))
+    return Predictions(source, "none", None, np.full(len(names), ""),
+                       top1=rows["predicted_class"].to_numpy(np.int64),
+                       top1_probability=rows["predicted_probability"].to_numpy(float))
+
+
+def test_records_are_subsets_of_the_plain_view_and_sample_metrics_give_them_back(imagenet_x_predictions):
+    from auditkit.suite import PredictionRequest
+    from suites.imagenet_x.suite import ImageNetXSuite
+
+    published = pd.read_csv(imagenet_x_predictions / "ResNet50.csv")
+    partial = published.sort_values("file_name").head(3000)  # a partial val set, every factor present
+    prediction = _recorded(partial)
+    suite = ImageNetXSuite()
+    assert set(prediction.answered) & set(suite.accepts)
+    output = suite.evaluate("m", {PredictionRequest("imagenet-val"): prediction}, seed=0)
+    records = {(r.subset, r.metric): r for r in output.records}
+    assert {(r.dataset, r.condition, r.aggregate) for r in output.records} == {("imagenet-val", "none", "")}
+    subsets = {r.subset for r in output.records}
+    assert subsets == {"all", "multi", *FACTORS, *(f"multi/{f}" for f in FACTORS)}
+    # the package's own pipeline on the same partial predictions
+    for which, prefix in (("top", ""), ("multi", "multi/")):
+        expected = package_ratios(partial, which)
+        for factor in FACTORS:
+            assert records[(f"{prefix}{factor}", "error_ratio")].value == pytest.approx(expected[factor], rel=1e-12)
+    top = imagenet_x.load_annotations(which_factor="top", partition="val", filter_prototypes=True)
+    used = top[top["file_name"].isin(partial["file_name"])]
+    assert records[("all", "coverage")].value == len(used) / 46110
+    assert records[("pose", "annotated_images")].value == used["pose"].sum()
+    ci = records[("texture", "error_ratio")]
+    assert ci.ci_low < ci.value < ci.ci_high
+    # every value the per-sample arrays give is the record's, and they give every record but none
+    arrays = output.per_sample[("imagenet-val", "none")]
+    assert list(arrays["sample_id"]) == list(prediction.sample_ids)
+    recomputed = suite.sample_metrics("imagenet-val", "none", arrays)
+    assert recomputed == {key: records[key].value for key in records}
+    hits = suite.sample_hits("imagenet-val", "none", arrays)
+    assert set(hits) == {("all", "accuracy"), ("multi", "accuracy")}
+    assert hits[("all", "accuracy")].mean() == records[("all", "accuracy")].value
+
+
+def test_version_1_rows_migrate_to_subsets():
+    from auditkit.records import MetricRecord
+    from auditkit.records_v1 import SAMPLE_KEYS, migrate_record
+
+    def v1(condition: str, metric: str) -> dict:  # as imagenet_x 1.0 wrote them (git show 662ce83)
+        return {"model": "m", "suite": "imagenet_x", "dataset": "imagenet-val", "condition": condition,
+                "metric": metric, "value": 1.0, "ci_low": None, "ci_high": None, "n": 9, "suite_version": "1.0"}
+
+    moved = {(row["condition"], row["metric"]): migrate_record(row) for row in (
+        v1("pose", "error_ratio"), v1("multi/pose", "accuracy"), v1("none", "error_ratio_mean"),
+        v1("multi", "error_ratio_mean"), v1("none", "coverage"))}
+    assert {key: (row["condition"], row["subset"]) for key, row in moved.items()} == {
+        ("pose", "error_ratio"): ("none", "pose"), ("multi/pose", "accuracy"): ("none", "multi/pose"),
+        ("none", "error_ratio_mean"): ("none", "all"), ("multi", "error_ratio_mean"): ("none", "multi"),
+        ("none", "coverage"): ("none", "all")}
+    for row in moved.values():
+        MetricRecord(**row)  # a valid version 2 record
+    assert SAMPLE_KEYS["imagenet_x"]("imagenet-val", "none") == ("imagenet-val", "none")

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from auditkit.cli import main
+from auditkit.records import per_sample_path
 from suites.linear_probe.suite import (
+    LinearProbeSuite,
     average_precisions,
     choose_c,
     few_shot_sample,
@@ -91,13 +93,14 @@ def test_suite_on_digits_end_to_end(tmp_path, tiny_model_file):
           "--data-root", str(tmp_path / "data"), "--out", str(out), "--cache", str(tmp_path / "cache"),
           "--no-progress", "--workers", "0", "--batch-size", "256"])
     payload = json.loads((out / "results.json").read_text())
-    records = {(r["dataset"], r["condition"], r["metric"]): r for r in payload["records"]}
-    top1 = records[("digits", "none", "top1")]
+    assert {r["condition"] for r in payload["records"]} == {"none"}  # the plain features throughout
+    records = {(r["dataset"], r["subset"], r["metric"]): r for r in payload["records"]}
+    top1 = records[("digits", "all", "top1")]
     assert top1["n"] == 798 and top1["ci_low"] <= top1["value"] <= top1["ci_high"]
     assert top1["value"] > 0.3  # chance is 0.1: random 8-d conv features still carry digit shape
-    shots = [records[("digits", f"few-shot/{k}", "top1")]["value"] for k in (1, 5, 10, 25)]
+    shots = [records[("digits", f"k={k}", "top1")]["value"] for k in (1, 5, 10, 25)]
     assert shots[0] < shots[-1] <= top1["value"] + 0.05
-    assert 0.1 < records[("digits", "none", "retrieval_map")]["value"] < 1
+    assert 0.1 < records[("digits", "all", "retrieval_map")]["value"] < 1
     # the features went through the store in an entry of their own: a second run forwards nothing
     assert payload["header"]["images_forwarded"]["digits/none [features]"] == 1797
     main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "linear_probe",
@@ -109,8 +112,12 @@ def test_suite_on_digits_end_to_end(tmp_path, tiny_model_file):
     skipped = {s["dataset"]: s["reason"] for s in payload["skipped"]}
     assert "not found" in skipped["vtab-1k"] and set(skipped) == {"transfer", "vtab-1k", "roxford5k", "rparis6k"}
     assert (out / "figures" / "linear_probe__all-tasks__transfer.png").is_file()
-    saved = np.load(out / "per_sample" / "linear_probe" / "digits__none.npz")
+    saved = np.load(out / per_sample_path("linear_probe", "digits", "none"))
     assert (saved["probe_prediction"] >= 0).sum() == 798 and len(saved["content_sha1"]) == 1797
+    # the saved arrays give the record back (the one definition paired comparisons use)
+    test = saved["split"] == "test"
+    assert np.mean(saved["probe_prediction"][test] == saved["label"][test]) == top1["value"]
+    assert LinearProbeSuite().sample_metrics("digits", "none", dict(saved)) == {("all", "top1"): top1["value"]}
 
 
 def test_feature_entries_leave_the_logits_keys_unchanged():
@@ -144,14 +151,32 @@ def test_vtab_1k_tasks_are_probed_one_by_one(tmp_path):
     prediction = Predictions(source=source, condition="none", logits=None,
                              content_sha1=np.full(len(labels), ""), features=features)
     output = LinearProbeSuite().evaluate("m", {request: prediction}, seed=0)
-    values = {(r.condition, r.metric): r for r in output.records}
+    assert {r.condition for r in output.records} == {"none"}
+    values = {(r.subset, r.metric): r for r in output.records}
     assert values[("dtd", "top1")].value == values[("cifar100", "top1")].value == 1.0
     assert values[("dtd", "top1")].n == 4
-    assert values[("none", "top1_mean")].value == 1.0 and values[("none", "top1_mean")].n == 2
-    assert ("cifar100/few-shot/5", "top1") in values and ("dtd", "retrieval_map") in values
+    assert values[("all", "top1_mean")].value == 1.0 and values[("all", "top1_mean")].n == 2
+    assert ("cifar100/k=5", "top1") in values and ("dtd", "retrieval_map") in values
     assert any("2 of the 19" in n.message for n in output.notices)
     saved = output.per_sample[("vtab-1k", "none")]
     assert set(saved["task"]) == {"dtd", "cifar100"} and (saved["probe_prediction"] >= 0).sum() == 8
+    recomputed = LinearProbeSuite().sample_metrics("vtab-1k", "none", saved)
+    assert recomputed == {key: values[key].value for key in recomputed}
+    assert set(recomputed) == {("dtd", "top1"), ("cifar100", "top1"), ("all", "top1_mean")}
+
+
+def test_probe_hits_by_hand():
+    from suites.linear_probe.suite import LinearProbeSuite
+
+    arrays = {"label": np.array([0, 1, 1, 0, 2, 2, 1]),
+              "split": np.array(["train", "test", "test", "test", "test", "val", "test"]),
+              "task": np.array(["a", "a", "a", "a", "b", "b", "c"]),
+              "probe_prediction": np.array([-1, 1, 0, 0, 2, -1, -1])}  # task c: no probe ran
+    metrics = LinearProbeSuite().sample_metrics("vtab-1k", "none", arrays)
+    assert metrics == {("a", "top1"): pytest.approx(2 / 3), ("b", "top1"): 1.0,
+                       ("all", "top1_mean"): pytest.approx((2 / 3 + 1) / 2)}
+    single = {**arrays, "task": np.full(7, "digits")}
+    assert LinearProbeSuite().sample_metrics("digits", "none", single) == {("all", "top1"): pytest.approx(3 / 4)}
 
 
 def test_query_gallery_layout_gets_retrieval_only(tmp_path):
@@ -252,13 +277,13 @@ def test_revisited_oxford_end_to_end(tmp_path, tiny_model_file):
     assert payload["header"]["images_forwarded"]["roxford5k/none [features]"] == 8
 
 
-def _task_records(x: np.ndarray, y: np.ndarray, split: np.ndarray):
+def _task_records(x: np.ndarray, y: np.ndarray, split: np.ndarray, with_result: bool = False):
     from auditkit.suite import SuiteOutput
     from suites.linear_probe.suite import LinearProbeSuite
 
     output = SuiteOutput()
-    LinearProbeSuite()._task("m", "transfer", "", x, y, split, 0, output)
-    return output
+    result = LinearProbeSuite()._task("m", "transfer", "all", x, y, split, 0, output)
+    return (output, result) if with_result else output
 
 
 def test_a_split_cut_by_limit_is_skipped_with_the_reason():
@@ -289,19 +314,20 @@ def test_few_shot_never_sees_the_val_labels(monkeypatch):
     rng = np.random.default_rng(5)
     x, y = _blobs(rng, 270, 3, 6, 2.5)
     split = np.array(["train"] * 90 + ["val"] * 90 + ["test"] * 90)
-    honest = _task_records(x, y, split)
+    honest, honest_probe = _task_records(x, y, split, with_result=True)
     scrambled_y = y.copy()
     scrambled_y[90:180] = rng.permutation(2 - y[90:180])  # mostly wrong, shuffled
-    scrambled = _task_records(x, scrambled_y, split)
+    scrambled, scrambled_probe = _task_records(x, scrambled_y, split, with_result=True)
 
     def few_shot(output):
-        return {(r.condition, r.metric): (r.value, r.ci_low, r.ci_high) for r in output.records
-                if r.condition.startswith("few-shot/")}
+        return {(r.subset, r.metric): (r.value, r.ci_low, r.ci_high) for r in output.records
+                if r.subset.startswith("k=")}
 
     assert few_shot(honest) == few_shot(scrambled) and len(few_shot(honest)) == 2 + 2  # top1 and C at each k
-    full = {r.metric: r.value for r in honest.records if r.condition == "none"}
-    full_scrambled = {r.metric: r.value for r in scrambled.records if r.condition == "none"}
-    assert (full["probe_c"], full["top1"]) != (full_scrambled["probe_c"], full_scrambled["top1"])
+    full = {r.metric: r.value for r in honest.records if r.subset == "all"}
+    full_scrambled = {r.metric: r.value for r in scrambled.records if r.subset == "all"}
+    # the full probe's C (and its top-1, returned for evaluate's record) do see the val labels
+    assert (full["probe_c"], honest_probe[0]) != (full_scrambled["probe_c"], scrambled_probe[0])
 
 
 def test_few_shot_c_comes_from_cross_validation_on_the_k_images(monkeypatch):

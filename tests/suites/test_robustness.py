@@ -69,6 +69,10 @@ def test_real_accuracy_matches_timm_real_labels_scorer():
     scorer.add_result(torch.from_numpy(logits))
     assert real["top1"].value * 100 == pytest.approx(scorer.get_accuracy(1), abs=1e-9)
     assert real["top1"].n == 46837 and real["unlabelled"].value == 50000 - 46837
+    # ReaL's hits on its labelled val images, under its own key: they give the record back
+    arrays = output.per_sample[("imagenet-real", "none")]
+    assert len(arrays["sample_id"]) == 46837 and names[0] not in set(arrays["sample_id"])
+    assert RobustnessSuite().sample_metrics("imagenet-real", "none", arrays) == {("all", "top1"): real["top1"].value}
 
 
 @pytest.fixture
@@ -238,3 +242,25 @@ def test_probit_scale_is_a_setting():
     normal = NormalDist()
     assert er == pytest.approx(0.5 - normal.cdf(0.9617 * normal.inv_cdf(0.75) - 0.3247), abs=1e-4)
     assert output.header["effective_robustness"]["imagenet-v2"]["scale"] == "probit"
+
+
+def test_shift_records_and_their_per_sample_arrays_agree():
+    suite = RobustnessSuite()
+    predictions = {
+        PredictionRequest("imagenet-val"): _predictions("imagenet-val", [1, 2, 3, 4], [1, 2, 3, 0]),  # 3/4
+        PredictionRequest("imagenet-v2"): _predictions("imagenet-v2", [1, 2], [1, 0]),  # 1/2
+    }
+    assert {"logits", "top1"} >= set(suite.accepts) and "logits" in predictions[PredictionRequest("imagenet-v2")].answered
+    output = suite.evaluate("m", predictions, seed=0)
+    assert {(r.condition, r.subset, r.aggregate) for r in output.records} == {("none", "all", "")}
+    records = {(r.dataset, r.metric): r for r in output.records}
+    assert records[("imagenet-val", "top1")].value == 0.75 and records[("imagenet-v2", "top1")].value == 0.5
+    # top-5 of the wrong val image (answer 0, label 4): the tied zero logits rank by class id
+    # (stable order), so its top five are 0, 1, 2, 3, 4 and hold the label
+    assert records[("imagenet-val", "top5")].value == 1.0
+    for dataset in ("imagenet-val", "imagenet-v2"):
+        arrays = output.per_sample[(dataset, "none")]
+        assert list(arrays["sample_id"]) == [f"{dataset}-{i}" for i in range(len(arrays["correct"]))]
+        assert suite.sample_metrics(dataset, "none", arrays) == {
+            key: records[(dataset, key[1])].value for key in [("all", "top1"), ("all", "top5")]}
+    assert records[("imagenet-v2", "top1_gap")].value == 0.25
