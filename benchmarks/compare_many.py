@@ -23,6 +23,8 @@ from auditkit.compare import compare, load_runs
 from auditkit.compare import page as page_module
 from auditkit.records import SCHEMA_VERSION
 
+# schema v2: the input each suite's headline rests on (shape bias: the stimuli at their size)
+CONDITIONS = {"shape_bias": "native"}
 
 def write_runs(root: Path, count: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
@@ -34,7 +36,8 @@ def write_runs(root: Path, count: int, seed: int = 0) -> Path:
                   ("shape_bias", "cue-conflict", "shape_bias"): rng.uniform(0.2, 0.6)}
         folder = root / f"r{i:04d}"
         folder.mkdir(parents=True)
-        records = [{"model": f"m{i}", "suite": s, "dataset": d, "condition": "none", "metric": m, "value": v,
+        records = [{"model": f"m{i}", "suite": s, "dataset": d, "condition": CONDITIONS.get(s, "none"),
+                    "subset": "all", "metric": m, "value": v,
                     "ci_low": v - 0.01, "ci_high": v + 0.01, "n": 1000, "suite_version": "x"}
                    for (s, d, m), v in values.items()]
         payload = {"schema_version": SCHEMA_VERSION, "header": {"model": {"name": f"m{i}"}}, "records": records,

@@ -14,10 +14,13 @@ import pytest
 from auditkit.cli import main
 from auditkit.records import SCHEMA_VERSION
 
+# schema v2: the input each suite's headline rests on (shape bias: the stimuli at their size)
+CONDITIONS = {"shape_bias": "native"}
 
 def _write_run(folder, model: str, values: dict[tuple[str, str, str], float]) -> None:
     folder.mkdir(parents=True)
-    records = [{"model": model, "suite": s, "dataset": d, "condition": "none", "metric": m, "value": v,
+    records = [{"model": model, "suite": s, "dataset": d, "condition": CONDITIONS.get(s, "none"),
+                "subset": "all", "metric": m, "value": v,
                 "ci_low": v - 0.01, "ci_high": v + 0.01, "n": 1000, "suite_version": "0.1"}
                for (s, d, m), v in values.items()]
     header = {"model": {"name": model, "fingerprint": model * 3}, "suites": {}, "datasets": {},
