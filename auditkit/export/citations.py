@@ -121,8 +121,8 @@ def bibliography(source: ExportSource) -> str:
         entry = PAPER if name == "paper" else ENTRIES.get(name)
         if entry is not None:
             entries.append(entry)
-        elif any(r.dataset == name for r in source.records):
-            unknown.append(name)
+        elif any(r.dataset == name and not suite_for(r.suite).citations for r in source.records):
+            unknown.append(name)  # a dataset no entry and none of its suites' citations cover
     for suite in dict.fromkeys(r.suite for r in source.records):
         citations = suite_for(suite).citations
         entries.extend(citations)

@@ -142,7 +142,8 @@ def test_csv_model_index_and_citations(exported) -> None:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(payload["records"])
     for row, record in zip(rows, payload["records"]):
-        assert (row["model"], row["metric"], row["condition"]) == (record["model"], record["metric"], record["condition"])
+        assert (row["model"], row["metric"], row["condition"], row["subset"], row["aggregate"]) == (
+            record["model"], record["metric"], record["condition"], record["subset"], record["aggregate"])
         assert float(row["value"]) == record["value"] and len(row["model_fingerprint"]) == 64
     assert (out / "paired_tests.csv").read_text().count("\n") == len(payload["tests"]) + 1
 
@@ -155,7 +156,7 @@ def test_csv_model_index_and_citations(exported) -> None:
         name, results = model_index_to_eval_results(yaml.safe_load(front)["model-index"])
         assert name == run["name"]
         expected = {r["metric"]: r["value"] for r in payload["records"]
-                    if r["model"] == run["name"] and r["condition"] == "none"}
+                    if r["model"] == run["name"] and r["condition"] == "none" and r["subset"] == "all"}
         assert {e.metric_type: e.metric_value for e in results} == pytest.approx(expected, rel=1e-5)
         assert all(e.dataset_type == "ILSVRC/imagenet-1k" and e.verified is False for e in results)
 
@@ -180,3 +181,30 @@ def test_single_run_exports_and_mistakes(exported, tmp_path: Path) -> None:
         export(tmp_path, ["csv"], tmp_path / "bad")
     with pytest.raises(AuditError, match="--ci"):
         export(run, ["csv"], tmp_path / "bad", ci="brackets")
+
+
+def test_citations_come_from_the_suites() -> None:
+    """The exporter knows datasets and methods; each suite's protocol BibTeX is its own
+    ``Suite.citations`` (issue 15), so a suite added later cites itself with no engine change."""
+    from auditkit.export.citations import ENTRIES, bibliography
+    from auditkit.export.source import ExportSource
+    from auditkit.records import MetricRecord
+    from suites import SUITES, get_suite
+
+    assert not set(ENTRIES) & set(SUITES)  # no suite's entry held by the engine
+    records = [MetricRecord(model="m", suite=suite, dataset=dataset, condition=condition, metric=metric, value=0.5, n=10)
+               for suite, dataset, condition, metric in (
+                   ("shape_bias", "cue-conflict", "native", "shape_bias"), ("calibration", "imagenet-val", "none", "ece"),
+                   ("robustness", "imagenet-c", "corrupt/fog/3", "top1"), ("imagenet_x", "imagenet-val", "none", "accuracy"),
+                   ("invariance", "imagenet-val", "scale/1.5", "top1"), ("human_ood", "mvh-contrast", "native", "accuracy"))]
+    bib = bibliography(ExportSource(["m"], records, {"m": {}}, {}))
+    for suite in ("shape_bias", "calibration", "robustness", "imagenet_x", "human_ood"):
+        citations = get_suite(suite).citations
+        assert citations, suite
+        for entry in citations:
+            key = re.match(r"@\w+\{([^,]+),", entry).group(1)
+            assert f"{{{key}," in bib, (suite, key)
+    for key in ("geirhos2019imagenettrained", "geirhos2021partial", "hendrycks2019benchmarking", "taori2020measuring",
+                "idrissi2023imagenetx", "guo2017calibration", "vishniakov2024convnet"):
+        assert f"{{{key}," in bib
+    assert "no entry known" not in bib and bib.count("{") == bib.count("}")
