@@ -31,7 +31,7 @@ def test_paper_rows_hold_protocols_figures():
     assert _value(rows["vit_b_clip (paper)"], "imagenet_x", "imagenet-val", "error_ratio", subset="texture") == 1.65
     assert _value(rows["convnext_b_clip (paper)"], "robustness", "imagenet-c", "top1", "corrupt/*/*") == pytest.approx(0.390)
     # every published row is a headline where auditkit's own run has it (schema v2 keys)
-    from auditkit.compare.runs import is_headline
+    from auditkit.report.headline import is_headline
 
     paper = rows["vit_b_sup (paper)"].records
     assert [r.metric for r in paper if not is_headline(r)] == ["error_ratio"]  # ImageNet-X texture: a subset
