@@ -9,7 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-BLUE, VERMILION = "#0072B2", "#D55E00"
+from auditkit.plotstyle import COLOURS
+
+BLUE, VERMILION = COLOURS[0], COLOURS[3]
 
 
 def error_ratio_plot(model: str, factors: tuple[str, ...], ratios: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Figure:

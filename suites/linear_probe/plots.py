@@ -9,8 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-# Okabe-Ito: colour-blind-safe.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+from auditkit.plotstyle import COLOURS as PALETTE  # Okabe-Ito, colour-blind-safe
 
 
 def transfer_bars(model: str, top1: dict[str, float]) -> Figure:

@@ -9,7 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-BLUE = "#0072B2"
+from auditkit.plotstyle import COLOURS
+
+BLUE = COLOURS[0]
 
 
 def accuracy_bars(model: str, top1: dict[str, float]) -> Figure:

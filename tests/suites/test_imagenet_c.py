@@ -262,3 +262,39 @@ def test_version_1_imagenet_c_rows_migrate_to_corrupt_conditions():
     ]
     # version 1 wrote per-sample files for the plain datasets only, under the same key
     assert SAMPLE_KEYS["robustness"]("imagenet-val", "none") == ("imagenet-val", "none")
+
+
+def test_the_committed_version_1_run_reads_as_version_2():
+    """tests/data/v1_run (auditkit 662ce83, ImageNet-C made from val): robustness and imagenet_x
+    records carry the v2 meaning, and the v1 per-sample files reproduce them through sample_metrics."""
+    from pathlib import Path
+
+    from auditkit import conditions
+    from auditkit.records import read_results
+    from auditkit.records_v1 import v1_sample_files
+    from suites import get_suite
+
+    run_dir = Path(__file__).resolve().parents[1] / "data" / "v1_run"
+    results = read_results(run_dir)
+    mine = [r for r in results.records if r.suite in ("robustness", "imagenet_x")]
+    c = {(r.condition, r.metric): r for r in mine if r.dataset == "imagenet-c"}
+    assert len([k for k in c if k[1] == "top1" and "*" not in k[0]]) == 75
+    assert c[("corrupt/*/*", "top1")].aggregate == c[("corrupt/*/*", "mean_corruption_error")].aggregate == "mean"
+    assert c[("corrupt/fog/*", "corruption_error")].aggregate == "normalised_sum"
+    for record in mine:  # every condition in the registry's grammar
+        if record.aggregate:
+            conditions.parse_pattern(record.condition)
+        else:
+            assert conditions.parse(record.condition).format() == record.condition
+    x = {r.subset for r in mine if r.suite == "imagenet_x"}
+    assert {r.condition for r in mine if r.suite == "imagenet_x"} == {"none"} and {"all", "multi", "pose", "multi/pose"} <= x
+    by_key = {r.key: r for r in results.records}
+    files = v1_sample_files(run_dir, results.header)
+    for suite in ("robustness", "imagenet_x"):
+        (key,) = [k for k in files if k[0] == suite]
+        assert key == (suite, "imagenet-val", "none")
+        with np.load(files[key]) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        metrics = get_suite(suite).sample_metrics("imagenet-val", "none", arrays)
+        assert metrics and all(by_key[(suite, "imagenet-val", "none", *k)].value == pytest.approx(v, nan_ok=True)
+                               for k, v in metrics.items())
