@@ -357,7 +357,8 @@ class LinearProbeSuite(Suite):
                     output.notices.append(Notice(self.name, dataset, (
                         f"{len(vtab_top1)} of the {len(VTAB_TASKS)} VTAB-1k tasks ran; top1_mean is their mean, "
                         "not the paper's 19-task average")))
-            output.add_samples(prediction, arrays, dataset=dataset, condition="none")
+            if metrics:  # a probe ran: the arrays reproduce its top-1 (else they would reproduce nothing)
+                output.add_samples(prediction, arrays, dataset=dataset, condition="none")
         if task_top1:
             output.figures.append(SuiteFigure(
                 "all-tasks", "transfer", transfer_bars(model, task_top1),
