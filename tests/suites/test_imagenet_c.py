@@ -117,7 +117,9 @@ def test_on_the_fly_imagenet_c_from_a_val_folder(tmp_path):
 
     assert payload["header"]["imagenet_c"].startswith(f"made on the fly: {implementation()}")
     metas = [json.loads(p.read_text()) for p in (tmp_path / "out").parent.glob("cache/store/*/*/meta.json")]
-    assert sum(m["condition"] == f"corrupt/fog/5@{implementation()}" for m in metas) == 1
+    key = {"kind": "corrupt", "version": 1, "parameters": {"corruption": "fog", "severity": 5},
+           "implementation": implementation()}
+    assert sum(m["condition"] == key for m in metas) == 1
     assert not any(s["dataset"] == "imagenet-c" for s in payload["skipped"])
 
 
