@@ -123,6 +123,7 @@ def run(
     datasets: Optional[str] = typer.Option(None, "--datasets", help="comma-separated dataset names: restrict every suite to these (e.g. imagenet-val,imagenet-v2)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an --out folder holding another run's results"),
     er_scale: str = typer.Option("logit", "--er-scale", help="logit | probit: axes of the testbed's baseline line for effective robustness"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan (per suite: each dataset, condition and output with its image count, from the store or to forward, and every skip with its reason) and exit: nothing is forwarded or written"),
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
@@ -153,10 +154,22 @@ def run(
         reference_model=reference_model, datasets=_split_datasets(datasets, suite_names),
         suite_settings={"er_scale": _choice("--er-scale", er_scale, ("logit", "probit"))},
     )
+    if dry_run:
+        _print_plans(models, options, config)
+        return
     if not several:
         _run_and_report(load_model(models[0], options), config, overwrite)
         return
     _run_several(models, options, config, overwrite)
+
+
+def _print_plans(models: list[str], options, config) -> None:  # type: ignore[no-untyped-def]
+    """``audit run --dry-run``: each model's plan on stdout; nothing forwarded, --out untouched."""
+    from auditkit.adapters.specs import load_model
+    from auditkit.runner import plan_audit
+
+    for spec in models:
+        typer.echo("\n".join(plan_audit(load_model(spec, options), config).lines()))
 
 
 def _run_several(models: list[str], options, config, overwrite: bool) -> None:  # type: ignore[no-untyped-def]

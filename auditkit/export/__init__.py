@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditkit.adapters.observers import to_csv
+from auditkit.data.answer_files import to_csv
 from auditkit.errors import AuditError
 from auditkit.export.citations import bibliography
 from auditkit.export.figures import FIGURE_FORMATS, export_figures

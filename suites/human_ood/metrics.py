@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from auditkit.adapters.observers import DECISION_COLUMNS, read_decisions, to_csv
+from auditkit.data.answer_files import DECISION_COLUMNS, read_decisions, to_csv
 from auditkit.data.model_vs_human import BENCHMARK, BY_NAME, MvhDataset, parse_name  # noqa: F401 (BENCHMARK: plots)
 from auditkit.stats import CI_LEVEL, DEFAULT_RESAMPLES
 

@@ -36,7 +36,7 @@ from typing import Mapping
 
 import numpy as np
 
-from auditkit.adapters.observers import PREDICTION_COLUMNS, to_csv
+from auditkit.data.answer_files import PREDICTION_COLUMNS, to_csv
 from auditkit.records import ALL, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput

@@ -12,7 +12,7 @@ from importlib import resources
 
 import numpy as np
 
-from auditkit.adapters.observers import DECISION_COLUMNS, to_csv
+from auditkit.data.answer_files import DECISION_COLUMNS, to_csv
 from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
 from auditkit.records import ALL
 from auditkit.stats import log_softmax
@@ -136,7 +136,7 @@ def rates(trials: Trials) -> np.ndarray:
 @lru_cache(maxsize=None)
 def reference_trials(observer: str) -> Trials:
     """Shipped published decisions: ``humans`` (ten subjects pooled) or ``resnet50``."""
-    from auditkit.adapters.observers import read_decisions
+    from auditkit.data.answer_files import read_decisions
 
     folder = resources.files("suites.shape_bias") / "reference"
     pattern = "cue-conflict_subject-*_session_1.csv" if observer == "humans" else f"cue-conflict_{observer}_session-1.csv"

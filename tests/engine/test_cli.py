@@ -210,7 +210,8 @@ def damaged_results(tmp_path: Path, damage: str) -> Path:
     from auditkit.records import MetricRecord, RunResults
 
     run = tmp_path / f"run-{damage}"
-    record = MetricRecord("m", "calibration", "imagenet-val", "none", "ece", 0.1, 0.05, 0.15, 24, "1")
+    record = MetricRecord(model="m", suite="calibration", dataset="imagenet-val", metric="ece", value=0.1, ci_low=0.05,
+                          ci_high=0.15, n=24, suite_version="1")
     payload = RunResults(header={"model": {"name": "m"}}, records=[record]).to_json()
     run.mkdir()
     text = json.dumps(payload, indent=2)
@@ -262,3 +263,27 @@ def test_the_console_gives_one_line_per_skipped_dataset(tiny_model_file, val_fol
     root = tmp_path / "out" / "no-data"
     assert skips == [f"skipped on imagenet-r (calibration): dataset imagenet-r not found at {root / 'imagenet-r'}"]
     assert "(each skip in full, with how to fix it: the report, in its suite's section)" in err
+
+
+def test_dry_run_prints_the_plan_and_forwards_and_writes_nothing(tiny_model_file, val_folder, tmp_path, cache_dir,
+                                                                 capsys):
+    out = tmp_path / "out"
+    args = audit_args(tiny_model_file, val_folder, out, cache_dir)
+    args[args.index("calibration")] = "calibration,invariance,cka"
+    main([*args, "--datasets", "imagenet-val,imagenet-r", "--dry-run"])  # digits would be built on first use
+    plan = capsys.readouterr().out.splitlines()
+    assert not out.exists() and not list(cache_dir.glob("store/*/*"))  # nothing forwarded, nothing written
+    assert plan[0].endswith("17 requests, 408 images to forward")  # 24 images: val, 15 views, val's layers
+    assert "  imagenet-val  none  logits  24 images  forward" in plan
+    assert "  imagenet-val  resolution/336  logits  24 images  forward" in plan
+    assert "  imagenet-val  none  layers  24 images  forward" in plan
+    skipped = [line for line in plan if line.startswith("  skipped")]
+    assert any(line.startswith("  skipped imagenet-r: dataset imagenet-r not found") for line in skipped)
+    assert "  skipped imagenet-val: condition none: needs a second model: pass --reference-model SPEC" in skipped
+    # after a run the same plan reads everything from the store
+    main([*audit_args(tiny_model_file, val_folder, out, cache_dir)])
+    capsys.readouterr()
+    main([*audit_args(tiny_model_file, val_folder, tmp_path / "other", cache_dir), "--dry-run"])
+    again = capsys.readouterr().out.splitlines()
+    assert "  imagenet-val  none  logits  24 images  store" in again
+    assert again[0].endswith("1 requests, 0 images to forward")

@@ -18,6 +18,7 @@ from PIL import Image
 from timm.data import create_transform
 
 from auditkit.cli import main
+from auditkit.records import per_sample_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,7 +97,7 @@ def test_outputs_figures_per_sample_and_report(tiny_model_file, val_folder, tmp_
     for stem in ("calibration__imagenet-val__reliability", "calibration__imagenet-val__confidence_histogram"):
         for fmt in ("png", "pdf", "svg"):
             assert (out / "figures" / f"{stem}.{fmt}").stat().st_size > 1000
-    per_sample = np.load(out / "per_sample" / "calibration" / "imagenet-val__none.npz")
+    per_sample = np.load(out / per_sample_path("calibration", "imagenet-val", "none"))
     assert len(per_sample["sample_id"]) == 24
     assert list(per_sample["sample_id"]) == sorted(p.name for p in val_folder.glob("*/*.JPEG"))
     ece = [r for r in records(out) if r["metric"] == "top1"][0]
@@ -105,6 +106,12 @@ def test_outputs_figures_per_sample_and_report(tiny_model_file, val_folder, tmp_
     assert "data:image/png;base64," in html and "imagenet-r" in html
     model = header(out)["model"]
     assert model["preprocess"]["input_size"] == 32 and model["fingerprint"]
+    # the typed header (auditkit.run.header) writes the keys report, compare and export read, in this order
+    assert list(header(out)) == [
+        "command", "created", "auditkit_version", "versions", "platform", "model", "datasets", "suites",
+        "conditions", "imagenet_c", "seed", "device", "batch_size", "limit", "images_forwarded",
+        "images_from_store", "bad_images", "precision", "model_facts", "undecodable_images_skipped", "seconds",
+        "argv", "world_size"]
 
 
 def test_limit_takes_the_first_samples(tiny_model_file, val_folder, tmp_path, cache_dir):
@@ -202,7 +209,7 @@ def test_suites_sharing_a_dataset_forward_each_image_once(tiny_model_file, val_f
     # 24 images cover some ImageNet-X factors: those present are reported, the absent ones skipped by name
     skipped = json.loads((out / "results.json").read_text())["skipped"]
     absent = [s["reason"] for s in skipped if s["suite"] == "imagenet_x"]
-    present = {r["condition"] for r in records(out) if r["suite"] == "imagenet_x" and r["metric"] == "error_ratio"}
+    present = {r["subset"] for r in records(out) if r["suite"] == "imagenet_x" and r["metric"] == "error_ratio"}
     assert {"background", "color"} <= present
     assert any("no annotated image with them among the 20 present" in reason for reason in absent)
 

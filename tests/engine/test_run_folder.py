@@ -18,8 +18,9 @@ from auditkit.cli import main
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.records import RunResults, write_json_atomic
 from auditkit.run_folder import lock_path
-from auditkit.runner import RunConfig, _all_requests, _announce_made_datasets
+from auditkit.runner import RunConfig, build_plan
 from auditkit.store import PredictionStore
+from auditkit.subjects import Subject, Unavailable
 from suites import get_suite
 from tests.engine.test_run import audit_args
 
@@ -158,15 +159,44 @@ def test_datasets_names_are_checked(given, expected, tiny_model_file, val_folder
     assert expected in capsys.readouterr().err
 
 
-def test_imagenet_c_made_from_val_is_announced_with_its_count(tmp_path, capsys):
+def test_imagenet_c_made_from_val_is_announced_with_its_count(tmp_path):
     suite = get_suite("robustness")
     samples = tuple(Sample(tmp_path / f"{i}.JPEG", 0, f"ILSVRC2012_val_{i:08d}.JPEG") for i in range(8))
     sources = {"imagenet-val": DatasetSource("imagenet-val", tmp_path, samples)}
     config = RunConfig(suites=("robustness",), out_dir=tmp_path, cache_dir=tmp_path, data_root=tmp_path)
-    requests = {"robustness": _all_requests(suite, sources, None, config)}  # type: ignore[arg-type]
-    notices = _announce_made_datasets([suite], {"imagenet-c": "not found"}, sources, requests, config)
-    assert len(notices) == 1
-    message = notices[0].message
+    plan = build_plan(_OnlyThese(sources), [suite], config)
+    assert len(plan.notices) == 1
+    message = plan.notices[0].message
     assert "75 conditions, 600 forward passes" in message  # 75 x 8 images
     assert "--datasets imagenet-val,imagenet-v2,imagenet-a,imagenet-r,imagenet-sketch,imagenet-hard" in message
-    assert message in capsys.readouterr().err
+    # the plan lists each of the 75 requests that make it, to forward
+    lines = plan.lines()
+    assert sum("(stands in for imagenet-c)" in line and line.endswith("forward  (stands in for imagenet-c)")
+               for line in lines) == 75
+    assert any(line.startswith("note: robustness: imagenet-c is not present") for line in lines)
+
+
+class _OnlyThese(Subject):
+    """A subject shown only the given datasets (nothing is answered: the plan alone is tested)."""
+
+    name = "planned"
+    fingerprint = "0" * 64
+
+    def __init__(self, sources: dict[str, DatasetSource]) -> None:
+        self.sources = sources
+
+    def describe(self) -> dict:
+        return {"name": self.name}
+
+    def open_dataset(self, name, data_root, overrides) -> DatasetSource:  # type: ignore[no-untyped-def]
+        from auditkit.errors import AuditError
+
+        if name not in self.sources:
+            raise AuditError(f"dataset {name} not found")
+        return self.sources[name]
+
+    def answer(self, request, source):  # type: ignore[no-untyped-def]
+        return Unavailable("not asked")
+
+    def stored(self, request, source) -> bool:  # type: ignore[no-untyped-def]
+        return False

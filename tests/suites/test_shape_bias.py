@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from auditkit.adapters.observers import DecisionsObserver, read_decisions
+from auditkit.adapters.observers import DecisionsObserver
+from auditkit.data.answer_files import read_decisions
 from auditkit.data.cue_conflict import CATEGORIES, content_digest, fetch_cue_conflict, parse_stimulus, read_cue_conflict
 from auditkit.errors import AuditError
 from suites.shape_bias.suite import (

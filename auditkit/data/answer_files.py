@@ -1,0 +1,136 @@
+"""Answer files: the CSV schemas recorded answers come in, and their readers.
+
+Two schemas, shared by the recorded observers (``auditkit.adapters.observers``), the suites that
+write answers in another benchmark's format (shape_bias, human_ood, imagenet_x) and export:
+
+- model-vs-human's trial-level decisions (``DECISION_COLUMNS``): subj, session, trial, rt,
+  object_response, category, condition, imagename (its ``raw-data/<dataset>/*.csv``);
+- imagenet_x's top-1 predictions (``PREDICTION_COLUMNS``): file_name, predicted_class,
+  predicted_probability.
+
+Reading them is data, not a model: this module sits in the data layer so suites and export use
+the schemas without importing an adapter.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from auditkit.errors import AuditError
+
+DECISION_COLUMNS = ("subj", "session", "trial", "rt", "object_response", "category", "condition", "imagename")
+PREDICTION_COLUMNS = ("file_name", "predicted_class", "predicted_probability")
+
+
+def to_csv(columns: tuple[str, ...], rows: Iterable[Iterable[object]]) -> str:
+    """Rows in one of the schemas above, as CSV text (the export twin of the readers here)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def csv_files(path: Path, kind: str) -> list[Path]:
+    """The CSV files of a ``decisions`` / ``predictions`` path: the file, a folder's CSVs, or
+    (decisions) one subfolder of CSVs per dataset."""
+    if not path.exists():
+        raise AuditError(f"{kind} {path} does not exist; give a CSV file or a folder of CSVs")
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    if not files and kind == "decisions":  # one subfolder per dataset: model-vs-human's raw-data layout
+        files = sorted(path.glob("*/*.csv"))
+    if not files:
+        raise AuditError(f"{kind} folder {path} holds no .csv files")
+    return files
+
+
+def read_rows(file: Path, required: tuple[str, ...], schema: tuple[str, ...]) -> list[dict[str, str]]:
+    """A CSV's (or gzipped CSV's) rows as dicts; missing ``required`` columns are refused."""
+    opened = gzip.open(file, "rt", newline="") if file.suffix == ".gz" else file.open(newline="")
+    with opened as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise AuditError(f"{file} lacks columns {missing}; expected the columns {', '.join(schema)}")
+        return list(reader)
+
+
+@dataclass(frozen=True)
+class Trials:
+    """One row per trial: which stimulus, which answer, which subject, which dataset."""
+
+    sample_ids: np.ndarray  # released stimulus file names where the name gives them (see read_decisions)
+    responses: np.ndarray  # the 16-class answer, or "na"
+    subjects: np.ndarray
+    files: tuple[Path, ...]
+    datasets: np.ndarray | None = None  # catalog name per row (cue-conflict, mvh-colour, ...)
+
+
+def decision_dataset(file: Path, rows: list[dict[str, str]]) -> Any:
+    """The model-vs-human dataset a decisions file holds: its name's prefix, else its image names."""
+    from auditkit.data.cue_conflict import STIMULUS
+    from auditkit.data.model_vs_human import BY_NAME, SESSION_NAME
+
+    prefix = file.name.split("_")[0]
+    if prefix in BY_NAME:
+        return BY_NAME[prefix]
+    names = [row["imagename"] for row in rows]
+    if names and all(STIMULUS.match(n.rsplit("_", 1)[-1]) for n in names):
+        return BY_NAME["cue-conflict"]  # cue-conflict names say so whatever the file is called
+    matches = [SESSION_NAME.match(n) for n in names]
+    if names and all(matches):
+        found = {d.name for d in BY_NAME.values() for m in matches if m["code"] == d.code
+                 and (not d.parametric or m["condition"] in d.conditions)}
+        if len(found) == 1:
+            return BY_NAME[found.pop()]
+    raise AuditError(f"{file}: cannot tell which model-vs-human dataset it holds; name it "
+                     "<dataset>_<observer>_session-1.csv as model-vs-human does (e.g. colour_resnet50_session-1.csv)")
+
+
+def read_decisions(files: list[Path]) -> Trials:
+    """Trials of model-vs-human decision files. Sample ids are the released file names where the
+    recorded name gives them: cue-conflict, edge and silhouette names end in the released name
+    (human sessions prefix it); a model's session name is the released one (``..._dnn_...``); a
+    human's session name is kept as recorded (its trial number is the subject's own)."""
+    from auditkit.data.model_vs_human import image_id, parse_name
+
+    ids, responses, subjects, datasets = [], [], [], []
+    for file in files:
+        rows = read_rows(file, ("subj", "object_response", "category", "imagename"), DECISION_COLUMNS)
+        dataset = decision_dataset(file, rows)
+        for line, row in enumerate(rows, 2):
+            name = row["imagename"]
+            category = parse_name(dataset, name).category
+            if row["category"] != category:
+                raise AuditError(f"{file}:{line}: category {row['category']!r} but the image is a {category}")
+            ids.append(image_id(name) if not dataset.sessions else name)
+            responses.append(row["object_response"].strip())
+            subjects.append(row["subj"])
+            datasets.append(dataset.catalog_name)
+    return Trials(np.array(ids), np.array(responses), np.array(subjects), tuple(files), np.array(datasets))
+
+
+def read_predictions(files: Iterable[Path]) -> dict[str, tuple[int, float]]:
+    """file_name -> (predicted_class, predicted_probability) of imagenet_x prediction files;
+    a class outside ImageNet's 1000 or a file predicted twice is refused with its line."""
+    predictions: dict[str, tuple[int, float]] = {}
+    for file in files:
+        for line, row in enumerate(read_rows(file, PREDICTION_COLUMNS, PREDICTION_COLUMNS), 2):
+            try:
+                value = (int(row["predicted_class"]), float(row["predicted_probability"]))
+            except ValueError:
+                raise AuditError(f"{file}:{line}: predicted_class must be an integer and "
+                                 "predicted_probability a number") from None
+            if not 0 <= value[0] < 1000:
+                raise AuditError(f"{file}:{line}: predicted_class {value[0]} is not an ImageNet class")
+            if row["file_name"] in predictions:
+                raise AuditError(f"{file}:{line}: {row['file_name']} is predicted twice")
+            predictions[row["file_name"]] = value
+    return predictions
