@@ -208,6 +208,13 @@ def test_audit_run_on_imported_decisions(tmp_path):
     assert pooled["conflict_trials"]["value"] == 1200 and pooled["conflict_trials"]["n"] == 1280
     per_category = {r["subset"]: r["value"] for r in records if r["subset"] in CATEGORIES}
     assert len(per_category) == 16
+    assert {r["condition"] for r in records} == {"native"}  # the request's condition, categories in subset
+    from auditkit.records import per_sample_path
+    from suites.shape_bias.suite import ShapeBiasSuite
+
+    arrays = dict(np.load(out / per_sample_path("shape_bias", "cue-conflict", "native")))
+    again = ShapeBiasSuite().sample_metrics("cue-conflict", "native", arrays)
+    assert all(again[(r["subset"], r["metric"])] == pytest.approx(r["value"], abs=0) for r in records)
     assert (out / "figures" / "shape_bias__cue-conflict__shape_bias_per_category.png").is_file()
     payload = json.loads((out / "results.json").read_text())
     caption = [f["caption"] for f in payload["figures"] if f["name"] == "decision_breakdown"][0]
