@@ -52,7 +52,8 @@ class Plan:
         """The plan as text: per suite, each request with its image count and where its answers
         come from, then each skip with its reason."""
         forward = sum(self.images(r) for r in self.requests() if self.stored[r] is False)
-        out = [f"plan for {self.subject}: {len(self.requests())} requests, {forward} images to forward"]
+        count = len(self.requests())
+        out = [f"plan for {self.subject}: {count} request{'' if count == 1 else 's'}, {forward} images to forward"]
         for plan in self.suites:
             out.append(f"{plan.suite.name} (v{plan.suite.version}):")
             for request in plan.requests:

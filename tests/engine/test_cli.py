@@ -286,4 +286,4 @@ def test_dry_run_prints_the_plan_and_forwards_and_writes_nothing(tiny_model_file
     main([*audit_args(tiny_model_file, val_folder, tmp_path / "other", cache_dir), "--dry-run"])
     again = capsys.readouterr().out.splitlines()
     assert "  imagenet-val  none  logits  24 images  store" in again
-    assert again[0].endswith("1 requests, 0 images to forward")
+    assert again[0].endswith("1 request, 0 images to forward")
