@@ -203,8 +203,9 @@ def test_imagenet_x_per_sample_arrays_reproduce_its_ratios(partial_val, tmp_path
     root, model = partial_val
     main(["run", "--model", f"python:{model}:make", "--suites", "imagenet_x", "--data", f"imagenet-val={root}",
           "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress", "--workers", "0"])
-    # 16 factors x (error ratio, accuracy) x (top, multi) + the two means and the two accuracies
-    assert reproduced(tmp_path / "out") == 16 * 2 * 2 + 4
+    # every record (schema v2: each metric defined once): 16 factors x (error ratio, accuracy,
+    # annotated images) x (top, multi) + the two means, the two accuracies and the coverage
+    assert reproduced(tmp_path / "out") == 16 * 3 * 2 + 5 == len(records(tmp_path / "out"))
 
 
 def test_the_convention_names_metrics_for_any_suite() -> None:

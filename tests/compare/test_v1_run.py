@@ -105,7 +105,7 @@ def test_audit_compare_pairs_it_with_a_version_2_run(v1_run: Path, tmp_path: Pat
     main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration,shape_bias",
           "--data", f"imagenet-val={val_folder}", "--data", f"cue-conflict={cue_conflict}",
           "--out", str(tmp_path / "v2"), "--cache", str(tmp_path / "cache"), "--workers", "0", "--no-progress"])
-    main(["compare", str(v1_run), str(tmp_path / "v2"), "--out", str(tmp_path / "cmp"), "--resamples", "50"])
+    main(["compare", str(v1_run), str(tmp_path / "v2"), "--out", str(tmp_path / "cmp"), "--resamples", "100"])
     payload = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert payload["schema_version"] == 2
     tests = {(t["suite"], t["condition"], t["subset"], t["metric"]): t for t in payload["tests"]}
