@@ -38,7 +38,7 @@ class Corruption(Condition):
         return CleanCrop()  # corrupted per batch, on the model's device (batch_inputs)
 
     def batch_inputs(self, preprocess: "PreprocessConfig", device: str | torch.device) -> CorruptedBatch:
-        return CorruptedBatch(preprocess, self.corruption, self.severity, device=device)
+        return CorruptedBatch(preprocess.native_transform(), self.corruption, self.severity, device=device)
 
 
 def condition_name(corruption: str, severity: int) -> str:

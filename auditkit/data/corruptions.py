@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import TYPE_CHECKING
+from typing import Callable
 
 import numpy as np
 import torch
@@ -29,9 +29,6 @@ from torchvision import transforms as T
 from auditkit.data.imagenet_c import SIZE, corrupt_batch, implementation
 from auditkit.errors import AuditError
 from auditkit.images import to_rgb
-
-if TYPE_CHECKING:
-    from auditkit.adapters.preprocess import PreprocessConfig
 
 # The 15 corruptions of the benchmark (mCE) and the 4 hold-out ones (not generated in runs).
 CORRUPTIONS = (
@@ -99,10 +96,10 @@ class CorruptedBatch:
     """A batch of clean crops -> ImageNet-C images -> the model's tensors (no further resize:
     the model's native transform, i.e. [0, 1] and its mean/std)."""
 
-    def __init__(self, preprocess: "PreprocessConfig", corruption: str, severity: int, seed: int = 0,
+    def __init__(self, native: Callable[[Image.Image], torch.Tensor], corruption: str, severity: int, seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
         _check(corruption, severity)
-        self.native = preprocess.native_transform()
+        self.native = native  # the model's native transform: [0, 1] and its mean/std, no resize
         self.corruption, self.severity, self.seed, self.device = corruption, severity, seed, device
 
     def __call__(self, crops: torch.Tensor) -> torch.Tensor:
