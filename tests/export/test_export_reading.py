@@ -52,6 +52,6 @@ def test_per_category_plot_against_humans_and_titles_in_words(shape_bias_run: Pa
     svg = (figures / "shape_bias__cue-conflict__shape_bias_per_category__resnet50__column.svg").read_text()
     texts = " ".join(t.text or "" for t in ElementTree.fromstring(svg).iter() if t.tag.endswith("text"))
     assert "humans" in texts and "Shape bias per category" in texts
-    family = (figures / "shape_bias__cue-conflict__shape_bias__all__page.svg").read_text()
+    family = (figures / "shape_bias__cue-conflict__shape_bias__subset__page.svg").read_text()  # over the categories
     texts = " ".join(t.text or "" for t in ElementTree.fromstring(family).iter() if t.tag.endswith("text"))
     assert "Shape bias, cue-conflict: shape bias" in texts  # words, not shape_bias identifiers
