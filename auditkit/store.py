@@ -156,13 +156,26 @@ class PredictionStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def path(self, key: str) -> Path:
+        """The folder of the entry with ``key`` (``store_key``), whether or not it exists."""
+        return self.root / key[:2] / key
+
+    def find(
+        self, model_fingerprint: str, manifest_hash: str, condition: Mapping[str, object], num_samples: int,
+        shard_size: int = SHARD_SIZE, output: str = "logits", precision: str = "fp32",
+    ) -> StoreEntry | None:
+        """The entry ``entry`` would give, if it exists; None when it does not. Writes nothing
+        (``audit run --dry-run`` plans with it)."""
+        path = self.path(store_key(model_fingerprint, manifest_hash, condition, output, precision))
+        return StoreEntry(path=path, num_samples=num_samples, shard_size=shard_size) if path.is_dir() else None
+
     def entry(
         self, model_fingerprint: str, manifest_hash: str, condition: Mapping[str, object], num_samples: int,
         describe: dict[str, object], shard_size: int = SHARD_SIZE, output: str = "logits",
         precision: str = "fp32",
     ) -> StoreEntry:
         key = store_key(model_fingerprint, manifest_hash, condition, output, precision)
-        path = self.root / key[:2] / key
+        path = self.path(key)
         path.mkdir(parents=True, exist_ok=True)
         meta = path / "meta.json"
         if not meta.is_file():

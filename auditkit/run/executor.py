@@ -23,7 +23,7 @@ from auditkit.distributed import Ranks
 from auditkit.errors import AuditError
 from auditkit.progress import forward_progress
 from auditkit.run.config import RunConfig
-from auditkit.store import PredictionStore, StoreEntry, store_key
+from auditkit.store import PredictionStore, StoreEntry
 from auditkit.suite import Predictions
 
 
@@ -44,13 +44,9 @@ def stored_entry(
     output: str = "logits",
 ) -> StoreEntry | None:
     """The store entry ``predict`` would read, if it exists; None when it does not. Reads only
-    (the dry-run plan must not write), so it names the folder as ``PredictionStore.entry`` does."""
-    key = store_key(adapter.fingerprint, source.manifest_hash, conditions.parse(condition).store_key(), output,
-                    config.precision)
-    path = store.root / key[:2] / key
-    if not path.is_dir():
-        return None
-    return StoreEntry(path=path, num_samples=len(source), shard_size=config.shard_size)
+    (the dry-run plan must not write)."""
+    return store.find(adapter.fingerprint, source.manifest_hash, conditions.parse(condition).store_key(), len(source),
+                      shard_size=config.shard_size, output=output, precision=config.precision)
 
 
 def describe_condition(condition: str) -> str:
