@@ -70,6 +70,12 @@ class Subject(abc.ABC):
         """Why ``request`` cannot be answered at all, known before anything runs; None: it may be."""
         return None
 
+    def gives(self, request: PredictionRequest) -> tuple[str, ...]:
+        """The kinds of answer (``Predictions.answered``) this subject gives to ``request``,
+        known before anything runs: the plan skips a suite that scores none of them. A live
+        model gives the output asked for."""
+        return (request.output,)
+
     @abc.abstractmethod
     def answer(self, request: PredictionRequest, source: DatasetSource) -> Answer:
         """The answers to ``request`` on ``source``'s samples (rows in its order), or why not."""

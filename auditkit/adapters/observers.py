@@ -69,6 +69,11 @@ class RecordedObserver(Subject):
     def open_dataset(self, name: str, data_root: Path, overrides: Mapping[str, str]) -> DatasetSource:
         return self.source(name)  # the recorded samples, wherever the images are
 
+    answer_kinds: tuple[str, ...] = ()  # what the recorded files hold (Predictions.answered)
+
+    def gives(self, request: PredictionRequest) -> tuple[str, ...]:
+        return self.answer_kinds
+
     def refuses(self, request: PredictionRequest) -> str | None:
         if request.output != "logits" or request.model != "subject":
             return f"recorded answers hold no {request.output} of a {request.model} model"
@@ -95,6 +100,8 @@ class RecordedObserver(Subject):
 
 
 class DecisionsObserver(RecordedObserver):
+    answer_kinds = ("decisions",)
+
     """Decisions on any of model-vs-human's 17 datasets; each file's dataset is the prefix of its
     name as model-vs-human writes them (``colour_resnet50_session-1.csv``), else what its image
     names say. A folder may hold the CSVs, or one subfolder of CSVs per dataset (its
@@ -127,6 +134,8 @@ class DecisionsObserver(RecordedObserver):
 
 
 class PredictionsObserver(RecordedObserver):
+    answer_kinds = ("top1",)
+
     """Top-1 predictions on ImageNet val, labelled with the standard val labels."""
 
     datasets = ("imagenet-val",)

@@ -120,3 +120,19 @@ def test_observers_are_unavailable_for_what_they_do_not_hold(tmp_path):
                     PredictionRequest("imagenet-val", output="layers", model="reference")):
         answer = observer.answer(request, source)
         assert isinstance(answer, Unavailable) and answer.reason
+
+
+def test_the_dry_run_plan_already_skips_what_a_suite_cannot_score(tmp_path):
+    """Recorded top-1 answers give calibration nothing it scores (it needs logits): the plan says
+    so before anything runs, while imagenet_x, which scores top-1 answers, is planned."""
+    from auditkit.run.audit import plan_audit
+
+    observer = load_model(_spec("predictions", tmp_path), ModelOptions())
+    config = RunConfig(suites=("calibration", "imagenet_x"), out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+                       data_root=tmp_path, progress=False, workers=0)
+    plan = plan_audit(observer, config)
+    calibration, imagenet_x = plan.suites
+    assert not calibration.requests
+    assert any("answers with top1; calibration scores logits" in s.reason for s in calibration.skipped)
+    assert [r.dataset for r in imagenet_x.requests] == ["imagenet-val"]
+    assert any("skipped imagenet-val: " in line and "calibration scores logits" in line for line in plan.lines())
