@@ -21,7 +21,10 @@ SUITES = ("calibration", "imagenet_x", "robustness", "invariance", "pug", "linea
           "shape_bias")
 
 # other identifiers the rows name: a timm function, a run-header key, the record's n field
-NOT_METRICS = {"set_input_size", "suite_protocols", "n"}
+NOT_METRICS = {"set_input_size", "suite_protocols", "n",
+               # schema v2 field names and values the table names where records sit (conditions, subsets, aggregates)
+               "condition", "subset", "aggregate", "none", "native", "all", "benchmark", "multi", "pose",
+               "mean", "pooled", "normalised_sum"}
 
 
 def readme_metrics() -> dict[str, set[str]]:
