@@ -23,13 +23,20 @@ def _records(count: int, seed: int = 0) -> tuple[list[str], list[MetricRecord], 
         ece = 0.2 - 0.2 * accuracy + rng.normal(0, 0.01)
         shape = rng.uniform(0.2, 0.6)
         records += [
-            MetricRecord(model=model, suite="robustness", dataset="imagenet-val", condition="none", metric="top1", value=accuracy, ci_low=accuracy - 0.01, ci_high=accuracy + 0.01, n=500),
-            MetricRecord(model=model, suite="robustness", dataset="imagenet-v2", condition="none", metric="top1", value=accuracy - 0.12, ci_low=None, ci_high=None, n=100),
-            MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none", metric="ece", value=ece, ci_low=None, ci_high=None, n=500),
-            MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native", metric="shape_bias", value=shape, ci_low=None, ci_high=None, n=1200),
-            MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native", metric="shape_hits", value=300, ci_low=None, ci_high=None, n=1200),
-            MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native", metric="conflict_trials", value=1200, ci_low=None, ci_high=None, n=1280),
-            MetricRecord(model=model, suite="calibration", dataset="imagenet-val", subset="texture", metric="ece", value=0.1, ci_low=None, ci_high=None, n=10),
+            MetricRecord(model=model, suite="robustness", dataset="imagenet-val", condition="none",
+                         metric="top1", value=accuracy, ci_low=accuracy - 0.01, ci_high=accuracy + 0.01, n=500),
+            MetricRecord(model=model, suite="robustness", dataset="imagenet-v2", condition="none",
+                         metric="top1", value=accuracy - 0.12, ci_low=None, ci_high=None, n=100),
+            MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none",
+                         metric="ece", value=ece, ci_low=None, ci_high=None, n=500),
+            MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native",
+                         metric="shape_bias", value=shape, ci_low=None, ci_high=None, n=1200),
+            MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native",
+                         metric="shape_hits", value=300, ci_low=None, ci_high=None, n=1200),
+            MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native",
+                         metric="conflict_trials", value=1200, ci_low=None, ci_high=None, n=1280),
+            MetricRecord(model=model, suite="calibration", dataset="imagenet-val", subset="texture",
+                         metric="ece", value=0.1, ci_low=None, ci_high=None, n=10),
         ]
     return models, records, top1
 
@@ -74,8 +81,11 @@ def test_too_few_models_give_no_section():
 
 
 def test_accuracy_comes_from_whichever_suite_has_it():
-    records = [MetricRecord(model="a", suite="calibration", dataset="imagenet-val", condition="none", metric="top1", value=0.7, ci_low=None, ci_high=None, n=1),
-               MetricRecord(model="b", suite="robustness", dataset="imagenet-val", condition="none", metric="top1", value=0.8, ci_low=None, ci_high=None, n=1),
-               MetricRecord(model="b", suite="calibration", dataset="imagenet-val", condition="none", metric="top1", value=0.79, ci_low=None, ci_high=None, n=1)]
+    records = [MetricRecord(model="a", suite="calibration", dataset="imagenet-val", condition="none",
+                            metric="top1", value=0.7, ci_low=None, ci_high=None, n=1),
+               MetricRecord(model="b", suite="robustness", dataset="imagenet-val", condition="none",
+                            metric="top1", value=0.8, ci_low=None, ci_high=None, n=1),
+               MetricRecord(model="b", suite="calibration", dataset="imagenet-val", condition="none",
+                            metric="top1", value=0.79, ci_low=None, ci_high=None, n=1)]
     table, _ = property_table(["a", "b"], records, {})
     assert table.column(ACCURACY).tolist() == [0.7, 0.8]  # robustness' top1 preferred for b

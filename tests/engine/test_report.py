@@ -42,12 +42,18 @@ def fake_run(run_dir: Path) -> Path:
         figure.savefig(figures / f"{stem}.png", dpi=150)
         plt.close(figure)
     records = [
-        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="none", metric="ece", value=0.0412345, ci_low=0.031, ci_high=0.052, n=50000, suite_version="1.0"),
-        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="none", metric="top1", value=0.8123, ci_low=0.809, ci_high=0.815, n=50000, suite_version="1.0"),
-        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="scale/1.5", metric="ece", value=0.0687, ci_low=0.061, ci_high=0.0761, n=50000, suite_version="1.0"),
-        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native", metric="shape_bias", value=0.2394, ci_low=0.2114, ci_high=0.2686, n=1200, suite_version="1.0"),
-        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native", metric="shape_hits", value=197.0, ci_low=None, ci_high=None, n=1280, suite_version="1.0"),
-        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native", subset="airplane", metric="shape_bias", value=0.07843, ci_low=0.01786, ci_high=0.1591, n=75, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="none",
+                     metric="ece", value=0.0412345, ci_low=0.031, ci_high=0.052, n=50000, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="none",
+                     metric="top1", value=0.8123, ci_low=0.809, ci_high=0.815, n=50000, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="calibration", dataset="imagenet-val", condition="scale/1.5",
+                     metric="ece", value=0.0687, ci_low=0.061, ci_high=0.0761, n=50000, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native",
+                     metric="shape_bias", value=0.2394, ci_low=0.2114, ci_high=0.2686, n=1200, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native",
+                     metric="shape_hits", value=197.0, ci_low=None, ci_high=None, n=1280, suite_version="1.0"),
+        MetricRecord(model=EVIL, suite="shape_bias", dataset="cue-conflict", condition="native", subset="airplane",
+                     metric="shape_bias", value=0.07843, ci_low=0.01786, ci_high=0.1591, n=75, suite_version="1.0"),
     ]
     RunResults(
         header={

@@ -52,14 +52,22 @@ def test_every_metric_a_suite_records_has_words_and_a_definition(name: str) -> N
 
 def records(model: str = "m") -> list[MetricRecord]:
     return [
-        MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none", metric="ece", value=0.0412345, ci_low=0.031, ci_high=0.052, n=500, suite_version="1"),
-        MetricRecord(model=model, suite="calibration", dataset="imagenet-r", condition="none", metric="ece", value=0.1, ci_low=0.09, ci_high=0.11, n=500, suite_version="1"),
-        MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none", metric="nll", value=10.97, ci_low=9.819, ci_high=12.14, n=500, suite_version="1"),
-        MetricRecord(model=model, suite="calibration", dataset="imagenet-r", condition="none", metric="nll", value=1.2345, ci_low=1.1, ci_high=1.3, n=500, suite_version="1"),
-        MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none", metric="top1", value=1.0, ci_low=1.0, ci_high=1.0, n=500, suite_version="1"),
-        MetricRecord(model=model, suite="imagenet_x", dataset="imagenet-val", condition="none", subset="pose", metric="error_ratio", value=0.695, ci_low=0.674, ci_high=0.717, n=500, suite_version="1"),
-        MetricRecord(model=model, suite="imagenet_x", dataset="imagenet-val", condition="none", subset="texture", metric="error_ratio", value=2.394, ci_low=2.164, ci_high=2.617, n=50, suite_version="1"),
-        MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native", metric="shape_hits", value=197.0, ci_low=None, ci_high=None, n=1200, suite_version="1"),
+        MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none",
+                     metric="ece", value=0.0412345, ci_low=0.031, ci_high=0.052, n=500, suite_version="1"),
+        MetricRecord(model=model, suite="calibration", dataset="imagenet-r", condition="none",
+                     metric="ece", value=0.1, ci_low=0.09, ci_high=0.11, n=500, suite_version="1"),
+        MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none",
+                     metric="nll", value=10.97, ci_low=9.819, ci_high=12.14, n=500, suite_version="1"),
+        MetricRecord(model=model, suite="calibration", dataset="imagenet-r", condition="none",
+                     metric="nll", value=1.2345, ci_low=1.1, ci_high=1.3, n=500, suite_version="1"),
+        MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none",
+                     metric="top1", value=1.0, ci_low=1.0, ci_high=1.0, n=500, suite_version="1"),
+        MetricRecord(model=model, suite="imagenet_x", dataset="imagenet-val", condition="none", subset="pose",
+                     metric="error_ratio", value=0.695, ci_low=0.674, ci_high=0.717, n=500, suite_version="1"),
+        MetricRecord(model=model, suite="imagenet_x", dataset="imagenet-val", condition="none", subset="texture",
+                     metric="error_ratio", value=2.394, ci_low=2.164, ci_high=2.617, n=50, suite_version="1"),
+        MetricRecord(model=model, suite="shape_bias", dataset="cue-conflict", condition="native",
+                     metric="shape_hits", value=197.0, ci_low=None, ci_high=None, n=1200, suite_version="1"),
     ]
 
 
@@ -111,7 +119,8 @@ def test_column_decimals_by_hand() -> None:
 def prop(metric: str, cells: dict[str, tuple[float, float | None, float | None]], better: str = "higher") -> Series:
     series = Series("calibration", "imagenet-val", metric, better, ["none"])
     for model, (value, low, high) in cells.items():
-        series.values[model] = {"none": MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none", metric=metric, value=value, ci_low=low, ci_high=high, n=1000)}
+        series.values[model] = {"none": MetricRecord(model=model, suite="calibration", dataset="imagenet-val", condition="none",
+                                                     metric=metric, value=value, ci_low=low, ci_high=high, n=1000)}
     return series
 
 
