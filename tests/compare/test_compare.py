@@ -220,3 +220,32 @@ def test_the_convention_names_metrics_for_any_suite() -> None:
     robustness = get_suite("robustness")
     assert robustness.sample_metrics("imagenet-val", "none", {"correct": arrays["correct"], "top5": np.ones(4, bool)}) == {
         ("all", "top1"): 0.75, ("all", "top5"): 1.0}
+
+
+def test_a_subset_missing_from_a_resample_is_undefined_there_not_an_error() -> None:
+    """sample_metrics of a resample may lack a subset (an ImageNet-X factor with no image drawn):
+    that resample's difference is NaN, and the test rests on the others."""
+    from auditkit.compare.paired import paired_tests
+    from auditkit.suite import Suite
+
+    class Grouped(Suite):
+        name, datasets = "grouped", ()
+
+        def evaluate(self, model, predictions, seed):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def sample_metrics(self, dataset, condition, arrays):  # type: ignore[no-untyped-def]
+            rare = arrays["group"] == "rare"
+            found = {("all", "top1"): float(arrays["correct"].mean())}
+            if rare.any():
+                found[("rare", "top1")] = float(arrays["correct"][rare].mean())
+            return found
+
+    ids = np.array([f"s{i}" for i in range(40)])
+    group = np.array(["rare"] + ["common"] * 39)
+    a = {"sample_id": ids, "correct": np.arange(40) % 2 == 0, "group": group}
+    b = {"sample_id": ids, "correct": np.arange(40) % 3 == 0, "group": group}
+    tests, _ = paired_tests(Grouped(), "d", "none", ("A", "B"), a, b, {("all", "top1"), ("rare", "top1")},
+                            resamples=200)
+    rare = next(t for t in tests if t.subset == "rare")
+    assert rare.difference == 0 and np.isfinite(rare.ci_low)  # from the resamples that drew it
