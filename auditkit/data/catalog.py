@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
+
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 from auditkit.data.cue_conflict import RELEASE_URL, fetch_cue_conflict, read_cue_conflict
 from auditkit.data.imagenet import read_imagenet_r, read_imagenet_val
@@ -102,12 +105,31 @@ for _entry in (
     DATASETS.register(_entry.name, _entry)
 
 
+# False inside ``looking_only()``: an absent dataset is neither downloaded nor built (a dry run)
+_MAKE_ABSENT: ContextVar[bool] = ContextVar("auditkit_make_absent_datasets", default=True)
+
+
+@contextlib.contextmanager
+def looking_only() -> Iterator[None]:
+    """Open datasets without downloading or building an absent one (``audit run --dry-run``
+    writes nothing): such a dataset is reported as absent, saying what a run would do."""
+    token = _MAKE_ABSENT.set(False)
+    try:
+        yield
+    finally:
+        _MAKE_ABSENT.reset(token)
+
+
 def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> DatasetSource:
     """Read a dataset or raise one ``AuditError`` saying where we looked and how to provide it."""
     entry = DATASETS.get(name)
     if entry.reader is None:
         raise AuditError(f"dataset {name}: not read on its own ({entry.how_to_get})")
     root = entry.locate(data_root, overrides)
+    makeable = (entry.build is not None or entry.fetch is not None) and entry.name not in overrides
+    if not root.is_dir() and makeable and not _MAKE_ABSENT.get():
+        what = "builds it there" if entry.build is not None else "downloads it there (when online)"
+        raise AuditError(f"dataset {name} is not at {root} yet; `audit run` {what} before it starts")
     if not root.is_dir() and entry.build is not None and entry.name not in overrides:
         entry.build(root)
     if not root.is_dir() and entry.fetch is not None and entry.name not in overrides:

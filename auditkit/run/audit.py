@@ -39,9 +39,12 @@ def load_suites(config: RunConfig) -> list[Suite]:
 
 def plan_audit(model: ModelAdapter | Subject, config: RunConfig) -> Plan:
     """The plan ``run_audit`` would execute (``audit run --dry-run``): nothing forwarded or written."""
+    from auditkit.data.catalog import looking_only
+
     check_config(config)
     subject = make_subject(model, config, PredictionStore(config.cache_dir / "store"), ForwardLog())
-    return build_plan(subject, load_suites(config), config)
+    with looking_only():  # a dry run downloads and builds nothing: absent datasets say what a run would do
+        return build_plan(subject, load_suites(config), config)
 
 
 def run_audit(model: ModelAdapter | Subject, config: RunConfig) -> RunResults:

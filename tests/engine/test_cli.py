@@ -287,3 +287,27 @@ def test_dry_run_prints_the_plan_and_forwards_and_writes_nothing(tiny_model_file
     again = capsys.readouterr().out.splitlines()
     assert "  imagenet-val  none  logits  24 images  store" in again
     assert again[0].endswith("1 request, 0 images to forward")
+
+
+def test_dry_run_downloads_and_builds_nothing(tiny_model_file, tmp_path, cache_dir, capsys, monkeypatch):
+    """An absent dataset a run would make (digits: built; cue-conflict: downloaded when online)
+    is planned as skipped, saying what the run would do; the data root stays empty."""
+    import auditkit.data.catalog as catalog
+
+    fetched = []
+    monkeypatch.setenv("AUDITKIT_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    from dataclasses import replace
+
+    entry = catalog.DATASETS.get("cue-conflict")
+    monkeypatch.setitem(catalog.DATASETS._entries, "cue-conflict", replace(entry, fetch=fetched.append))
+    root = tmp_path / "data"
+    root.mkdir()
+    main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "shape_bias,linear_probe",
+          "--data-root", str(root), "--datasets", "cue-conflict,digits", "--cache", str(cache_dir),
+          "--out", str(tmp_path / "out"), "--dry-run"])
+    plan = capsys.readouterr().out
+    assert not fetched and not list(root.iterdir()) and not (tmp_path / "out").exists()
+    assert "skipped cue-conflict: dataset cue-conflict is not at" in plan and "downloads it there" in plan
+    assert "skipped digits: dataset digits is not at" in plan and "builds it there" in plan
