@@ -48,7 +48,7 @@ cp "$BUILD/runs/efficientnet_lite0/report.html" "$BUILD/runs/efficientnet_lite0/
 cp "$BUILD/compare/compare.html" "$OUT/compare/"
 cp -r "$BUILD/export/properties.tex" "$BUILD/export/records.csv" "$BUILD/export/paired_tests.csv" \
    "$BUILD/export/CITATIONS.bib" "$BUILD/export/modelcard" "$OUT/export/"
-for figure in properties__page shape_bias__cue-conflict__shape_bias__all__column \
+for figure in properties__page shape_bias__cue-conflict__shape_bias__subset__column \
               shape_bias__cue-conflict__shape_bias_per_category__efficientnet_lite0__column; do
   cp "$BUILD/export/figures/$figure.png" "$OUT/export/figures/"
 done
