@@ -277,6 +277,7 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
+    from auditkit.report.headline import is_headline
     from auditkit.report.html import NumberFormat, skipped_by_dataset
 
     console = Console(stderr=True)
@@ -286,7 +287,7 @@ def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
         for column in ("suite", "dataset", "metric", "value", "95% CI", "n"):
             table.add_column(column, overflow="fold")
         for r in results.records:
-            if r.condition == "none":
+            if is_headline(r):  # the plain input over all samples (report.headline), as the report's summary
                 table.add_row(r.suite, r.dataset, r.metric, numbers.value(r), numbers.ci(r), str(r.n))
         console.print(table)
         # with no records the run ends in one error line instead (the report lists every skip);

@@ -311,3 +311,16 @@ def test_dry_run_downloads_and_builds_nothing(tiny_model_file, tmp_path, cache_d
     assert not fetched and not list(root.iterdir()) and not (tmp_path / "out").exists()
     assert "skipped cue-conflict: dataset cue-conflict is not at" in plan and "downloads it there" in plan
     assert "skipped digits: dataset digits is not at" in plan and "builds it there" in plan
+
+
+def test_the_printed_summary_holds_every_headline_also_at_native(tmp_path, cache_dir, capsys):
+    """Shape bias records at condition native (the stimuli as released): the summary table the
+    run prints shows them, as the report's summary does (it once filtered on condition none and
+    printed an empty table for the demo)."""
+    decisions = Path(__file__).resolve().parents[2] / "suites" / "shape_bias" / "reference" / "cue-conflict_resnet50_session-1.csv"
+    main(["run", "--model", f"decisions:{decisions}", "--suites", "shape_bias", "--out", str(tmp_path / "out"),
+          "--cache", str(cache_dir), "--no-progress"])
+    summary = capsys.readouterr().err
+    rows = [line for line in summary.splitlines() if "shape_bias" in line and "cue-conflict" in line]
+    assert any("│ shape_bias " in line.replace("┃", "│") and "0.2" in line for line in rows), summary
+    assert not any("airplane" in line for line in summary.splitlines())  # per-category rows stay in the report
