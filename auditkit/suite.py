@@ -196,6 +196,14 @@ class Suite(abc.ABC):
     # these is reported as skipped with the reason, never scored on nothing.
     accepts: tuple[str, ...] = ("logits",)
 
+    def unscorable(self, who: str, answered: tuple[str, ...]) -> str | None:
+        """Why this suite scores nothing of ``answered`` (kinds of answer ``who`` gives, matched
+        against ``accepts``); None when it scores something. The plan asks it before anything
+        runs, the runner again of the answers it got."""
+        if set(answered) & set(self.accepts):
+            return None
+        return f"{who} answers with {', '.join(answered) or 'nothing'}; {self.name} scores {' or '.join(self.accepts)}"
+
     def record(
         self, model: str, *, dataset: str, metric: str, value: float, n: int, condition: str = "none",
         subset: str = ALL, ci: tuple[float, float] | None = None, aggregate: str = "",

@@ -103,11 +103,7 @@ def refusal(suite: Suite, answer: Answer) -> str | None:
     with nothing the suite scores (``Suite.accepts`` against ``Predictions.answered``)."""
     if isinstance(answer, Unavailable):
         return answer.reason
-    if not set(answer.answered) & set(suite.accepts):
-        who = answer.model_name or "the subject"
-        return (f"{who} answers with {', '.join(answer.answered) or 'nothing'}; "
-                f"{suite.name} scores {' or '.join(suite.accepts)}")
-    return None
+    return suite.unscorable(answer.model_name or "the subject", answer.answered)
 
 
 def _answered(predictions: dict[PredictionRequest, Predictions]) -> list[str]:

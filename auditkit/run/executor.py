@@ -49,11 +49,6 @@ def stored_entry(
                       shard_size=config.shard_size, output=output, precision=config.precision)
 
 
-def describe_condition(condition: str) -> str:
-    """One line on what ``condition`` does to the images (``auditkit.conditions``)."""
-    return conditions.describe(condition)
-
-
 def transform_for(adapter: ModelAdapter, condition: str) -> Callable[[Any], torch.Tensor]:
     """The dataset transform of a store condition (``auditkit.conditions``)."""
     return conditions.parse(condition).transform(adapter.preprocess)

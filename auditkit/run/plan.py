@@ -70,15 +70,6 @@ class Plan:
         return out
 
 
-def unscored(suite: Suite, subject: Subject, request: PredictionRequest) -> str | None:
-    """Why ``suite`` would score nothing of what ``subject`` gives to ``request`` (its
-    ``accepts``), known before anything runs; None when it scores something."""
-    gives = subject.gives(request)
-    if set(gives) & set(suite.accepts):
-        return None
-    return f"{subject.name} answers with {', '.join(gives) or 'nothing'}; {suite.name} scores {' or '.join(suite.accepts)}"
-
-
 def requested(suite: Suite, config: RunConfig) -> list[PredictionRequest]:
     """The suite's requests on the datasets ``--datasets`` names (all of them without it)."""
     return [r for r in suite.requests() if config.datasets is None or r.dataset in config.datasets]
@@ -105,7 +96,7 @@ def build_plan(subject: Subject, suites: list[Suite], config: RunConfig) -> Plan
                 plan.skipped.append(Skipped(suite.name, dataset, NOT_REQUESTED.format(", ".join(config.datasets))))
         for request in requested(suite, config):
             if opened(request.dataset):
-                refused = subject.refuses(request) or unscored(suite, subject, request)
+                refused = subject.refuses(request) or suite.unscorable(subject.name, subject.gives(request))
                 if refused is None:
                     plan.requests.append(request)
                 else:
