@@ -427,36 +427,9 @@ def list_things(
             suite = get_suite(name)
             rows.append((name, f"v{suite.version}", ", ".join(suite.datasets), suite.description))
     else:
-        from auditkit.data.catalog import DATASETS, open_dataset, parse_data_overrides
-        from auditkit.fetch import FETCHABLE, describe, fetchable_for
+        from auditkit.data.catalog import dataset_rows, parse_data_overrides
 
-        root = data_root(data_root_dir)
-        overrides = parse_data_overrides(data)
-        rows = []
-        for name in DATASETS.names():
-            entry = DATASETS.get(name)
-            where = entry.locate(root, overrides)
-            if entry.reader is None:
-                status = "via imagenet-val" if name == "imagenet-real" else "no reader yet"
-            elif not where.is_dir() and entry.build is not None:
-                status = "built on first use (offline)"
-            elif not where.is_dir():
-                status = "not found"
-            else:
-                try:
-                    status = f"found, {len(open_dataset(name, root, overrides))} images"
-                except AuditError as error:
-                    status = f"unreadable: {error}"
-            fetch_names = fetchable_for(name)
-            if len(fetch_names) > 3 and all(f.startswith("wds/vtab/") for f in fetch_names):
-                fetch_names = [f"wds/vtab/<task> ({len(fetch_names)} VTAB tasks, README)"]
-            rows.append((name, status, "audit fetch " + " | ".join(fetch_names) if fetch_names else "not fetched",
-                         str(where), entry.layout))
-        for name, folder, digest, source in describe():  # fetchable, filling no catalog dataset
-            if not FETCHABLE[name].provides:
-                found = "found" if (root / folder).is_dir() else "not found"
-                rows.append((name, f"{found}; {FETCHABLE[name].hint}", f"audit fetch {name}", str(root / folder),
-                             f"{source}; digest: {digest}"))
+        rows = dataset_rows(data_root(data_root_dir), parse_data_overrides(data))
     from rich.console import Console
     from rich.table import Table
 

@@ -163,3 +163,36 @@ def parse_data_overrides(pairs: list[str]) -> dict[str, str]:
                              f"the dataset ({DATASETS.get(name).layout})")
         overrides[name] = path
     return overrides
+
+
+def dataset_rows(data_root: Path, overrides: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """`audit ls datasets`: one row per dataset (name, status, how to fetch, where, layout), then
+    the fetchable archives that fill no catalog dataset."""
+    from auditkit.fetch import FETCHABLE, describe, fetchable_for
+
+    rows: list[tuple[str, ...]] = []
+    for name in DATASETS.names():
+        entry = DATASETS.get(name)
+        where = entry.locate(data_root, overrides)
+        if entry.reader is None:
+            status = "via imagenet-val" if name == "imagenet-real" else "no reader yet"
+        elif not where.is_dir() and entry.build is not None:
+            status = "built on first use (offline)"
+        elif not where.is_dir():
+            status = "not found"
+        else:
+            try:
+                status = f"found, {len(open_dataset(name, data_root, overrides))} images"
+            except AuditError as error:
+                status = f"unreadable: {error}"
+        fetch_names = fetchable_for(name)
+        if len(fetch_names) > 3 and all(f.startswith("wds/vtab/") for f in fetch_names):
+            fetch_names = [f"wds/vtab/<task> ({len(fetch_names)} VTAB tasks, README)"]
+        rows.append((name, status, "audit fetch " + " | ".join(fetch_names) if fetch_names else "not fetched",
+                     str(where), entry.layout))
+    for name, folder, digest, source in describe():  # fetchable, filling no catalog dataset
+        if not FETCHABLE[name].provides:
+            found = "found" if (data_root / folder).is_dir() else "not found"
+            rows.append((name, f"{found}; {FETCHABLE[name].hint}", f"audit fetch {name}", str(data_root / folder),
+                         f"{source}; digest: {digest}"))
+    return rows
