@@ -338,7 +338,7 @@ def test_efficientnet_lite0_on_all_real_stimuli(tmp_path, stimuli):
     """The embedded real model on all 1280 stimuli: the run's counts equal a second, independent
     computation here (the model's logits on the stimuli as the protocol feeds them, softmax and
     per-category means in plain numpy with PROTOCOL_INDICES, shape / texture parsed here), and
-    both are the README's 197 shape + 626 texture ("Decisions, measured")."""
+    both are docs/decisions.md's 197 shape + 626 texture ("EfficientNet-Lite0 weights")."""
     import torch
 
     from auditkit.adapters import load_model
@@ -352,7 +352,7 @@ def test_efficientnet_lite0_on_all_real_stimuli(tmp_path, stimuli):
     decisions = (out / "decisions.csv").read_text().splitlines()
     assert len(decisions) == 1281 and decisions[0].startswith("subj,session,trial,rt,object_response")
 
-    # independent: no resize, [0, 1] pixels, mean/std 0.5 (the variant the README chose), fp32
+    # independent: no resize, [0, 1] pixels, mean/std 0.5 (the variant docs/decisions.md chose), fp32
     module = load_model("efficientnet_lite0").module.eval()
     paths = sorted(stimuli.glob("*/*.png"))
     shape_hits = texture_hits = 0
