@@ -4,9 +4,9 @@ model card, the LaTeX properties table, the *properties* of a comparison and the
 
 Each suite says which of its records are headlines (``Suite.headline``): by default the plain
 input over every sample (``auditkit.suite.plain_headline``); a suite whose published headline is
-another record says so itself (robustness: ImageNet-C's mean over corruptions; human_ood:
-model-vs-human's benchmark subset). One question asked of the record's suite, so report, compare
-and export never disagree on what a headline is, and no view names a suite.
+another record (a mean over a family of conditions, a published subset of the samples) says so
+itself. One question asked of the record's suite, so report, compare and export never disagree on
+what a headline is, and no view names a suite or its conditions.
 """
 
 from __future__ import annotations
