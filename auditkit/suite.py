@@ -25,6 +25,10 @@ records from the same functions (a test checks that every suite's records equal 
 ``sample_metrics`` of its own per-sample files). A suite whose metrics are not plain means (ECE,
 error ratios, shape bias) or that has subsets overrides ``sample_metrics`` (and ``sample_hits``).
 With that, a new suite gets paired tests, overlays and exports with no change elsewhere.
+
+A suite also declares what a user may set (``options``: ``SuiteOption``, set with ``audit run
+--option <suite>.<name>=VALUE`` and recorded in the run header) and which of its records are its
+headline numbers (``headline``; by default the plain input over every sample).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -14,6 +14,10 @@ from auditkit.cli.app import app, split_names
 from auditkit.errors import AuditError, UserCodeError
 from auditkit.paths import cache_root, data_root
 from auditkit.store import SHARD_SIZE
+
+if TYPE_CHECKING:
+    from auditkit.records import RunResults
+    from auditkit.run.folder import ModelRun
 
 
 def _split_suites(suites: str) -> tuple[str, ...]:
@@ -147,7 +151,7 @@ def run(
         raise failure
 
 
-def _print_model(one) -> None:  # type: ignore[no-untyped-def]
+def _print_model(one: ModelRun) -> None:
     """One model of several: its summary, or the error that stopped it (the others still run)."""
     if one.results is not None:
         _print_results(one.results, one.folder)
@@ -158,7 +162,7 @@ def _print_model(one) -> None:  # type: ignore[no-untyped-def]
         typer.echo(f"audit: error: {one.spec}: {error}", err=True)
 
 
-def print_run(results, folder: Path) -> None:  # type: ignore[no-untyped-def]
+def print_run(results: RunResults, folder: Path) -> None:
     """What ``audit run`` (and ``audit demo``) print after ``audit_into``; a run that computed
     nothing ends in one error line (its folder is written: the report lists every skip)."""
     from auditkit.run.folder import nothing_computed
@@ -169,7 +173,7 @@ def print_run(results, folder: Path) -> None:  # type: ignore[no-untyped-def]
         raise error
 
 
-def _print_results(results, folder: Path) -> None:  # type: ignore[no-untyped-def]
+def _print_results(results: RunResults, folder: Path) -> None:
     from auditkit.run.folder import writes_the_folder
 
     if not writes_the_folder():  # a torchrun rank other than 0 forwards its shards and says nothing
@@ -183,7 +187,7 @@ def _print_results(results, folder: Path) -> None:  # type: ignore[no-untyped-de
     typer.echo(f"report: {folder / 'report.html'}")
 
 
-def _print_summary(results) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(results: RunResults) -> None:
     from rich.console import Console
     from rich.table import Table
 

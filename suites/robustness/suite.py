@@ -335,7 +335,7 @@ class RobustnessSuite(Suite):
             return
         path = self.setting("er_baseline")
         own = read_baseline(Path(str(path))) if path is not None else {}
-        scale = self.setting("er_scale")
+        scale = str(self.setting("er_scale"))
         val, val_hits = answers["imagenet-val"]
         details: dict[str, object] = {}
         for dataset in shifts:
