@@ -25,18 +25,25 @@ records from the same functions (a test checks that every suite's records equal 
 ``sample_metrics`` of its own per-sample files). A suite whose metrics are not plain means (ECE,
 error ratios, shape bias) or that has subsets overrides ``sample_metrics`` (and ``sample_hits``).
 With that, a new suite gets paired tests, overlays and exports with no change elsewhere.
+
+A suite also declares what a user may set (``options``: ``SuiteOption``, set with ``audit run
+--option <suite>.<name>=VALUE`` and recorded in the run header) and which of its records are its
+headline numbers (``headline``; by default the plain input over every sample).
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from auditkit.data.source import DatasetSource
+from auditkit.errors import AuditError
 from auditkit.records import ALL, MetricRecord, Notice, Skipped
+from auditkit.registry import did_you_mean
 from auditkit.stats import log_softmax
 
 
@@ -177,6 +184,77 @@ class SuiteOutput:
         self.per_sample[key] = {"sample_id": ids, "content_sha1": sha, **arrays}
 
 
+# the plain input: the model's own preprocessing (``none``), or stimuli fed at their size
+# (``native``: cue-conflict, model-vs-human), which is the only input those suites have
+PLAIN_CONDITIONS = ("none", "native")
+
+
+def plain_headline(record: MetricRecord) -> bool:
+    """The default headline: a record of the plain input (``PLAIN_CONDITIONS``) over every
+    sample (subset ``all``), not an aggregate over conditions."""
+    return record.subset == ALL and not record.aggregate and record.condition in PLAIN_CONDITIONS
+
+
+OPTION_TYPES = (str, int, float, bool, Path)
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+@dataclass(frozen=True)
+class SuiteOption:
+    """One setting a suite lets a user choose, declared once: ``audit run --option
+    <suite>.<name>=VALUE`` checks a value against it, ``audit ls suites`` lists it, the run
+    header records the value used.
+
+    An option that changes what the model is asked (not only how answers are scored) does so
+    through the suite's ``requests`` (a condition, an output): those are the prediction store's
+    key, so the store keeps one entry per value and never serves one value's answers to another.
+    No option today changes predictions (``er_scale`` and ``er_baseline`` only change how
+    robustness scores the same answers)."""
+
+    name: str
+    type: type = str  # one of OPTION_TYPES
+    choices: tuple[object, ...] = ()  # allowed values (empty: any value of the type)
+    default: object = None  # None: unset (the suite then does without it)
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in OPTION_TYPES:
+            raise TypeError(f"option {self.name!r}: type {self.type!r} is not one of {OPTION_TYPES}")
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"option {self.name!r}: default {self.default!r} is not one of {self.choices}")
+
+    def parse(self, text: str, where: str) -> object:
+        """``text`` as this option's type, checked against its choices; a bad value is a one-line
+        AuditError that starts with ``where`` (e.g. ``--option robustness.er_scale=x``)."""
+        value: object
+        if self.type is bool:
+            if text.lower() not in (*_TRUE, *_FALSE):
+                raise AuditError(f"{where}: {self.name} is true or false, not {text!r}")
+            value = text.lower() in _TRUE
+        elif self.type in (int, float):
+            try:
+                value = self.type(text)
+            except ValueError:
+                raise AuditError(f"{where}: {self.name} is {'an integer' if self.type is int else 'a number'}, "
+                                 f"not {text!r}") from None
+        elif self.type is Path:
+            value = Path(text).expanduser()
+            if not value.is_file():
+                raise AuditError(f"{where}: no file at {value}; give the path of an existing file")
+        else:
+            value = text
+        if self.choices and value not in self.choices:
+            named = [str(c) for c in self.choices]
+            raise AuditError(f"{where}: use {' or '.join(named)}{did_you_mean(text, named)}")
+        return value
+
+    def describe(self) -> str:
+        """One line for ``audit ls suites``: the values it takes, its default, what it does."""
+        values = " | ".join(str(c) for c in self.choices) if self.choices else self.type.__name__.upper()
+        default = f" (default {self.default})" if self.default is not None else ""
+        return f"{values}{default}: {self.help}" if self.help else f"{values}{default}"
+
+
 class Suite(abc.ABC):
     name: str
     version: str  # bump when the protocol changes a number
@@ -214,13 +292,48 @@ class Suite(abc.ABC):
                             metric=metric, value=float(value), ci_low=low, ci_high=high, n=int(n),
                             aggregate=aggregate, suite_version=self.version)
 
-    # settings a user may choose (`audit run` flags): name -> allowed values, the first the default;
-    # the runner sets ``settings`` from the command line before ``evaluate``
-    options: Mapping[str, tuple[str, ...]] = {}
-    settings: Mapping[str, str] = {}
+    # what a user may set (``audit run --option <suite>.<name>=VALUE``, listed by ``audit ls
+    # suites``); the runner checks the values (``SuiteOption.parse``) and sets ``settings`` before
+    # the plan is built, and the run header records them (``suite_protocols``)
+    options: tuple[SuiteOption, ...] = ()
+    settings: Mapping[str, object] = {}
 
-    def setting(self, name: str) -> str:
-        return self.settings.get(name, self.options[name][0])
+    def option(self, name: str) -> SuiteOption:
+        """The declaration of option ``name``; an unknown name is a one-line AuditError."""
+        for option in self.options:
+            if option.name == name:
+                return option
+        names = [o.name for o in self.options]
+        declared = f"its options: {', '.join(names)}" if names else "it has no options"
+        raise AuditError(f"suite {self.name} has no option {name!r}{did_you_mean(name, names)}; {declared} "
+                         "(see `audit ls suites`)")
+
+    def setting(self, name: str) -> object:
+        """The value of option ``name`` this run: the one set, else the declared default."""
+        return self.settings.get(name, self.option(name).default)
+
+    def configure(self, values: Mapping[str, object]) -> None:
+        """Set this run's options (``settings``): each name must be declared; a text value is
+        parsed by its declaration (``SuiteOption.parse``), as ``--option`` texts are."""
+        settings = {}
+        for name, value in values.items():
+            option = self.option(name)
+            settings[name] = option.parse(value, f"{self.name}.{name}={value}") if isinstance(value, str) else value
+        self.settings = settings
+
+    def chosen_settings(self) -> dict[str, object]:
+        """Every option's value this run (set, else its default; unset ones left out) for the run
+        header, as JSON values (a path as text)."""
+        chosen = {o.name: self.setting(o.name) for o in self.options}
+        return {name: str(value) if isinstance(value, Path) else value
+                for name, value in chosen.items() if value is not None}
+
+    def headline(self, record: MetricRecord) -> bool:
+        """Whether ``record`` of this suite is a headline number (``auditkit.report.headline``):
+        by default the plain input over every sample (``plain_headline``). A suite whose
+        published headline is another record (an aggregate over conditions, a benchmark subset)
+        overrides this."""
+        return plain_headline(record)
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(dataset) for dataset in self.datasets]

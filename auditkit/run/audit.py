@@ -33,7 +33,7 @@ from suites import get_suite
 def load_suites(config: RunConfig) -> list[Suite]:
     suites = [get_suite(name) for name in config.suites]
     for suite in suites:
-        suite.settings = {k: v for k, v in config.suite_settings.items() if k in suite.options}
+        suite.configure(config.suite_options.get(suite.name, {}))  # --option SUITE.NAME=VALUE
     return suites
 
 
@@ -85,8 +85,9 @@ def run_audit(model: ModelAdapter | Subject, config: RunConfig) -> RunResults:
                 output.skipped.append(Skipped(suite.name, dataset, f"{suite.name} computed no metric from the "
                                               f"answers it was given ({', '.join(_answered(wanted))})"))
         collect(suite, output, results, config.out_dir)
-        if output.header or suite.settings:
-            protocol[suite.name] = {**({"settings": dict(suite.settings)} if suite.settings else {}), **output.header}
+        settings = suite.chosen_settings()
+        if output.header or settings:
+            protocol[suite.name] = {**({"settings": settings} if settings else {}), **output.header}
     for dataset, ids in log.undecodable.items():
         shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
         results.notices.append(Notice("all suites", dataset, f"{len(ids)} images could not be decoded and "

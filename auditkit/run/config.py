@@ -36,7 +36,8 @@ class RunConfig:
     reference_model: str | None = None  # a second model spec, for suites that compare two (CKA)
     bad_images: str = "fail"  # "skip": undecodable images are left out, counted and reported
     precision: str = "fp32"  # "bf16" / "fp16": forward under torch.autocast (its own store entries)
-    suite_settings: dict[str, str] = field(default_factory=dict)  # Suite.options chosen on the command line
+    # --option: suite -> option -> value (Suite.options; auditkit.run.options.suite_options)
+    suite_options: dict[str, dict[str, object]] = field(default_factory=dict)
     datasets: tuple[str, ...] | None = None  # --datasets: every suite restricted to these; None = all
 
 

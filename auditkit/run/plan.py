@@ -55,7 +55,8 @@ class Plan:
         count = len(self.requests())
         out = [f"plan for {self.subject}: {count} request{'' if count == 1 else 's'}, {forward} images to forward"]
         for plan in self.suites:
-            out.append(f"{plan.suite.name} (v{plan.suite.version}):")
+            settings = "".join(f" {k}={v}" for k, v in plan.suite.chosen_settings().items())  # its --option values
+            out.append(f"{plan.suite.name} (v{plan.suite.version}):{settings}")
             for request in plan.requests:
                 where = {True: "store", False: "forward", None: "recorded"}[self.stored[request]]
                 output = request.output if request.model == "subject" else f"{request.output} of the reference model"

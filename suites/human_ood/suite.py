@@ -42,7 +42,7 @@ import numpy as np
 
 from auditkit.data.model_vs_human import BENCHMARK, BY_CATALOG_NAME
 from auditkit.records import MetricRecord, Notice
-from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import PLAIN_CONDITIONS, Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 from suites.human_ood.metrics import (  # noqa: F401 (error_consistency, score_condition: this suite's public names)
     BENCHMARK_SUBSET,
     CONDITION,
@@ -103,6 +103,13 @@ class HumanOodSuite(Suite):
     )
 
     accepts = ("logits", "decisions")
+
+    def headline(self, record: MetricRecord) -> bool:
+        """Model-vs-human's published headline: each dataset's ``benchmark`` subset (its benchmark
+        conditions), and the means over the datasets (dataset ``model-vs-human``)."""
+        if record.subset == BENCHMARK_SUBSET:
+            return not record.aggregate and record.condition in PLAIN_CONDITIONS
+        return super().headline(record)
 
     def requests(self) -> list[PredictionRequest]:
         return [PredictionRequest(name, CONDITION) for name in self.datasets]

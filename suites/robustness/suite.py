@@ -38,28 +38,30 @@ Hard: 28.5 / 29.4 / 5.5 / 5.8.
   ObjectNet): the shift's top-1 minus the top-1 the baseline line predicts at the model's x,
   back-transformed (a difference of proportions: 0.035 = 3.5 %-points). The baseline is the
   robustness testbed's line recomputed from its shipped grid with the testbed's own filters
-  (``auditkit.field.testbed``), on the logit scale or ``--er-scale probit``; ImageNet-A uses the
+  (``auditkit.field.testbed``), on the logit scale or ``--option robustness.er_scale=probit``; ImageNet-A uses the
   testbed's two lines split at 91.86. x is val top-1 for V2 and Sketch, and for A, R and
   ObjectNet val top-1 on that shift's classes (val images of those classes, logits restricted to
   them, from the same val forward pass). The 95 % CI resamples val and shift images
-  independently. ``$AUDITKIT_ER_BASELINE`` may name a JSON file of the user's own fits
-  (``{dataset: {slope, intercept, source}}``, logit scale, x = val top-1), which then replaces
-  the testbed's for the datasets it names (and is the only baseline for ImageNet-Hard). The run
-  header records each baseline used (source, commit, filters, n, slope, intercept).
+  independently. ``--option robustness.er_baseline=PATH`` may name a JSON file of the user's own
+  fits (``{dataset: {slope, intercept, source}}``, logit scale, x = val top-1), which then
+  replaces the testbed's for the datasets it names (and is the only baseline for ImageNet-Hard).
+  The run header records each baseline used (source, commit, filters, n, slope, intercept) and
+  the options set.
 """
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from auditkit.conditions import WILDCARD, Corruption, Pattern, parse
-from auditkit.records import MetricRecord, Notice, Skipped
+from auditkit.records import ALL, MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
-from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
+from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOption, SuiteOutput
 
 if TYPE_CHECKING:
     from auditkit.field.testbed import Baseline
@@ -100,18 +102,13 @@ def corruption_errors(top1: dict[tuple[str, int], float]) -> tuple[dict[str, flo
     return errors, mce
 
 
-BASELINE_VARIABLE = "AUDITKIT_ER_BASELINE"
-
-
 def effective_robustness(val_top1: float, shift_top1: float, slope: float, intercept: float) -> float:
     """Taori et al. (2020): shift accuracy above the baseline's logit-linear prediction."""
     logit = np.log(val_top1 / (1 - val_top1))
     return float(shift_top1 - 1 / (1 + np.exp(-(slope * logit + intercept))))
 
 
-def read_baseline(path: str) -> dict[str, dict[str, float | str]]:
-    from pathlib import Path
-
+def read_baseline(path: Path) -> dict[str, dict[str, float | str]]:
     from auditkit.errors import AuditError
 
     try:
@@ -119,8 +116,8 @@ def read_baseline(path: str) -> dict[str, dict[str, float | str]]:
         return {name: {"slope": float(fit["slope"]), "intercept": float(fit["intercept"]),
                        "source": str(fit.get("source", path))} for name, fit in payload.items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
-        raise AuditError(f"${BASELINE_VARIABLE}={path}: not a JSON map of dataset -> "
-                         f"{{slope, intercept, source}} ({error}); fix the file or unset the variable") from None
+        raise AuditError(f"--option robustness.er_baseline={path}: not a JSON map of dataset -> "
+                         f"{{slope, intercept, source}} ({error}); fix the file or drop the option") from None
 
 
 def val_hits_on_shift_classes(val: Predictions, shift: Predictions, dataset: str) -> np.ndarray | None:
@@ -221,7 +218,13 @@ class RobustnessSuite(Suite):
     }
     better = {"top1": "higher", "top5": "higher", "top1_gap": "lower", "corruption_error": "lower",
               "mean_corruption_error": "lower", "effective_robustness": "higher"}
-    options = {"er_scale": ("logit", "probit")}  # `audit run --er-scale`: the baseline line's axes
+    options = (
+        SuiteOption("er_scale", str, ("logit", "probit"), "logit",
+                    "axes of the testbed's baseline line for effective robustness (alias: --er-scale)"),
+        SuiteOption("er_baseline", Path, (), None,
+                    "JSON {dataset: {slope, intercept, source}} of your own logit fits on val top-1, replacing "
+                    "the testbed's line for the datasets it names (the only baseline for imagenet-hard)"),
+    )
     accepts = ("logits", "top1")  # recorded top-1 answers score val, ReaL, V2, Sketch (not A/R's masking)
 
     def _hit_records(
@@ -242,6 +245,13 @@ class RobustnessSuite(Suite):
         return [self.record(model, dataset=dataset, condition=condition, subset=subset, metric=metric,
                             value=values[(subset, metric)], ci=(low[k], high[k]), n=n)
                 for k, (subset, metric) in enumerate(keys)]
+
+    def headline(self, record: MetricRecord) -> bool:
+        """The plain input over all images, and ImageNet-C's published headline: the mean over its
+        corruptions and severities (``corrupt/*/*``, aggregate ``mean``: top-1, its gap, mCE)."""
+        if record.aggregate:
+            return record.subset == ALL and (record.condition, record.aggregate) == (ALL_CORRUPTIONS, "mean")
+        return super().headline(record)
 
     def requests(self) -> list[PredictionRequest]:
         return [*(PredictionRequest(d) for d in ("imagenet-val", *SHIFTS)), PredictionRequest("imagenet-c", "native")]
@@ -317,17 +327,15 @@ class RobustnessSuite(Suite):
     def _effective_robustness(
         self, output: SuiteOutput, model: str, answers: dict[str, tuple[Predictions, np.ndarray]], seed: int
     ) -> None:
-        import os
-
         from auditkit.field.plots import AuditedPoint, accuracy_on_the_line
         from auditkit.field.testbed import PROTOCOLS, fit_baseline
 
         shifts = [d for d in answers if d in SHIFTS]
         if not shifts:
             return
-        path = os.environ.get(BASELINE_VARIABLE)
-        own = read_baseline(path) if path else {}
-        scale = self.setting("er_scale")
+        path = self.setting("er_baseline")
+        own = read_baseline(Path(str(path))) if path is not None else {}
+        scale = str(self.setting("er_scale"))
         val, val_hits = answers["imagenet-val"]
         details: dict[str, object] = {}
         for dataset in shifts:
@@ -344,7 +352,7 @@ class RobustnessSuite(Suite):
                 continue
             if dataset not in PROTOCOLS:
                 output.skipped.append(Skipped(self.name, dataset, "effective robustness: the testbed has no baseline "
-                                              f"for {dataset}; give one in ${BASELINE_VARIABLE}"))
+                                              f"for {dataset}; give one with --option robustness.er_baseline=PATH"))
                 continue
             baseline = fit_baseline(dataset, scale)
             x_hits = val_hits_on_shift_classes(val, shift, dataset)

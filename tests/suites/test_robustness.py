@@ -170,18 +170,19 @@ def _predictions(dataset: str, labels: list[int], answers: list[int]) -> Predict
     return Predictions(source, "none", logits, np.full(len(labels), ""))
 
 
-def test_effective_robustness_against_a_given_baseline_fit(tmp_path, monkeypatch):
+def test_effective_robustness_against_a_given_baseline_fit(tmp_path):
     from scipy.special import expit, logit
 
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"imagenet-sketch": {"slope": 0.9, "intercept": -0.5, "source": "test fit"}}))
-    monkeypatch.setenv("AUDITKIT_ER_BASELINE", str(baseline))
+    suite = RobustnessSuite()
+    suite.configure({"er_baseline": str(baseline)})  # as --option robustness.er_baseline=PATH sets it
     predictions = {
         PredictionRequest("imagenet-val"): _predictions("imagenet-val", [1, 2, 3, 4], [1, 2, 3, 0]),  # 3/4
         PredictionRequest("imagenet-sketch"): _predictions("imagenet-sketch", [1, 2], [1, 0]),  # 1/2
         PredictionRequest("imagenet-v2"): _predictions("imagenet-v2", [1, 2], [1, 0]),  # 1/2, the testbed's fit
     }
-    output = RobustnessSuite().evaluate("m", predictions, seed=0)
+    output = suite.evaluate("m", predictions, seed=0)
     er = {r.dataset: r.value for r in output.records if r.metric == "effective_robustness"}
     v2_line = expit(0.9232 * logit(0.75) - 0.4977)  # the testbed's V2 fit (README table)
     assert er == {"imagenet-sketch": pytest.approx(0.5 - expit(0.9 * logit(0.75) - 0.5)),
@@ -190,8 +191,8 @@ def test_effective_robustness_against_a_given_baseline_fit(tmp_path, monkeypatch
     assert output.header["effective_robustness"]["imagenet-v2"]["source"] == "modestyachts/imagenet-testbed"
 
     baseline.write_text("{not json")
-    with pytest.raises(AuditError, match="AUDITKIT_ER_BASELINE"):
-        RobustnessSuite().evaluate("m", predictions, seed=0)
+    with pytest.raises(AuditError, match="--option robustness.er_baseline=.*fix the file"):
+        suite.evaluate("m", predictions, seed=0)
 
 
 def test_effective_robustness_on_a_uses_val_on_its_classes_and_the_two_piece_line():
@@ -232,7 +233,7 @@ def test_probit_scale_is_a_setting():
     from statistics import NormalDist
 
     suite = RobustnessSuite()
-    suite.settings = {"er_scale": "probit"}
+    suite.configure({"er_scale": "probit"})
     predictions = {
         PredictionRequest("imagenet-val"): _predictions("imagenet-val", [1, 2, 3, 4], [1, 2, 3, 0]),
         PredictionRequest("imagenet-v2"): _predictions("imagenet-v2", [1, 2], [1, 0]),
