@@ -116,11 +116,6 @@ def parse_data_overrides(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
-def fetchable_for(dataset: str) -> list[str]:
-    """The `audit fetch` names that fill a catalog dataset."""
-    return DATASETS.get(dataset).fetch_names()
-
-
 def dataset_rows(data_root: Path, overrides: Mapping[str, str]) -> list[tuple[str, ...]]:
     """`audit ls datasets`: one row per dataset (name, status, how to fetch, where, layout), then
     the fetchable archives that fill no catalog dataset."""
