@@ -1,22 +1,21 @@
-"""`audit fetch NAME`: download an openly released dataset in its released form.
+"""Download, check and unpack an openly released dataset: the machinery behind `audit fetch`.
 
-Every download is checked against a digest before anything is unpacked:
+What to download is not written here: each dataset's entry (``auditkit/data/datasets/``) lists
+its ``Fetchable`` archives (urls, digests, sizes, unpack layout, content check), and the catalog
+gathers them (``auditkit.data.catalog.FETCHABLE``). This module only knows how:
 
-- the ``FETCHABLE`` table below holds, for each archive, the digest its publisher (or a
-  well-known loader pinned to the same URL) published: sha256 where one is published, else md5
-  (Zenodo and torchvision-style loaders publish md5). ``UNPUBLISHED`` marks an archive with no
-  published digest: it is accepted with a printed warning that names its sha256 (so a lab can
-  pin it), except where the unpacked content has a known digest (cue-conflict).
+- every download is checked against a digest before anything is unpacked: sha256 where one is
+  published, else md5 (Zenodo and torchvision-style loaders publish md5). ``UNPUBLISHED`` marks
+  an archive with no published digest: it is accepted with a printed warning that names its
+  sha256 (so a lab can pin it), except where the unpacked content is checked instead
+  (``content_check``: cue-conflict's content digest).
 - Hugging Face files (the CLIP_benchmark webdatasets, ImageNet-Sketch) are checked against the
   sha256 the hub lists for each file (its LFS object id, read with the file listing) and small
   files against their git blob id.
 
 A download goes to ``<data root>/.downloads/`` as ``<file>.part`` and resumes from there (HTTP
 Range) when a run is interrupted; archives are unpacked into a temporary folder beside the target
-and renamed into place, so a dataset folder is either complete or absent. ImageNet itself is
-never fetched: it needs an account.
-
-Adding a dataset is one line in ``FETCHABLE`` (name, folder, url(s), digest(s), size(s), layout).
+and renamed into place, so a dataset folder is either complete or absent.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from auditkit.errors import AuditError
 
@@ -43,15 +42,17 @@ UNPUBLISHED = None  # no digest is published for this archive: accepted with a w
 HUB = "hub"  # the sha256 the Hugging Face hub lists for the file
 CHUNK = 1 << 20
 LAYOUTS = ("folder", "merge", "wds")
+OFFLINE_VARIABLES = ("AUDITKIT_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 @dataclass(frozen=True)
 class Fetchable:
-    """One `audit fetch` name.
+    """What one `audit fetch` name downloads.
 
-    ``layout``: ``folder`` — the archive's single top folder (or its root) becomes
-    ``<data root>/<folder>``; ``merge`` — each top-level folder of each archive is moved into
-    ``<data root>/<folder>`` (ImageNet-C families share one folder); ``wds`` — a Hugging Face
+    ``layout``: ``folder`` — the archive's single top folder (or its root) becomes the target
+    folder; ``merge`` — each top-level folder of each archive is moved into the target folder
+    (ImageNet-C families share one folder; ``contents`` names each archive's folders, so an
+    archive whose folders are all there is not downloaded again); ``wds`` — a Hugging Face
     dataset repository's files, kept as they are (never unpacked)."""
 
     name: str
@@ -61,107 +62,33 @@ class Fetchable:
     sizes: tuple[int | None, ...]  # bytes where published (progress and truncation), else None
     layout: str
     source: str  # where the url and the digest were published
-    provides: str = ""  # the catalog dataset it fills, when there is one
     content_check: Callable[[Path], str] | None = None  # unpacked-content check: "" or what is wrong
     hint: str = "no reader yet"  # for `audit ls datasets`, when it fills no catalog dataset
+    contents: tuple[tuple[str, ...], ...] = ()  # ``merge``: the top-level folders of each archive
+
+    def digest_kinds(self) -> str:
+        """"md5", "sha256, hub", "none published": how this download is checked, for listings."""
+        kinds = {d.split(":")[0] if d else "none published" for d in self.digests}
+        return ", ".join(sorted(kinds))
 
 
-def _one(name: str, folder: str, url: str, digest: str | None, size: int | None, layout: str, source: str,
-         provides: str = "", content_check: Callable[[Path], str] | None = None, hint: str = "no reader yet",
-         ) -> Fetchable:
-    return Fetchable(name, folder, (url,), (digest,), (size,), layout, source, provides, content_check, hint)
+def single_archive(name: str, folder: str, url: str, digest: str | None, size: int | None, source: str,
+            layout: str = "folder", content_check: Callable[[Path], str] | None = None,
+            hint: str = "no reader yet") -> Fetchable:
+    """One archive at one url (most datasets)."""
+    return Fetchable(name, folder, (url,), (digest,), (size,), layout, source, content_check, hint)
 
 
-def _wds(name: str, provides: str = "") -> Fetchable:
+def hub_webdataset(name: str, hint: str = "no reader yet") -> Fetchable:
     """CLIP_benchmark's ``wds/<name>`` from HF ``clip-benchmark/wds_<name with / as ->``."""
     repo = "clip-benchmark/wds_" + name.replace("/", "-")
     return Fetchable(f"wds/{name}", f"wds/{name}", (repo,), (HUB,), (None,), "wds",
-                     f"huggingface.co/datasets/{repo} (CLIP_benchmark)", provides)
-
-
-def _cue_conflict_check(root: Path) -> str:
-    from auditkit.data.cue_conflict import CONTENT_SHA256, NUM_STIMULI, content_digest
-
-    count, digest = content_digest(root)
-    if (count, digest) == (NUM_STIMULI, CONTENT_SHA256):
-        return ""
-    return (f"the stimuli do not match the published set ({count} files, content sha256 {digest[:12]}..., "
-            f"expected {NUM_STIMULI} files, {CONTENT_SHA256[:12]}...)")
-
-
-BERKELEY = "https://people.eecs.berkeley.edu/~hendrycks/"
-V2 = "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main/"
-ZENODO_C = "https://zenodo.org/record/2235448/files/"
-MVH = "https://github.com/bethgelab/model-vs-human/releases/download/v0.1/"
-TFDS = "tensorflow/datasets checksums.tsv"
-C_FAMILIES = {  # ImageNet-C archive -> md5 published on Zenodo record 2235448
-    "blur": "md5:2d8e81fdd8e07fef67b9334fa635e45c", "digital": "md5:89157860d7b10d5797849337ca2e5c03",
-    "extra": "md5:d492dfba5fc162d8ec2c3cd8ee672984", "noise": "md5:e80562d7f6c3f8834afb1ecf27252745",
-    "weather": "md5:33ffea4db4d93fe4a428c40a6ce0c25d",
-}
-MVH_DATASETS = ("colour", "contrast", "edge", "eidolonI", "eidolonII", "eidolonIII", "false-colour", "high-pass",
-                "low-pass", "phase-scrambling", "power-equalisation", "rotation", "silhouette", "sketch",
-                "stylized", "uniform-noise")  # and cue-conflict, below
-
-FETCHABLE: dict[str, Fetchable] = {f.name: f for f in (
-    _one("imagenet-r", "imagenet-r", BERKELEY + "imagenet-r.tar",
-         "sha256:18c6bf493b39a0d975d48e587437f562caab9c52ae6327dcfa9dd8eb54aa1b52", 2191079936, "folder", TFDS,
-         "imagenet-r"),
-    _one("imagenet-a", "imagenet-a", BERKELEY + "imagenet-a.tar",
-         "sha256:3bb3632277e6ba6392ea64c02ddbf4dd2266c9caffd6bc09c9656d28f012589e", 687552512, "folder", TFDS,
-         "imagenet-a"),
-    _one("imagenet-o", "imagenet-o", BERKELEY + "imagenet-o.tar", "md5:86bd7a50c1c4074fb18fc5f219d6d50b", None,
-         "folder", "torchvision-style loaders (torch-uncertainty ImageNetO.tgz_md5)"),
-    _one("imagenet-v2", "imagenet-v2", V2 + "imagenetv2-matched-frequency.tar.gz",
-         "sha256:f0c37fdf925916b19ea1323cd9a2208cdb6959ba2c32eef2a7fc393835c9ca7c", 1264079360, "folder", TFDS,
-         "imagenet-v2"),
-    _one("imagenet-v2-threshold0.7", "imagenet-v2-threshold0.7", V2 + "imagenetv2-threshold0.7.tar.gz",
-         "sha256:32142bfe998f9cfa4141be691f6a80eeb1e27b24bd532a668eb08c26d98897a2", 1249906176, "folder", TFDS,
-         hint="read with --data imagenet-v2=<its folder>"),
-    _one("imagenet-v2-top-images", "imagenet-v2-top-images", V2 + "imagenetv2-top-images.tar.gz",
-         "sha256:85e4ace30f3f0d660152062254b8759dda66267b27f7ec0fd8d5768f1073a04b", 1245927936, "folder", TFDS,
-         hint="read with --data imagenet-v2=<its folder>"),
-    _one("imagenet-sketch", "imagenet-sketch",
-         "https://huggingface.co/datasets/songweig/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip", HUB,
-         7593573012, "folder", "HF songweig/imagenet_sketch (the hub's sha256; tfds lists 7,593,573,012 bytes "
-         "for the Google Drive original)", "imagenet-sketch"),
-    *(_one(f"imagenet-c-{family}", "imagenet-c", f"{ZENODO_C}{family}.tar", digest, None, "merge",
-           "zenodo.org/record/2235448 (md5)", "imagenet-c") for family, digest in C_FAMILIES.items()),
-    Fetchable("imagenet-c", "imagenet-c", tuple(f"{ZENODO_C}{family}.tar" for family in C_FAMILIES),
-              tuple(C_FAMILIES.values()), (None,) * len(C_FAMILIES), "merge",
-              "zenodo.org/record/2235448 (md5), all five families (about 60 GB)", "imagenet-c"),
-    _one("cue-conflict", "cue-conflict", MVH + "cue-conflict.tar.gz", UNPUBLISHED, None, "folder",
-         "model-vs-human release v0.1 (content digest of the 1280 stimuli, auditkit)", "cue-conflict",
-         _cue_conflict_check),
-    *(_one(f"mvh-{name}", f"model-vs-human/{name}", f"{MVH}{name}.tar.gz", UNPUBLISHED, None, "folder",
-           "model-vs-human release v0.1 (no digest published)", f"mvh-{name}") for name in MVH_DATASETS),
-    _wds("imagenetv2", "imagenet-v2"), _wds("imagenet_sketch", "imagenet-sketch"),
-    _wds("imagenet-a", "imagenet-a"), _wds("imagenet-r", "imagenet-r"), _wds("imagenet-o"), _wds("objectnet", "objectnet"),
-    *(_wds(f"vtab/{task}", "transfer") for task in (
-        "caltech101", "cifar10", "cifar100", "clevr_count_all", "clevr_closest_object_distance",
-        "diabetic_retinopathy", "dmlab", "dsprites_label_orientation", "dsprites_label_x_position",
-        "dsprites_label_y_position", "dtd", "eurosat", "kitti_closest_vehicle_distance", "flowers", "pets",
-        "pcam", "resisc45", "smallnorb_label_azimuth", "smallnorb_label_elevation", "svhn")),
-)}
-NOT_FETCHED = {  # asked for by name: say how to get it instead
-    "imagenet-val": "ImageNet is not openly downloadable: register at image-net.org, accept its terms, download "
-                    "ILSVRC2012_img_val.tar (and ILSVRC2012_devkit_t12.tar.gz), unpack the val images into "
-                    "<data root>/imagenet-val (flat or val/<wnid>/) or pass --data imagenet-val=PATH",
-    "wds/imagenet1k": "CLIP_benchmark's wds/imagenet1k is ImageNet val itself; auditkit does not fetch ImageNet "
-                      "(see `audit fetch imagenet-val`)",
-}
-NOT_FETCHED["imagenet"] = NOT_FETCHED["imagenet-val"]
-
-
-def fetchable_for(dataset: str) -> list[str]:
-    """The `audit fetch` names that fill a catalog dataset."""
-    return [f.name for f in FETCHABLE.values() if f.provides == dataset]
+                     f"huggingface.co/datasets/{repo} (CLIP_benchmark)", hint=hint)
 
 
 def network_allowed() -> bool:
-    from auditkit.data.cue_conflict import network_allowed as allowed
-
-    return allowed()
+    """Downloads are off when AUDITKIT_OFFLINE, HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set."""
+    return not any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARIABLES)
 
 
 # --- downloading ---------------------------------------------------------------------------------
@@ -335,6 +262,7 @@ def _install(fetchable: Fetchable, archive: Path, target: Path, say: Callable[[s
     try:
         content = _unpack(archive, staging)
         if fetchable.content_check is not None and (problem := fetchable.content_check(content)):
+            archive.unlink()  # its content is not the published one: a rerun downloads it again
             raise AuditError(f"{fetchable.name}: {problem}; not installed")
         if fetchable.layout == "folder":
             if target.exists():
@@ -351,44 +279,34 @@ def _install(fetchable: Fetchable, archive: Path, target: Path, say: Callable[[s
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _fetch_archives(fetchable: Fetchable, root: Path, progress: bool, say: Callable[[str], None]) -> Path:
-    target = root / fetchable.folder
-    downloads = root / ".downloads"
-    for url, digest, size in zip(fetchable.urls, fetchable.digests, fetchable.sizes):
+def _fetch_archives(fetchable: Fetchable, target: Path, downloads: Path, progress: bool,
+                    say: Callable[[str], None]) -> Path:
+    contents = fetchable.contents or ((),) * len(fetchable.urls)
+    for url, digest, size, folders in zip(fetchable.urls, fetchable.digests, fetchable.sizes, contents):
         if url.startswith("https://huggingface.co/"):  # HF_ENDPOINT: a mirror serves the hub's files
             url = _hub_endpoint() + url[len("https://huggingface.co"):]
         filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
-        if fetchable.layout == "merge" and target.is_dir() and _family_present(target, filename):
+        if fetchable.layout == "merge" and folders and all((target / f).is_dir() for f in folders):
             say(f"audit fetch {fetchable.name}: {filename} is already unpacked in {target}")
             continue
         archive = downloads / filename
         if not archive.exists():
             download(url, archive, fetchable.name, size, progress)
-        check_digest(archive, _hub_file_digest(url, fetchable.name) if digest == HUB else digest,
-                     fetchable.name, say)
+        if digest is UNPUBLISHED and fetchable.content_check is not None:
+            pass  # the unpacked content is checked instead (a digest of every file), in _install
+        else:
+            check_digest(archive, _hub_file_digest(url, fetchable.name) if digest == HUB else digest,
+                         fetchable.name, say)
         _install(fetchable, archive, target, say)
         archive.unlink()
     return target
 
 
-def _family_present(target: Path, filename: str) -> bool:
-    """An ImageNet-C family counts as present when all of its corruptions are."""
-    from auditkit.data.corruptions import CORRUPTIONS, HOLD_OUT
-
-    members = {"noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
-               "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-               "weather": ("snow", "frost", "fog", "brightness"),
-               "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
-               "extra": ("speckle_noise", "spatter", "gaussian_blur", "saturate")}.get(filename.split(".")[0], ())
-    assert set(members) <= set(CORRUPTIONS) | set(HOLD_OUT)
-    return bool(members) and all((target / m).is_dir() for m in members)
-
-
-def _fetch_hub_folder(fetchable: Fetchable, root: Path, progress: bool, say: Callable[[str], None]) -> Path:
+def _fetch_hub_folder(fetchable: Fetchable, target: Path, downloads: Path, progress: bool,
+                      say: Callable[[str], None]) -> Path:
     """A CLIP_benchmark webdataset repository, file by file into a partial folder renamed at the end."""
     from auditkit.data.wds import is_wds_folder, split_shards
 
-    target = root / fetchable.folder
     repo = fetchable.urls[0]
     listing = _hub_listing(repo, fetchable.name)
     wanted = {path: entry for path, entry in listing.items()
@@ -396,7 +314,7 @@ def _fetch_hub_folder(fetchable: Fetchable, root: Path, progress: bool, say: Cal
     if not any(path.endswith("/nshards.txt") for path in wanted):
         raise AuditError(f"huggingface.co/datasets/{repo} has no <split>/nshards.txt; it is not a CLIP_benchmark "
                          "webdataset (or it moved): report it")
-    partial = root / ".downloads" / repo.replace("/", "--")
+    partial = downloads / repo.replace("/", "--")
     for path, (digest, size) in sorted(wanted.items()):
         local = partial / path
         if local.exists():
@@ -412,8 +330,31 @@ def _fetch_hub_folder(fetchable: Fetchable, root: Path, progress: bool, say: Cal
     return target
 
 
+def install(fetchable: Fetchable, target: Path, downloads: Path, progress: bool = True,
+            say: Callable[[str], None] = print) -> Path:
+    """Download ``fetchable`` into ``downloads``, verify it and install it at ``target``.
+
+    The one path every download takes: `audit fetch NAME` and a dataset fetched on first use
+    (cue-conflict) alike. Raises one-line ``AuditError``s (offline, unreachable, a digest or
+    content mismatch, an unwritable folder)."""
+    if fetchable.layout != "merge" and target.exists():
+        say(f"audit fetch {fetchable.name}: already at {target}; nothing to do (delete it to fetch again)")
+        return target
+    if not network_allowed():
+        raise AuditError(f"audit fetch {fetchable.name}: downloads are off (AUDITKIT_OFFLINE / HF_HUB_OFFLINE is "
+                         f"set); unset it, or fetch on a machine with network access and copy {target}")
+    try:
+        if fetchable.layout == "wds":
+            return _fetch_hub_folder(fetchable, target, downloads, progress, say)
+        return _fetch_archives(fetchable, target, downloads, progress, say)
+    except PermissionError as error:
+        raise AuditError(f"cannot write under {target.parent} ({error.strerror}); give a writable --data-root") from None
+
+
 def fetch(name: str, data_root: Path, progress: bool = True, say: Callable[[str], None] = print) -> Path:
-    """Download, verify and install one `FETCHABLE` entry under ``data_root``; returns its folder."""
+    """`audit fetch NAME`: install the catalog's download ``name`` under ``data_root``; returns its folder."""
+    # the one lookup into the catalog (function level: the entries import this module's types)
+    from auditkit.data.catalog import FETCHABLE, NOT_FETCHED
     from auditkit.registry import did_you_mean
 
     if name in NOT_FETCHED:
@@ -426,22 +367,6 @@ def fetch(name: str, data_root: Path, progress: bool = True, say: Callable[[str]
     if fetchable.layout != "merge" and target.exists():
         say(f"audit fetch {name}: already at {target}; nothing to do (delete it to fetch again)")
         return target
-    if not network_allowed():
-        raise AuditError(f"audit fetch {name}: downloads are off (AUDITKIT_OFFLINE / HF_HUB_OFFLINE is set); unset "
-                         f"it, or fetch on a machine with network access and copy {target}")
-    try:
-        if fetchable.layout == "wds":
-            installed = _fetch_hub_folder(fetchable, data_root, progress, say)
-        else:
-            installed = _fetch_archives(fetchable, data_root, progress, say)
-    except PermissionError as error:
-        raise AuditError(f"cannot write under {data_root} ({error.strerror}); give a writable --data-root") from None
+    installed = install(fetchable, target, data_root / ".downloads", progress, say)
     say(f"audit fetch {name}: installed at {installed} ({fetchable.source})")
     return installed
-
-
-def describe() -> Iterator[tuple[str, str, str, str]]:
-    """(name, folder, digest kind, source) of every entry, for `audit ls datasets` and the README."""
-    for fetchable in FETCHABLE.values():
-        kinds = {d.split(":")[0] if d else "none published" for d in fetchable.digests}
-        yield fetchable.name, fetchable.folder, ", ".join(sorted(kinds)), fetchable.source

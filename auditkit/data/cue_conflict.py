@@ -5,24 +5,21 @@ texture is the part after the last '-', digits and '.png' stripped. The sample i
 name, which is unique and is the ``imagename`` of model-vs-human's decision files.
 
 Getting the data: read from the data root; when missing and the network is allowed, download
-model-vs-human release v0.1 ``cue-conflict.tar.gz``, check the unpacked files against the
-content digest of the 1280 published stimuli, and move them into place atomically.
+model-vs-human release v0.1 ``cue-conflict.tar.gz`` (``auditkit.fetch``, as `audit fetch` does),
+check the unpacked files against the content digest of the 1280 published stimuli (no archive
+digest is published), and move them into place atomically.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import tarfile
-import tempfile
-import urllib.error
-import urllib.request
+from functools import partial
 from pathlib import Path
 
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.errors import AuditError
+from auditkit.fetch import UNPUBLISHED, Fetchable, install, network_allowed, single_archive
 
 CATEGORIES = (
     "airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
@@ -78,43 +75,30 @@ def content_digest(root: Path) -> tuple[int, str]:
     return len(lines), hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
 
 
-def network_allowed() -> bool:
-    offline = ("AUDITKIT_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    return not any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in offline)
+def matches_published_stimuli(root: Path, expected: str = CONTENT_SHA256) -> str:
+    """"" when ``root`` holds exactly the 1280 published stimuli, else what differs (the release
+    publishes no archive digest, so the unpacked content is what is checked)."""
+    count, digest = content_digest(root)
+    if (count, digest) == (NUM_STIMULI, expected):
+        return ""
+    return (f"the stimuli do not match the published set ({count} files, content sha256 {digest[:12]}..., "
+            f"expected {NUM_STIMULI} files, {expected[:12]}...)")
+
+
+def release(url: str = RELEASE_URL, expected: str = CONTENT_SHA256) -> Fetchable:
+    """What `audit fetch cue-conflict` (and a run, on first use) downloads and how it is checked."""
+    return single_archive("cue-conflict", "cue-conflict", url, UNPUBLISHED, None,
+                          "model-vs-human release v0.1 (content digest of the 1280 stimuli, auditkit)",
+                          content_check=partial(matches_published_stimuli, expected=expected))
 
 
 def fetch_cue_conflict(target: Path, url: str = RELEASE_URL, expected: str = CONTENT_SHA256) -> Path:
-    """Download, verify and unpack into ``target`` (moved into place only when complete)."""
+    """Download, verify and unpack into ``target`` (moved into place only when complete): the
+    catalog's download on first use, through the same machinery as `audit fetch cue-conflict`."""
     if not network_allowed():
         raise AuditError(
             f"cue-conflict not found at {target} and downloads are off (offline); download "
             f"{url} and unpack it there, or pass --data cue-conflict=PATH"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".cue-conflict-") as work:
-        archive = Path(work) / "cue-conflict.tar.gz"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, archive.open("wb") as out:
-                shutil.copyfileobj(response, out)
-        except (urllib.error.URLError, OSError) as error:
-            raise AuditError(
-                f"cannot download cue-conflict from {url} ({error}); download it elsewhere and "
-                f"unpack it to {target}, or pass --data cue-conflict=PATH"
-            ) from None
-        unpacked = Path(work) / "unpacked"
-        try:
-            with tarfile.open(archive) as tar:
-                tar.extractall(unpacked, filter="data")
-        except (tarfile.TarError, OSError) as error:
-            raise AuditError(f"the downloaded cue-conflict archive is unreadable ({error}); try again") from None
-        stimuli = unpacked / "cue-conflict" if (unpacked / "cue-conflict").is_dir() else unpacked
-        count, digest = content_digest(stimuli)
-        if (count, digest) != (NUM_STIMULI, expected):
-            raise AuditError(
-                f"the downloaded cue-conflict stimuli do not match the published set ({count} files, "
-                f"content sha256 {digest[:12]}... expected {expected[:12]}...); not installed"
-            )
-        if target.exists():
-            raise AuditError(f"{target} appeared while downloading; remove it or use it as is")
-        os.replace(stimuli, target)
-    return target
+    return install(release(url, expected), target, target.parent / ".downloads", progress=False,
+                   say=lambda line: None)

@@ -66,7 +66,7 @@ def read_imagenet_hard(root: Path) -> DatasetSource:
 
 def fetch_imagenet_hard(target: Path, revision: str = "main") -> Path:
     """Download the split from the hub, save it with its resolved revision, move it into place."""
-    from auditkit.data.cue_conflict import network_allowed
+    from auditkit.fetch import network_allowed
 
     if not network_allowed():
         raise AuditError(f"imagenet-hard not found at {target} and downloads are off (offline); on a machine "

@@ -69,6 +69,11 @@ class InvarianceSuite(Suite):
     description = "top-1, true-class probability and consistency under scale, shift and resolution"
     datasets = ("imagenet-val",)
     title = "Invariance"
+    # the protocol is the paper's own (Vishniakov et al., ICML 2024)
+    citations = ("@inproceedings{vishniakov2024convnet,\n  title = {ConvNet vs Transformer, Supervised vs {CLIP}: Beyond "
+                 "{ImageNet} Accuracy},\n  author = {Vishniakov, Kirill and Shen, Zhiqiang and Liu, Zhuang},\n  booktitle "
+                 "= {International Conference on Machine Learning (ICML)},\n  year = {2024},\n  eprint = {2311.09215},\n"
+                 "  archivePrefix = {arXiv}\n}",)
     metrics = {
         "top1": Metric("top-1 accuracy", "share of images whose highest-scoring class is the label, at this "
                        "scale / shift / resolution (higher is better)", True),

@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from auditkit import cli, fetch as fetch_module
+from auditkit.data import catalog
 from auditkit.data.catalog import open_dataset
 from auditkit.data.classes import class_names, imagenet_wnids, subset_indices
 from auditkit.errors import AuditError
@@ -134,7 +135,7 @@ def _leftovers(root: Path) -> list[str]:
 
 def test_a_good_archive_is_verified_unpacked_and_readable(server, tmp_path, monkeypatch) -> None:
     entry = _entry(server, "imagenet-r", _imagenet_r_archive())
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", entry)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", entry)
     said: list[str] = []
     installed = fetch("imagenet-r", tmp_path, progress=False, say=said.append)
     assert installed == tmp_path / "imagenet-r" and (installed / "README.txt").is_file()
@@ -150,14 +151,14 @@ def test_a_corrupted_archive_is_refused_and_nothing_is_unpacked(server, tmp_path
     corrupted = bytearray(archive)
     corrupted[700] ^= 0xFF  # one byte of the first image: same size, other content
     server.files["/files/imagenet-r.tar"] = bytes(corrupted)
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", entry)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", entry)
     with pytest.raises(AuditError, match=r"^imagenet-r.tar does not match its published sha256 .*nothing unpacked") as error:
         fetch("imagenet-r", tmp_path, progress=False, say=lambda line: None)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "imagenet-r").exists() and _leftovers(tmp_path) == []
     # an md5 (as Zenodo publishes) is checked the same way
     md5 = replace(entry, digests=(f"md5:{hashlib.md5(archive).hexdigest()}",))
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", md5)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", md5)
     with pytest.raises(AuditError, match="published md5"):
         fetch("imagenet-r", tmp_path, progress=False, say=lambda line: None)
     server.files["/files/imagenet-r.tar"] = archive
@@ -168,7 +169,7 @@ def test_a_corrupted_archive_is_refused_and_nothing_is_unpacked(server, tmp_path
 def test_a_truncated_download_stops_in_one_line_and_resumes(server, tmp_path, monkeypatch) -> None:
     archive = _imagenet_r_archive()
     entry = _entry(server, "imagenet-r", archive)
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", entry)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", entry)
     server.mode["/files/imagenet-r.tar"] = "truncate"
     with pytest.raises(AuditError, match=r"stopped at [\d,]+ of [\d,]+ bytes .*again to resume"):
         fetch("imagenet-r", tmp_path, progress=False, say=lambda line: None)
@@ -183,7 +184,7 @@ def test_a_truncated_download_stops_in_one_line_and_resumes(server, tmp_path, mo
 def test_a_server_that_ignores_range_restarts_from_zero(server, tmp_path, monkeypatch) -> None:
     archive = _imagenet_r_archive()
     entry = _entry(server, "imagenet-r", archive)
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", entry)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", entry)
     (tmp_path / ".downloads").mkdir()
     (tmp_path / ".downloads" / "imagenet-r.tar.part").write_bytes(archive[:100])
     server.mode["/files/imagenet-r.tar"] = "no-range"
@@ -194,7 +195,7 @@ def test_a_server_that_ignores_range_restarts_from_zero(server, tmp_path, monkey
 def test_no_published_digest_is_a_warning_naming_the_sha256(server, tmp_path, monkeypatch) -> None:
     archive = _tar({"edge/airplane/airplane1.png": b"x"})
     entry = _entry(server, "mvh-edge", archive, digest=UNPUBLISHED, folder="model-vs-human/edge")
-    monkeypatch.setitem(fetch_module.FETCHABLE, "mvh-edge", entry)
+    monkeypatch.setitem(catalog.FETCHABLE, "mvh-edge", entry)
     said: list[str] = []
     fetch("mvh-edge", tmp_path, progress=False, say=said.append)
     assert any(f"accepted unverified (sha256 {hashlib.sha256(archive).hexdigest()})" in line for line in said)
@@ -204,7 +205,7 @@ def test_no_published_digest_is_a_warning_naming_the_sha256(server, tmp_path, mo
 def test_a_bad_archive_with_the_right_digest_leaves_nothing_half_unpacked(server, tmp_path, monkeypatch) -> None:
     archive = _imagenet_r_archive()[:5500]  # cut inside the fourth image: the digest matches the cut file
     entry = _entry(server, "imagenet-r", archive)
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", entry)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", entry)
     with pytest.raises(AuditError, match="cannot be unpacked"):
         fetch("imagenet-r", tmp_path, progress=False, say=lambda line: None)
     assert not (tmp_path / "imagenet-r").exists()
@@ -218,9 +219,9 @@ def test_imagenet_c_families_merge_into_one_folder(server, tmp_path, monkeypatch
     for family, corruptions in families.items():
         archive = _tar({f"{c}/{s}/{wnid}/ILSVRC2012_val_00000001.JPEG": _jpeg_bytes(s)
                         for c in corruptions for s in (1, 5)}, "")
-        entry = _entry(server, family, archive, folder="imagenet-c", layout="merge")
+        entry = _entry(server, family, archive, folder="imagenet-c", layout="merge", contents=(corruptions,))
         entries[family] = replace(entry, name=f"imagenet-c-{family}")
-        monkeypatch.setitem(fetch_module.FETCHABLE, f"imagenet-c-{family}", entries[family])
+        monkeypatch.setitem(catalog.FETCHABLE, f"imagenet-c-{family}", entries[family])
     for family in families:
         fetch(f"imagenet-c-{family}", tmp_path, progress=False, say=lambda line: None)
     source = open_dataset("imagenet-c", tmp_path, {})
@@ -274,21 +275,21 @@ def test_a_clip_benchmark_webdataset_repository_is_fetched_file_by_file(server, 
 
 def test_offline_and_unreachable_are_one_line(server, tmp_path, monkeypatch) -> None:
     entry = _entry(server, "imagenet-r", _imagenet_r_archive())
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", entry)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", entry)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(AuditError, match="downloads are off"):
         fetch("imagenet-r", tmp_path, progress=False)
     monkeypatch.delenv("HF_HUB_OFFLINE")
     closed = replace(entry, urls=("http://127.0.0.1:9/imagenet-r.tar",))  # the discard port: refused
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", closed)
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", closed)
     with pytest.raises(AuditError, match=r"^cannot reach 127.0.0.1:9 .*offline\?") as error:
         fetch("imagenet-r", tmp_path, progress=False)
     assert "\n" not in str(error.value)
 
 
 def test_the_cli_fetches_refuses_imagenet_and_lists_what_can_be_fetched(server, tmp_path, monkeypatch, capsys) -> None:
-    entry = _entry(server, "imagenet-r", _imagenet_r_archive(), provides="imagenet-r")
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-r", entry)
+    entry = _entry(server, "imagenet-r", _imagenet_r_archive())
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", entry)
     cli.main(["fetch", "imagenet-r", "--data-root", str(tmp_path), "--no-progress"])
     assert "installed at" in capsys.readouterr().err
     for argv, expected in ((["fetch", "imagenet-val"], "image-net.org"),
@@ -306,13 +307,13 @@ def test_the_cli_fetches_refuses_imagenet_and_lists_what_can_be_fetched(server, 
 
 def test_the_table_is_well_formed() -> None:
     """Every entry: https, a digest per url (or UNPUBLISHED / HUB, said so), a known layout; no ImageNet."""
-    for name, entry in fetch_module.FETCHABLE.items():
+    for name, entry in catalog.FETCHABLE.items():
         assert entry.layout in fetch_module.LAYOUTS and len(entry.urls) == len(entry.digests) == len(entry.sizes)
         for url, digest in zip(entry.urls, entry.digests):
             assert entry.layout == "wds" or url.startswith("https://")
             assert digest in (UNPUBLISHED, HUB) or re.fullmatch(r"(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})", digest)
         assert "imagenet1k" not in name and name != "imagenet-val"
-    assert fetch_module.FETCHABLE["cue-conflict"].content_check is not None
+    assert catalog.FETCHABLE["cue-conflict"].content_check is not None
 
 
 def test_a_hub_zip_is_checked_against_the_hubs_sha256(server, tmp_path, monkeypatch) -> None:
@@ -330,8 +331,8 @@ def test_a_hub_zip_is_checked_against_the_hubs_sha256(server, tmp_path, monkeypa
     listing = [{"type": "file", "path": path, "size": len(archive), "oid": "0" * 40,
                 "lfs": {"oid": hashlib.sha256(archive).hexdigest(), "size": len(archive), "pointerSize": 134}}]
     server.files[f"/api/datasets/{repo}/tree/main?recursive=true"] = json.dumps(listing).encode()
-    entry = fetch_module.FETCHABLE["imagenet-sketch"]  # the real entry: huggingface.co, rewritten to HF_ENDPOINT
-    monkeypatch.setitem(fetch_module.FETCHABLE, "imagenet-sketch", replace(entry, sizes=(len(archive),)))
+    entry = catalog.FETCHABLE["imagenet-sketch"]  # the real entry: huggingface.co, rewritten to HF_ENDPOINT
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-sketch", replace(entry, sizes=(len(archive),)))
     fetch("imagenet-sketch", tmp_path, progress=False, say=lambda line: None)
     assert len(open_dataset("imagenet-sketch", tmp_path, {})) == 3 and _leftovers(tmp_path) == []
     listing[0]["lfs"]["oid"] = "f" * 64  # the hub lists another file: refused

@@ -186,12 +186,13 @@ def test_single_run_exports_and_mistakes(exported, tmp_path: Path) -> None:
 def test_citations_come_from_the_suites() -> None:
     """The exporter knows datasets and methods; each suite's protocol BibTeX is its own
     ``Suite.citations`` (issue 15), so a suite added later cites itself with no engine change."""
-    from auditkit.export.citations import ENTRIES, bibliography
+    from auditkit.data.catalog import DATASETS
+    from auditkit.export.citations import METHODS, bibliography
     from auditkit.export.source import ExportSource
     from auditkit.records import MetricRecord
     from suites import SUITES, get_suite
 
-    assert not set(ENTRIES) & set(SUITES)  # no suite's entry held by the engine
+    assert not set(METHODS) & (set(SUITES) | set(DATASETS.names()))  # no suite's or dataset's entry held here
     records = [MetricRecord(model="m", suite=suite, dataset=dataset, condition=condition, metric=metric, value=0.5, n=10)
                for suite, dataset, condition, metric in (
                    ("shape_bias", "cue-conflict", "native", "shape_bias"), ("calibration", "imagenet-val", "none", "ece"),
