@@ -128,7 +128,7 @@ def run(
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
     from auditkit.data.catalog import parse_data_overrides
-    from auditkit.runner import RunConfig, default_workers
+    from auditkit.run import RunConfig, default_workers
 
     _check_counts(input_size=input_size, workers=workers)
     models = list(dict.fromkeys(model))
@@ -166,7 +166,7 @@ def run(
 def _print_plans(models: list[str], options, config) -> None:  # type: ignore[no-untyped-def]
     """``audit run --dry-run``: each model's plan on stdout; nothing forwarded, --out untouched."""
     from auditkit.adapters.specs import load_model
-    from auditkit.runner import plan_audit
+    from auditkit.run import plan_audit
 
     for spec in models:
         typer.echo("\n".join(plan_audit(load_model(spec, options), config).lines()))
@@ -248,7 +248,7 @@ def _run_and_report(adapter, config, overwrite: bool = False) -> None:  # type: 
     from auditkit.report import build_report
     from auditkit.report.html import build_model_card
     from auditkit.run_folder import staged_run_folder
-    from auditkit.runner import run_audit
+    from auditkit.run import run_audit
 
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes (and locks) --out
         run_audit(adapter, config)
@@ -312,7 +312,7 @@ def demo(
     public release (downloaded when online); ImageNet val / R when present."""
     from auditkit.adapters.specs import ModelOptions, load_model
     from auditkit.data.catalog import parse_data_overrides
-    from auditkit.runner import RunConfig, default_workers
+    from auditkit.run import RunConfig, default_workers
 
     out = _output_folder(out, "--out")
     overrides = parse_data_overrides(data)
