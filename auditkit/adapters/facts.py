@@ -121,6 +121,7 @@ def model_facts(adapter: ModelAdapter) -> ModelFacts:
     nothing and finds no facts stored."""
     size = adapter.preprocess.input_size
     images = torch.zeros(1, 3, size, size, device=adapter.device)
+    adapter.prepare()
 
     def forward() -> None:
         with torch.no_grad():

@@ -196,6 +196,7 @@ class ForwardPasses:
         self, outputs: Callable[[torch.Tensor, list[int]], torch.Tensor], images: torch.Tensor, positions: list[int]
     ) -> torch.Tensor:
         """One real batch forwarded while counting the model's facts, which the store then keeps."""
+        self.adapter.prepare()  # a zero-shot head's text tower is not the model being counted
         try:
             result, facts = counted(lambda: outputs(images, positions), len(images), self.adapter.preprocess.input_size)
         except Exception as error:  # the counter may fail where the plain pass does not: forward it plainly

@@ -36,3 +36,38 @@ def test_run_header_has_hand_counted_facts_and_measured_speed(tmp_path, val_fold
     main(args[:-1] + ["5", "--overwrite"])
     other = json.loads((out / "results.json").read_text())["header"]["model_facts"]
     assert other["images_per_second"] is None and other["macs"] == facts["macs"]
+
+
+def test_a_zero_shot_head_built_on_the_first_batch_is_not_counted(monkeypatch, tmp_path, val_folder):
+    """The facts are counted on the first forwarded batch, which is where a zero-shot adapter
+    builds its head through the text tower: ``ModelAdapter.prepare`` builds it first, so only the
+    image tower and the head's product are counted (as open_clip's text tower never was)."""
+    import open_clip
+    import torch
+    from torch import nn
+
+    from auditkit.adapters.clip import ZeroShotClipAdapter
+    from auditkit.conditions import Plain
+    from auditkit.data.imagenet import read_imagenet_val
+    from auditkit.run import ForwardLog, ForwardPasses, RunConfig
+    from auditkit.store import PredictionStore
+
+    class TinyClip(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.visual = nn.Conv2d(3, 8, 4, stride=4)
+            self.visual.preprocess_cfg = {"size": 32, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+            self.text = nn.Linear(64, 8)
+
+        def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+            return self.visual(images).mean((2, 3))
+
+    monkeypatch.setattr(open_clip, "build_zero_shot_classifier", lambda model, **_: model.text(torch.zeros(1000, 64)).T)
+    adapter = ZeroShotClipAdapter(TinyClip(), tokenizer=None, name="tiny-clip", source={}, head_cache=tmp_path / "heads")
+    config = RunConfig(suites=(), out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", data_root=tmp_path,
+                       workers=0, progress=False, batch_size=8)
+    passes = ForwardPasses(adapter, PredictionStore(tmp_path / "store"), config, ForwardLog())
+    passes.predict(read_imagenet_val(val_folder), Plain())
+    facts = passes.facts()
+    assert facts["parameters"] == 8 * 3 * 4 * 4 + 8  # the image tower; not the text tower's 64 * 8 + 8
+    assert facts["macs"] == 8 * 3 * 4 * 4 * 8 * 8 + 8 * 1000  # the 8 x 8 convolution outputs, then the head
