@@ -2,7 +2,7 @@
 
 What to download is not written here: each dataset's entry (``auditkit/data/datasets/``) lists
 its ``Fetchable`` archives (urls, digests, sizes, unpack layout, content check), and the catalog
-gathers them (``auditkit.data.catalog.FETCHABLE``). This module only knows how:
+gathers them (``auditkit.data.catalog.FETCHABLE``; `audit fetch NAME` is ``catalog.fetch``). This module only knows how:
 
 - every download is checked against a digest before anything is unpacked: sha256 where one is
   published, else md5 (Zenodo and torchvision-style loaders publish md5). ``UNPUBLISHED`` marks
@@ -349,24 +349,3 @@ def install(fetchable: Fetchable, target: Path, downloads: Path, progress: bool 
         return _fetch_archives(fetchable, target, downloads, progress, say)
     except PermissionError as error:
         raise AuditError(f"cannot write under {target.parent} ({error.strerror}); give a writable --data-root") from None
-
-
-def fetch(name: str, data_root: Path, progress: bool = True, say: Callable[[str], None] = print) -> Path:
-    """`audit fetch NAME`: install the catalog's download ``name`` under ``data_root``; returns its folder."""
-    # the one lookup into the catalog (function level: the entries import this module's types)
-    from auditkit.data.catalog import FETCHABLE, NOT_FETCHED
-    from auditkit.registry import did_you_mean
-
-    if name in NOT_FETCHED:
-        raise AuditError(NOT_FETCHED[name])
-    if name not in FETCHABLE:
-        raise AuditError(f"audit fetch: unknown dataset {name!r}{did_you_mean(name, sorted(FETCHABLE))}; "
-                         "`audit ls datasets` lists what can be fetched")
-    fetchable = FETCHABLE[name]
-    target = data_root / fetchable.folder
-    if fetchable.layout != "merge" and target.exists():
-        say(f"audit fetch {name}: already at {target}; nothing to do (delete it to fetch again)")
-        return target
-    installed = install(fetchable, target, data_root / ".downloads", progress, say)
-    say(f"audit fetch {name}: installed at {installed} ({fetchable.source})")
-    return installed

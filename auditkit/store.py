@@ -16,6 +16,11 @@ the number of conditions (ImageNet-C is 75 of them).
 The key covers everything that changes the answer: the model fingerprint (weights, head,
 preprocessing, adapter code identity), the dataset's manifest (ids, labels, file sizes) and the
 condition. A changed weight file therefore never reuses old predictions.
+
+Beside the entries, ``<cache>/store/facts/<key>.json`` keeps what a run says about the model
+rather than about one dataset (``facts`` / ``keep_facts``): its parameters and MACs, keyed by the
+model fingerprint and input size, and the images/s its plain forward passes took, keyed also by
+the device, precision and batch size. A cached run reads them instead of forwarding to measure.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from auditkit.records import write_json_atomic
 
 SHARD_SIZE = 512
 STORE_FORMAT = 1  # shards and consolidated files share it: values are the same float32 rows
+FACTS_FORMAT = 1  # model facts and measured speed: bump when how they are counted changes
 
 
 def store_key(
@@ -96,6 +102,20 @@ class StoreEntry:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, self._shard_path(start, end))
+
+    @property
+    def _layout(self) -> Path:
+        return self.path / "layout.json"
+
+    def layout(self) -> list[tuple[str, int]] | None:
+        """(name, width) of the column blocks of output ``layers``, as the forward pass gave them;
+        None when not kept (another output, or an entry written before layouts were kept)."""
+        if not self._layout.is_file():
+            return None
+        return [(str(name), int(width)) for name, width in json.loads(self._layout.read_text())]
+
+    def keep_layout(self, layout: list[tuple[str, int]]) -> None:
+        write_json_atomic(self._layout, [list(block) for block in layout])
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """All rows (n, width) and the content hashes (bytes, ``b""`` for an undecodable image),
@@ -190,3 +210,22 @@ class PredictionStore:
                 **describe,
             })
         return StoreEntry(path=path, num_samples=num_samples, shard_size=shard_size)
+
+    def _facts_path(self, key: Mapping[str, object]) -> Path:
+        payload = json.dumps([FACTS_FORMAT, dict(key)], sort_keys=True)
+        return self.root / "facts" / f"{hashlib.sha256(payload.encode()).hexdigest()}.json"
+
+    def facts(self, key: Mapping[str, object]) -> dict[str, object] | None:
+        """The facts kept under ``key`` (e.g. ``{"facts": "model", "model_fingerprint": ...,
+        "input_size": 224}``), or None when none are kept. Reads only."""
+        path = self._facts_path(key)
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text())["facts"]
+
+    def keep_facts(self, key: Mapping[str, object], facts: Mapping[str, object]) -> None:
+        """Keep ``facts`` under ``key``, replacing what was kept (written whole, then renamed:
+        two processes writing the same facts leave one complete file)."""
+        path = self._facts_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {"format": FACTS_FORMAT, "key": dict(key), "facts": dict(facts)})

@@ -40,6 +40,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from auditkit import conditions
+from auditkit.conditions import Condition, Plain
 from auditkit.data.source import DatasetSource
 from auditkit.errors import AuditError
 from auditkit.records import ALL, MetricRecord, Notice, Skipped
@@ -59,12 +61,20 @@ class PredictionRequest:
     """What a suite needs: a dataset under a condition, as logits or features (``OUTPUTS``),
     from the audited model ("subject") or the run's second model ("reference",
     ``--reference-model``; e.g. CKA between two models). Adversarial inputs are conditions
-    (``pgd/eps2/steps10/seed0``, ``auditkit.conditions.attacks``): the runner attacks through the adapter."""
+    (``pgd/eps2/steps10/seed0``, ``auditkit.conditions.attacks``): the runner attacks through the adapter.
+
+    ``condition`` is a parsed ``Condition``; a suite may name it by its text (``"scale/1.5"``),
+    parsed here once (an ``AuditError`` for a misspelling), so the runner never parses it again
+    and writes its text only into the store key, the records and file paths."""
 
     dataset: str
-    condition: str = "none"
+    condition: Condition = Plain()
     output: str = "logits"
     model: str = "subject"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.condition, str):
+            object.__setattr__(self, "condition", conditions.parse(self.condition))
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ class Predictions:
     """
 
     source: DatasetSource
-    condition: str
+    condition: str  # the request's condition as records and per-sample files name it
     logits: np.ndarray | None  # (n, 1000) float32
     content_sha1: np.ndarray  # (n,) hex digests of the image files ("" for recorded answers)
     decisions: np.ndarray | None = None  # (n,) recorded answers, strings

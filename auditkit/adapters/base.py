@@ -60,6 +60,11 @@ class ModelAdapter(abc.ABC):
         self.device = torch.device(device)
         return self
 
+    def prepare(self) -> None:
+        """Build what the first forward pass would otherwise build lazily (a zero-shot head from
+        a text tower), so the model facts counted on that pass are the image model's alone. The
+        base builds nothing."""
+
     @contextlib.contextmanager
     def input_resolution(self, size: int) -> Iterator[None]:
         """Run the model on size x size inputs inside the block; raise

@@ -78,6 +78,9 @@ class ZeroShotClipAdapter(ModelAdapter):
             **self.source,
         }
 
+    def prepare(self) -> None:
+        self.head  # noqa: B018 -- built (or read from the disk cache) outside the facts' count
+
     @cached_property
     def head(self) -> torch.Tensor:
         """(embed_dim, 1000) zero-shot classifier, from the disk cache when present.

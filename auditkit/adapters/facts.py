@@ -1,8 +1,8 @@
 """Model facts for the paper's Table 1: parameters and multiply-accumulates at the input size.
 
-Both are counted on one forward pass of the adapter on a zero batch at its evaluated input
-size, so they hold for any adapter (timm, open_clip's image tower + zero-shot head, a user's
-module):
+Both are counted on one forward pass of the adapter at its evaluated input size (a run counts
+them on its first forwarded batch, ``counted``, and keeps them in the prediction store), so they
+hold for any adapter (timm, open_clip's image tower + zero-shot head, a user's module):
 - parameters: those of the modules whose ``forward`` ran (each counted once), so an open_clip
   model's text tower, used only to build the cached zero-shot head, is not counted;
 - MACs: ``torch.utils.flop_counter.FlopCounterMode``'s FLOPs / 2 (one multiply-accumulate is two
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
@@ -44,6 +44,7 @@ class ModelFacts:
 
 
 aten = torch.ops.aten
+T = TypeVar("T")
 
 
 def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001
@@ -51,10 +52,6 @@ def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=N
 
 
 ATTENTION_KERNELS = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops}
-
-
-def _nothing(*args, out_shape=None, **kwargs) -> int:  # noqa: ANN001, ANN002, ANN003
-    return 0
 
 
 def _norm(weight_index: int, affine: int, plain: int) -> Callable[..., int]:
@@ -71,14 +68,16 @@ def _norm(weight_index: int, affine: int, plain: int) -> Callable[..., int]:
 FUSED_ATTENTION = [getattr(aten, name) for name in (
     "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention") if hasattr(aten, name)]
-TIMM_CONVENTION = {
-    **{kernel: _nothing for kernel in FUSED_ATTENTION},
+NORMS = {
     aten.native_layer_norm: _norm(2, 5, 4),
     aten._native_batch_norm_legit_no_training: _norm(1, 2, 1),
 }
+# one counter for both conventions: attention on the CPU and the normalisations are counted too,
+# and each convention leaves out what it does not count (``counted``)
+COUNTED = {**ATTENTION_KERNELS, **NORMS}
 
 
-def _count_used_parameters(run: Callable[[], None]) -> int:
+def _count_used_parameters(run: Callable[[], T]) -> tuple[T, int]:
     seen: dict[int, int] = {}
 
     def record(module: nn.Module, inputs: object, output: object) -> None:
@@ -87,25 +86,45 @@ def _count_used_parameters(run: Callable[[], None]) -> int:
 
     handle = nn.modules.module.register_module_forward_hook(record)
     try:
-        run()
+        result = run()
     finally:
         handle.remove()
-    return sum(seen.values())
+    return result, sum(seen.values())
+
+
+def counted(forward: Callable[[], T], batch_size: int, input_size: int) -> tuple[T, ModelFacts]:
+    """``forward()``'s result and the facts of the model it ran, per image of its ``batch_size``
+    images at ``input_size``: one pass counts both conventions. The counter maps the CPU attention
+    kernel and the normalisations; ``macs`` is the total without the normalisations, ``macs_timm``
+    the total without the fused attention kernels (the per-op breakdown gives both). Every count
+    is linear in the batch, so a real batch of the run gives the same facts as a one-image batch.
+    """
+    counter = FlopCounterMode(display=False, custom_mapping=COUNTED)
+
+    def run() -> T:
+        with counter:
+            return forward()
+
+    result, parameters = _count_used_parameters(run)
+    by_op = counter.get_flop_counts().get("Global", {})
+    total = sum(by_op.values())
+    norms = sum(flops for op, flops in by_op.items() if op in NORMS)
+    attention = sum(flops for op, flops in by_op.items() if op in FUSED_ATTENTION)
+    return result, ModelFacts(parameters=parameters, macs=(total - norms) // 2 // batch_size, input_size=input_size,
+                              macs_timm=(total - attention) // 2 // batch_size)
 
 
 def model_facts(adapter: ModelAdapter) -> ModelFacts:
-    """Parameters and MACs per image of ``adapter`` at its preprocessing's input size."""
+    """Parameters and MACs per image of ``adapter`` at its preprocessing's input size, from one
+    forward pass of a zero image. A run counts them on its first forwarded batch instead
+    (``counted``) and keeps them in the prediction store; this pass is for a run that forwards
+    nothing and finds no facts stored."""
     size = adapter.preprocess.input_size
     images = torch.zeros(1, 3, size, size, device=adapter.device)
-    counter = FlopCounterMode(display=False, custom_mapping=ATTENTION_KERNELS)
+    adapter.prepare()
 
     def forward() -> None:
-        with torch.no_grad(), counter:
+        with torch.no_grad():
             adapter.logits(images)
 
-    parameters = _count_used_parameters(forward)
-    timm_counter = FlopCounterMode(display=False, custom_mapping=TIMM_CONVENTION)
-    with torch.no_grad(), timm_counter:
-        adapter.logits(images)
-    return ModelFacts(parameters=parameters, macs=counter.get_total_flops() // 2, input_size=size,
-                      macs_timm=timm_counter.get_total_flops() // 2)
+    return counted(forward, 1, size)[1]

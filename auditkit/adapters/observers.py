@@ -77,7 +77,7 @@ class RecordedObserver(Subject):
     def refuses(self, request: PredictionRequest) -> str | None:
         if request.output != "logits" or request.model != "subject":
             return f"recorded answers hold no {request.output} of a {request.model} model"
-        if request.condition not in self.conditions:
+        if request.condition.format() not in self.conditions:
             return (f"{self.name} was recorded on the inputs as released ({', '.join(self.conditions)}), "
                     f"not under {request.condition}")
         return None
@@ -86,9 +86,10 @@ class RecordedObserver(Subject):
         refused = self.refuses(request)
         if refused is not None:
             return Unavailable(refused)
-        return Predictions(source=source, condition=request.condition, logits=None,
+        condition = request.condition.format()
+        return Predictions(source=source, condition=condition, logits=None,
                            content_sha1=np.full(len(source), ""), model_name=self.name,
-                           **self.answers(source, request.condition))
+                           **self.answers(source, condition))
 
     @abc.abstractmethod
     def _source(self, dataset: str) -> DatasetSource:

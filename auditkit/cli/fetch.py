@@ -18,6 +18,6 @@ def fetch_dataset(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar with bytes and ETA"),
 ) -> None:
     """Download an openly released dataset in its released form, verify it, and unpack it into place."""
-    from auditkit.fetch import fetch
+    from auditkit.data.catalog import fetch
 
     fetch(name, data_root(data_root_dir), progress=progress, say=lambda line: typer.echo(line, err=True))

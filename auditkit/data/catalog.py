@@ -14,16 +14,16 @@ from contextvars import ContextVar
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
-from auditkit.data import datasets as entry_modules
+import auditkit.data.datasets as entry_modules
 from auditkit.data.entry import DatasetEntry
 from auditkit.data.source import DatasetSource
 from auditkit.data.transfer import read_transfer
 from auditkit.data.wds import is_wds_folder, read_wds
 from auditkit.errors import AuditError
-from auditkit.fetch import Fetchable, network_allowed
-from auditkit.registry import Registry
+from auditkit.fetch import Fetchable, install, network_allowed
+from auditkit.registry import Registry, did_you_mean
 
 
 def gather(modules: Iterable[ModuleType]) -> tuple[Registry[DatasetEntry], dict[str, Fetchable], dict[str, str],
@@ -209,3 +209,20 @@ def write_docs_table() -> Path:
     """Rewrite the dataset table of docs/datasets.md (``python -m auditkit.data.datasets``)."""
     DOCS.write_text(with_table(DOCS.read_text()))
     return DOCS
+
+
+def fetch(name: str, data_root: Path, progress: bool = True, say: Callable[[str], None] = print) -> Path:
+    """`audit fetch NAME`: install the catalog's download ``name`` under ``data_root``; returns its folder."""
+    if name in NOT_FETCHED:
+        raise AuditError(NOT_FETCHED[name])
+    if name not in FETCHABLE:
+        raise AuditError(f"audit fetch: unknown dataset {name!r}{did_you_mean(name, sorted(FETCHABLE))}; "
+                         "`audit ls datasets` lists what can be fetched")
+    fetchable = FETCHABLE[name]
+    target = data_root / fetchable.folder
+    if fetchable.layout != "merge" and target.exists():
+        say(f"audit fetch {name}: already at {target}; nothing to do (delete it to fetch again)")
+        return target
+    installed = install(fetchable, target, data_root / ".downloads", progress, say)
+    say(f"audit fetch {name}: installed at {installed} ({fetchable.source})")
+    return installed

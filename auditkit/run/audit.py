@@ -22,10 +22,11 @@ from auditkit.records import Notice, RunResults, Skipped
 from auditkit.run.config import RunConfig, check_config
 from auditkit.run.executor import ForwardLog
 from auditkit.run.header import RunHeader, follower_header
+from auditkit.run.live import make_subject
 from auditkit.run.plan import Plan, build_plan
 from auditkit.run.writer import collect
 from auditkit.store import PredictionStore
-from auditkit.subjects import Answer, Subject, Unavailable, make_subject
+from auditkit.subjects import Answer, Subject, Unavailable
 from auditkit.suite import Predictions, PredictionRequest, Suite
 from suites import get_suite
 
@@ -130,7 +131,7 @@ def header(
         images_from_store=log.from_store,
         bad_images=config.bad_images,
         precision=config.precision,
-        model_facts=subject.facts(config, log),
+        model_facts=subject.facts(),
         undecodable_images_skipped=log.undecodable,
         seconds=round(seconds, 2),
         world_size=subject.ranks.world,
@@ -144,7 +145,7 @@ def imagenet_c_origin(plan: Plan) -> str | None:
     which implementation); None when no suite asked for ImageNet-C."""
     if "imagenet-c" in plan.sources:
         return f"released files ({plan.sources['imagenet-c'].root})"
-    if any(r.condition.startswith("corrupt/") for r in plan.requests()):
+    if any(isinstance(r.condition, conditions.Corruption) for r in plan.requests()):
         from auditkit.data.corruptions import describe
 
         return f"made on the fly: {describe()}"

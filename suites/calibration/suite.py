@@ -135,11 +135,11 @@ class CalibrationSuite(Suite):
             )
             for k, (metric, value) in enumerate(values.items()):
                 output.records.append(self.record(
-                    model, dataset=request.dataset, condition=request.condition, metric=metric, value=value,
+                    model, dataset=request.dataset, condition=prediction.condition, metric=metric, value=value,
                     ci=(low[k], high[k]), n=n,
                 ))
             output.add_samples(prediction, {"label": prediction.labels, **arrays.samples()},
-                               dataset=request.dataset, condition=request.condition)
+                               dataset=request.dataset, condition=prediction.condition)
             title = f"{model} on {request.dataset}"
             output.figures.append(SuiteFigure(
                 request.dataset, "reliability", reliability_diagram(arrays.confidence, arrays.correct, title),

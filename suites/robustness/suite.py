@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from auditkit.conditions import WILDCARD, Corruption, Pattern, parse
+from auditkit.conditions import WILDCARD, Corruption, Pattern
 from auditkit.records import ALL, MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOption, SuiteOutput
@@ -271,7 +271,7 @@ class RobustnessSuite(Suite):
         output = SuiteOutput()
         top1: dict[str, float] = {}
         answers: dict[str, tuple[Predictions, np.ndarray]] = {}  # dataset -> (predictions, top-1 hits)
-        corrupted = {r: p for r, p in predictions.items() if r.dataset == IMAGENET_C or r.condition.startswith("corrupt/")}
+        corrupted = {r: p for r, p in predictions.items() if r.dataset == IMAGENET_C or isinstance(r.condition, Corruption)}
         if corrupted:
             mean_top1 = self._imagenet_c(output, model, corrupted, seed)
             if mean_top1 is not None:
@@ -408,7 +408,7 @@ class RobustnessSuite(Suite):
                     rows = np.flatnonzero(inverse == k)
                     groups[Corruption(corruption, int(severity))] = (prediction, rows, {"correct": correct[rows]})
             else:
-                condition = parse(request.condition)
+                condition = request.condition
                 assert isinstance(condition, Corruption), request  # `corrupted` holds corrupt/ requests only
                 groups[condition] = (prediction, None, {"correct": correct})
         accuracy: dict[tuple[str, int], float] = {}

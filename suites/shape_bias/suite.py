@@ -145,14 +145,14 @@ class ShapeBiasSuite(Suite):
                 ))
                 continue
             values = metric_values(trials)
-            output.records.extend(self._records(model, request.dataset, request.condition, ALL, trials, values, seed))
+            output.records.extend(self._records(model, request.dataset, prediction.condition, ALL, trials, values, seed))
             absent = []
             for category in CATEGORIES:
                 selected = trials.subset(trials.shape == category)
                 if not count(selected).conflict_trials:
                     absent.append(category)
                     continue
-                output.records.extend(self._records(model, request.dataset, request.condition, category, selected,
+                output.records.extend(self._records(model, request.dataset, prediction.condition, category, selected,
                                                     values, seed, only=("shape_bias",)))
             if absent:
                 output.notices.append(Notice(

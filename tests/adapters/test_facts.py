@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 
 from auditkit.adapters.base import ClassifierAdapter, ModelAdapter
-from auditkit.adapters.facts import model_facts
+from auditkit.adapters.facts import counted, model_facts
 from auditkit.adapters.preprocess import PreprocessConfig
 
 
@@ -71,3 +71,18 @@ def test_only_the_modules_the_forward_runs_are_counted():
     linear = 4 * 30 * 30 * 1000 + 1000
     assert facts.parameters == conv + linear
     assert facts.macs == 4 * 3 * 3 * 3 * 30 * 30 + 4 * 30 * 30 * 1000
+
+
+@pytest.mark.parametrize("timm_name", ["vit_tiny_patch16_224", "resnet18"])
+def test_a_real_batch_of_the_run_counts_what_one_zero_image_counts(timm_name):
+    """The run counts the facts on its first forwarded batch (several images, inference mode, as
+    ``ForwardPasses`` forwards them): attention, LayerNorm and BatchNorm counted per image exactly
+    as on the one zero image of ``model_facts``."""
+    adapter = _adapter(timm.create_model(timm_name, pretrained=False))
+    images = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        logits, facts = counted(lambda: adapter.logits(images), len(images), 224)
+    assert logits.shape == (3, 1000)
+    alone = model_facts(adapter)
+    assert facts == alone
+    assert alone.macs != alone.macs_timm  # both conventions in one pass: attention or the norms differ

@@ -21,8 +21,13 @@ from auditkit.conditions import (
 )
 from auditkit.data.imagenet import read_imagenet_val
 from auditkit.errors import AuditError
-from auditkit.runner import ForwardLog, RunConfig, predict
+from auditkit.run import ForwardLog, ForwardPasses, RunConfig
 from auditkit.store import PredictionStore
+
+
+def predict(adapter, source, condition: str, store, config, log, output: str = "logits"):
+    """One model's answers on ``source`` under ``condition``, as a live model's forward passes give them."""
+    return ForwardPasses(adapter, store, config, log).predict(source, parse(condition), output)
 
 EXAMPLES = {
     "none": (Plain(), "none"),
@@ -73,8 +78,8 @@ def test_every_suite_request_condition_parses():
         for dataset in dict.fromkeys(r.dataset for r in requests):
             requests += suite.fallback_requests(dataset)
         for request in requests:
-            assert parse(request.condition).format() == request.condition, (name, request)
-            seen.add(type(parse(request.condition)).kind)
+            assert parse(request.condition.format()) == request.condition, (name, request)
+            seen.add(request.condition.kind)
     assert {"none", "scale", "shift", "resolution", "corrupt", "fgsm", "pgd"} <= seen
 
 

@@ -29,7 +29,8 @@ from auditkit.data import catalog
 from auditkit.data.catalog import open_dataset
 from auditkit.data.classes import class_names, imagenet_wnids, subset_indices
 from auditkit.errors import AuditError
-from auditkit.fetch import HUB, UNPUBLISHED, Fetchable, fetch
+from auditkit.data.catalog import fetch
+from auditkit.fetch import HUB, UNPUBLISHED, Fetchable
 
 
 class Server:

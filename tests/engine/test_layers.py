@@ -1,8 +1,11 @@
-"""No module imports from a layer above it (issue 15), function-level imports included.
+"""No module imports from a layer above it (issue 15), function-level imports included, and no
+two modules import each other, however indirectly (issue 22: observers <-> specs <-> subjects
+was one).
 
-Layers, lowest first: the core (records, suite, store, conditions, registry, stats ...), data and
-adapters, the field's testbed analysis, suites, the runner, then the views (compare, report,
-export) and the CLI. A suite's plots.py never imports its suite.py (no cycle, not even lazily).
+Layers, lowest first: the core (records, suite, store, conditions, registry, stats, subjects ...),
+data and adapters, the field's testbed analysis, suites, the run (``auditkit.run``: the live model,
+its forward passes, the plan), then the views (compare, report, export) and the CLI. A suite's
+plots.py never imports its suite.py (no cycle, not even lazily).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ("auditkit.compare", "auditkit.report", "auditkit.export", "auditkit.cli")
-RUNNER = ("auditkit.runner", "auditkit.run")
+RUNNER = ("auditkit.run",)
+# the top of the house: nothing below imports these (the views and the CLI may import the run)
+TOP = (*RUNNER, *VIEWS)
 # package prefix -> the packages it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "auditkit.data": ("suites", "auditkit.adapters", "auditkit.field", *RUNNER, *VIEWS),
@@ -25,8 +30,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "auditkit.store": ("suites", "auditkit.adapters", *RUNNER, *VIEWS),
     "auditkit.plotstyle": ("auditkit.", "suites"),
     "auditkit.field": ("suites", *RUNNER, *VIEWS),
+    "auditkit.subjects": ("suites", "auditkit.adapters", "auditkit.field", *RUNNER, *VIEWS),
     "suites": (*RUNNER, *VIEWS),
-    "auditkit.runner": VIEWS,
     "auditkit.run": VIEWS,
 }
 # the run's whole product (``audit_into``: results, then the report, the model card and several
@@ -74,6 +79,76 @@ def test_no_module_imports_from_a_layer_above_it():
                 if _within(imported, banned) and not _within(module, banned.rstrip(".")):
                     violations.append(f"{path.relative_to(ROOT)}:{line} imports {imported}")
     assert not sorted(set(violations)), "\n".join(sorted(set(violations)))
+
+
+def test_nothing_below_the_run_imports_the_run_the_views_or_the_cli():
+    violations = []
+    for path in _sources():
+        module = _module_name(path)
+        if any(_within(module, top) for top in (*TOP, "auditkit.__main__")):
+            continue
+        violations += [f"{path.relative_to(ROOT)}:{line} imports {imported}" for line, imported in _imports(path)
+                       if any(_within(imported, top) for top in TOP)]
+    assert not violations, "\n".join(sorted(set(violations)))
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports (at the top or inside a function; a name imported from a
+    module counts as that module; a package's ``__init__`` is the package's module)."""
+    modules = {_module_name(p): p for p in _sources()}
+
+    def module_of(name: str) -> str | None:
+        while name not in modules:
+            if "." not in name:
+                return None
+            name = name.rsplit(".", 1)[0]
+        return name
+
+    return {name: {m for _, i in _imports(path) if (m := module_of(i)) not in (None, name)}
+            for name, path in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in order:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], order[other])
+        if low[node] == order[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle():
+    assert not _cycles(_import_graph()), "modules importing each other: " + "; ".join(
+        " <-> ".join(c) for c in _cycles(_import_graph()))
+
+
+def test_the_cycle_finder_finds_the_cycle_issue_22_removed():
+    # observers imported subjects, subjects (lazily) specs, specs observers
+    graph = {"observers": {"subjects"}, "subjects": {"specs", "suite"}, "specs": {"observers"}, "suite": set()}
+    assert _cycles(graph) == [["observers", "specs", "subjects"]]
 
 
 @pytest.mark.parametrize("suite", sorted(p.name for p in (ROOT / "suites").iterdir() if (p / "plots.py").is_file()))

@@ -18,7 +18,7 @@ from auditkit.cli import main
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.records import RunResults, write_json_atomic
 from auditkit.run.folder import lock_path
-from auditkit.runner import RunConfig, build_plan
+from auditkit.run import RunConfig, build_plan
 from auditkit.store import PredictionStore
 from auditkit.subjects import Subject, Unavailable
 from suites import get_suite

@@ -67,3 +67,26 @@ def test_concurrent_writers_and_consolidators_agree(tmp_path):
     assert [p.exitcode for p in processes] == [0, 0, 0, 0]
     values, _ = entry(tmp_path).load()
     assert np.array_equal(np.asarray(values), rows(0, 10))
+
+
+def test_facts_are_kept_per_key_and_replaced_whole(tmp_path):
+    store = PredictionStore(tmp_path)
+    model = {"facts": "model", "model_fingerprint": "abc", "input_size": 224}
+    assert store.facts(model) is None
+    store.keep_facts(model, {"parameters": 10, "macs": 20})
+    assert store.facts(model) == {"parameters": 10, "macs": 20}
+    # another input size (or another model) is another key: nothing read across
+    assert store.facts({**model, "input_size": 288}) is None
+    speed = {**model, "facts": "speed", "device": "cpu", "precision": "fp32", "batch_size": 8}
+    store.keep_facts(speed, {"images_per_second": 12.5, "images": 16})
+    store.keep_facts(speed, {"images_per_second": 13.0, "images": 24})
+    assert store.facts(speed) == {"images_per_second": 13.0, "images": 24}
+    assert store.facts({**speed, "precision": "bf16"}) is None
+    assert store.facts(model) == {"parameters": 10, "macs": 20}
+
+
+def test_an_entry_keeps_the_layout_of_its_layers(tmp_path):
+    e = entry(tmp_path)
+    assert e.layout() is None
+    e.keep_layout([("stage1", 64), ("penultimate", 512)])
+    assert entry(tmp_path).layout() == [("stage1", 64), ("penultimate", 512)]

@@ -120,7 +120,7 @@ class ResolutionSuite(Suite):
         output = SuiteOutput()
         for request, answer in predictions.items():
             correct = answer.predicted_class == answer.labels
-            output.records.append(self.record(model, dataset=request.dataset, condition=request.condition,
+            output.records.append(self.record(model, dataset=request.dataset, condition=answer.condition,
                                               metric="top1", value=float(np.mean(correct)), n=len(correct)))
         return output
 

@@ -19,7 +19,7 @@ from auditkit.conditions import Fgsm, Pgd, parse
 from auditkit.conditions.attacks import fgsm, pgd
 from auditkit.cli import main
 from auditkit.data.imagenet import read_imagenet_val
-from auditkit.runner import ForwardLog, RunConfig, predict
+from auditkit.run import ForwardLog, ForwardPasses, RunConfig
 from auditkit.store import PredictionStore
 from tests.conftest import VAL_CLASSES
 
@@ -47,6 +47,11 @@ COLOUR_MODEL = textwrap.dedent(
         return MeanColour()
     '''
 )
+
+
+def predict(adapter, source, condition: str, store, config, log, output: str = "logits"):
+    """One model's answers on ``source`` under ``condition``, as a live model's forward passes give them."""
+    return ForwardPasses(adapter, store, config, log).predict(source, parse(condition), output)
 OFFSETS = {0: (3, 0, 0), 1: (-3, 0, 0), 2: (0, 3, 0), 151: (0, -3, 0)}  # class -> RGB offset from 128
 
 

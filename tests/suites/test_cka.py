@@ -184,7 +184,7 @@ def test_open_clip_image_tower_gives_its_blocks_and_embedding():
     import torch
 
     from auditkit.adapters.clip import ZeroShotClipAdapter
-    from auditkit.runner import layer_layout
+    from auditkit.run import layer_layout
 
     torch.manual_seed(0)
     model = open_clip.create_model("ViT-S-32")  # random weights: no download
