@@ -62,6 +62,8 @@ class MetricRecord:
     suite_version: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.condition, str):  # a parsed Condition (a request's): its one spelling
+            object.__setattr__(self, "condition", str(self.condition))
         if self.aggregate and self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate {self.aggregate!r} is not one of {', '.join(AGGREGATES)}")
         if bool(self.aggregate) != ("*" in self.condition):
