@@ -25,7 +25,7 @@ import json, resource, sys
 from pathlib import Path
 import numpy as np
 from auditkit.conditions import parse
-from auditkit.conditions.corruption import condition_name
+from auditkit.conditions.corruption import Corruption
 from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.store import PredictionStore
@@ -38,7 +38,7 @@ store = PredictionStore(root / "store")
 predictions = {}
 for c in CORRUPTIONS:
     for s in SEVERITIES:
-        condition = condition_name(c, s)
+        condition = Corruption(c, s).format()
         values, hashes = store.entry("bench", "manifest", parse(condition).store_key(), n, describe={}).load()
         predictions[PredictionRequest("imagenet-val", condition)] = Predictions(source, condition, values, hashes)
 output = RobustnessSuite().evaluate("bench", predictions, seed=0)
@@ -48,8 +48,7 @@ print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_max
 
 
 def write_entries(root: Path, n: int) -> None:
-    from auditkit.conditions import parse
-    from auditkit.conditions.corruption import condition_name
+    from auditkit.conditions.corruption import Corruption
     from auditkit.data.corruptions import CORRUPTIONS, SEVERITIES
     from auditkit.store import SHARD_SIZE, PredictionStore
 
@@ -57,7 +56,7 @@ def write_entries(root: Path, n: int) -> None:
     rng = np.random.default_rng(0)
     for c in CORRUPTIONS:
         for s in SEVERITIES:
-            entry = store.entry("bench", "manifest", parse(condition_name(c, s)).store_key(), n, describe={})
+            entry = store.entry("bench", "manifest", Corruption(c, s).store_key(), n, describe={})
             for start, end in entry.missing():
                 rows = rng.standard_normal((end - start, 1000), dtype=np.float32)
                 entry.write_shard(start, end, rows, [f"{i:040x}" for i in range(start, end)])

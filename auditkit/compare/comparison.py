@@ -134,9 +134,6 @@ class Comparison:
     def records(self) -> list[MetricRecord]:
         return [_renamed(r, run.name) for run in self.runs for r in run.records]
 
-    def headline_rows(self) -> list[Row]:
-        return [row for row in self.rows if row.headline]
-
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": COMPARE_SCHEMA_VERSION,

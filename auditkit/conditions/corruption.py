@@ -40,19 +40,3 @@ class Corruption(Condition):
     def batch_inputs(self, preprocess: "PreprocessConfig", device: str | torch.device) -> CorruptedBatch:
         return CorruptedBatch(preprocess.native_transform(), self.corruption, self.severity, device=device)
 
-
-def condition_name(corruption: str, severity: int) -> str:
-    """``corrupt/<corruption>/<severity>``."""
-    return Corruption(corruption, severity).format()
-
-
-def parse_condition(condition: str) -> tuple[str, int]:
-    """(corruption, severity) of a ``corrupt/<name>/<severity>`` condition."""
-    from auditkit.conditions import parse
-
-    parsed = parse(condition)
-    if not isinstance(parsed, Corruption):
-        from auditkit.errors import AuditError
-
-        raise AuditError(f"{condition!r} is not an ImageNet-C condition; write {Corruption.form()}")
-    return parsed.corruption, parsed.severity
