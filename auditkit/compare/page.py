@@ -24,8 +24,8 @@ from auditkit.compare.comparison import Comparison, Row, suite_for
 from auditkit.compare.paired import PairedTest
 from auditkit.compare.runs import run_settings
 from auditkit.records import FigureRef
-from auditkit.report.html import (EmbeddedFigure, ModelCard, NumberFormat, definitions, embed_figure, model_card,
-                                  template_environment)
+from auditkit.report.html import EmbeddedFigure, ModelCard, definitions, embed_figure, model_card, template_environment
+from auditkit.report.numbers import NumberFormat
 
 COMPARE_PAGE = "compare.html"
 FIGURE_DIR = "figures"

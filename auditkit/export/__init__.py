@@ -19,7 +19,7 @@ from auditkit.export.modelcard import card_file_name, model_card_text
 from auditkit.export.source import ExportSource, read_source
 from auditkit.registry import did_you_mean
 from auditkit.report.headline import is_headline
-from auditkit.report.html import NumberFormat
+from auditkit.report.numbers import NumberFormat
 
 FORMATS = ("latex", *FIGURE_FORMATS, "csv", "modelcard")
 RECORD_COLUMNS = ("model", "suite", "dataset", "condition", "subset", "metric", "value", "ci_low", "ci_high", "n",

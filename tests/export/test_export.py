@@ -19,7 +19,7 @@ from auditkit.cli import main
 from auditkit.errors import AuditError
 from auditkit.export import export
 from auditkit.records import MetricRecord
-from auditkit.report.html import NumberFormat
+from auditkit.report.numbers import NumberFormat
 from tests.compare.fixtures import make_runs
 
 COLUMN_PT, PAGE_PT = 3.25 * 72, 6.75 * 72
