@@ -12,11 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 import auditkit
 from auditkit.compare import plots
@@ -49,7 +45,6 @@ def _save(figure, out_dir: Path, suite: str, dataset: str, name: str, caption: s
     stem = _stem("compare", suite, dataset, name)
     (out_dir / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
     figure.savefig(out_dir / FIGURE_DIR / f"{stem}.png", dpi=150, bbox_inches="tight")
-    plt.close(figure)
     return embed_figure(FigureRef(suite, dataset, name, stem, caption), out_dir)
 
 
