@@ -64,7 +64,7 @@ class Row:
 
     @property
     def headline(self) -> bool:
-        """A headline number (``runs.is_headline``), shown first and used as a property."""
+        """A headline number (``report.headline.is_headline``), shown first and used as a property."""
         return is_headline(next(iter(self.cells.values())))
 
     @property

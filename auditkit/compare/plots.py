@@ -1,6 +1,6 @@
 """Comparison plots, derived from records only: one function per figure, each returns a Figure.
 
-Every suite gets them with no code here: a *property* is a headline record (``runs.is_headline``:
+Every suite gets them with no code here: a *property* is a headline record (``report.headline.is_headline``:
 the plain input over all samples, or ImageNet-C's mean over its corruptions); a *family* is one
 (suite, dataset, metric) over its conditions (invariance axes, ImageNet-C severities, attack
 strengths: read through the conditions registry, ``auditkit.conditions``) or over the subsets of
