@@ -1,8 +1,13 @@
 """The figure style every auditkit plot shares: one colour, marker and dash per model
 (colour-blind-safe, apart in grey print too) and datasets named as a reader writes them.
-Suites' plots, comparisons and exports import it from here (it imports nothing of auditkit)."""
+Suites' plots, comparisons and exports import it from here (it imports nothing of auditkit),
+and make their figures with its ``subplots``."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from matplotlib.figure import Figure
 
 # Okabe-Ito, colour-blind-safe; markers, dashes and hatches keep models apart in grey print too.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
@@ -32,3 +37,16 @@ def model_style(index: int) -> dict[str, str]:
 def bar_style(index: int) -> dict[str, str]:
     return {"color": COLOURS[index % len(COLOURS)], "hatch": HATCHES[index % len(HATCHES)],
             "edgecolor": "white" if not HATCHES[index % len(HATCHES)] else "#333333"}
+
+
+# Figure() keywords of pyplot.subplots; the others go to Figure.subplots (sharey, squeeze, ...).
+FIGURE_KEYWORDS = ("figsize", "dpi", "layout", "facecolor")
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **keywords: Any) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot: a bare ``Figure`` that no global figure manager
+    holds. It draws on whatever canvas ``savefig`` picks for the format, so no backend is chosen
+    (no ``matplotlib.use`` per module), a headless run never needs a display, and a figure is
+    freed with its last reference instead of waiting for ``pyplot.close``."""
+    figure = Figure(**{k: keywords.pop(k) for k in FIGURE_KEYWORDS if k in keywords})
+    return figure, figure.subplots(nrows, ncols, **keywords)

@@ -197,7 +197,7 @@ _RECORD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 def per_sample_path(suite: str, dataset: str, condition: str) -> str:
     """Where a run folder keeps the per-sample arrays of the records at (suite, dataset,
     condition): ``per_sample/<suite>/<dataset>/<condition>.npz``. The condition's ``/`` become
-    folders, so the name reads back exactly (``condition_of_sample_path``); the runner writes
+    folders, so the name reads back exactly (``sample_path_key``); the runner writes
     and compare reads through these two functions only."""
     if "*" in condition or ".." in condition.split("/") or not condition:
         raise ValueError(f"no per-sample file for condition {condition!r}")

@@ -28,7 +28,8 @@ from torchvision import transforms as T
 
 from auditkit.adapters.efficientnet_lite import map_by_order, package_state_dict
 from auditkit.data.cue_conflict import read_cue_conflict
-from suites.shape_bias.metrics import Trials, count, decisions_from_logits
+from auditkit.data.label_spaces import SIXTEEN_CLASSES
+from suites.shape_bias.metrics import Trials, count
 
 NORMALISATIONS = {"mean/std 0.5": ((0.5,) * 3, (0.5,) * 3),
                   "ImageNet mean/std": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
@@ -80,7 +81,7 @@ def main() -> None:
                 with torch.inference_mode():
                     logits = torch.cat([model(torch.stack([transform(i) for i in images[k:k + 128]]))
                                         for k in range(0, len(images), 128)]).numpy()
-                counts = count(Trials.from_ids(ids, decisions_from_logits(logits)))
+                counts = count(Trials.from_ids(ids, SIXTEEN_CLASSES.decisions_from_logits(logits)))
                 print(f"| {architecture} | {label} | {input_name} | {first:.3f} | {overall:.3f} | {counts.shape_hits} "
                       f"| {counts.texture_hits} | {counts.shape_hits + counts.texture_hits} |")
 

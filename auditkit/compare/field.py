@@ -1,6 +1,6 @@
 """Many models at once: the field section of `audit compare` (issue: "Many models against the field").
 
-Built from the comparison's headline records (``runs.is_headline``: the plain input over all
+Built from the comparison's headline records (``report.headline.is_headline``: the plain input over all
 samples, ImageNet-C's mean over its corruptions) only, so audited runs and
 reference rows (published results without per-sample data) enter alike:
 - a property table, models x properties ("suite / dataset / metric");

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit.field.analysis import AccuracyFit, Correlation, PropertyTable
 from auditkit.records import MetricRecord
 from auditkit.report.headline import is_headline
+from auditkit.plotstyle import subplots
 
 AUDITED = "#D55E00"
 PUBLISHED = "#0072B2"
@@ -40,7 +37,7 @@ def correlation_heatmap(table: PropertyTable, labels: dict[str, str], found: lis
         mark = "*" if c.p_value < 0.05 else ""
         text[i][j] = text[j][i] = f"{c.value:.2f}{mark}\n({c.n})"
     size = min(11.0, 1.6 + 0.75 * len(names))
-    figure, axis = plt.subplots(figsize=(size, size * 0.85), layout="constrained")
+    figure, axis = subplots(figsize=(size, size * 0.85), layout="constrained")
     image = axis.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1)
     for i in range(len(names)):
         for j in range(len(names)):
@@ -63,8 +60,8 @@ def accuracy_scatter(table: PropertyTable, labels: dict[str, str], fits: list[Ac
         return None
     columns = min(3, len(fits))
     rows = math.ceil(len(fits) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.6 * rows), layout="constrained",
-                                squeeze=False)
+    figure, axes = subplots(rows, columns, figsize=(3.0 * columns, 2.6 * rows), layout="constrained",
+                            squeeze=False)
     x_all = table.column(table.properties[0])
     for axis, fit in zip(axes.flat, fits):
         y_all = table.column(fit.prop)

@@ -12,11 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 import auditkit
 from auditkit.compare import plots
@@ -24,8 +20,8 @@ from auditkit.compare.comparison import Comparison, Row, suite_for
 from auditkit.compare.paired import PairedTest
 from auditkit.compare.runs import run_settings
 from auditkit.records import FigureRef
-from auditkit.report.html import (EmbeddedFigure, ModelCard, NumberFormat, definitions, embed_figure, model_card,
-                                  template_environment)
+from auditkit.report.html import EmbeddedFigure, ModelCard, definitions, embed_figure, model_card, template_environment
+from auditkit.report.numbers import NumberFormat
 
 COMPARE_PAGE = "compare.html"
 FIGURE_DIR = "figures"
@@ -49,7 +45,6 @@ def _save(figure, out_dir: Path, suite: str, dataset: str, name: str, caption: s
     stem = _stem("compare", suite, dataset, name)
     (out_dir / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
     figure.savefig(out_dir / FIGURE_DIR / f"{stem}.png", dpi=150, bbox_inches="tight")
-    plt.close(figure)
     return embed_figure(FigureRef(suite, dataset, name, stem, caption), out_dir)
 
 

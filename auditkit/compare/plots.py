@@ -1,6 +1,6 @@
 """Comparison plots, derived from records only: one function per figure, each returns a Figure.
 
-Every suite gets them with no code here: a *property* is a headline record (``runs.is_headline``:
+Every suite gets them with no code here: a *property* is a headline record (``report.headline.is_headline``:
 the plain input over all samples, or ImageNet-C's mean over its corruptions); a *family* is one
 (suite, dataset, metric) over its conditions (invariance axes, ImageNet-C severities, attack
 strengths: read through the conditions registry, ``auditkit.conditions``) or over the subsets of
@@ -14,10 +14,6 @@ import math
 import re
 from dataclasses import dataclass, field
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -27,6 +23,7 @@ from auditkit.conditions.base import number_text
 from auditkit.errors import AuditError
 from auditkit.plotstyle import COLOURS, DASHES, DATASET_WORDS, HATCHES, MARKERS, dataset_words, model_style  # noqa: F401
 from auditkit.plotstyle import bar_style as _bar_style
+from auditkit.plotstyle import subplots
 from auditkit.records import ALL, MetricRecord
 
 MAX_BAR_CONDITIONS = 40
@@ -179,8 +176,8 @@ def family_figure(series: Series, models: list[str], width: float = 6.8) -> Figu
         columns = min(4, len(axes_map))
         rows = math.ceil(len(axes_map) / columns)
         panel = width / columns
-        figure, axes = plt.subplots(rows, columns, figsize=(width, 0.45 + rows * panel * 0.8),
-                                    squeeze=False, sharey=True)
+        figure, axes = subplots(rows, columns, figsize=(width, 0.45 + rows * panel * 0.8),
+                                squeeze=False, sharey=True)
         for axis, (name, points) in zip(axes.flat, axes_map.items()):
             points = sorted(points)
             for index, model in enumerate(models):
@@ -202,7 +199,7 @@ def family_figure(series: Series, models: list[str], width: float = 6.8) -> Figu
         for row in axes:
             row[0].set_ylabel(series.label)
     else:
-        figure, axis = plt.subplots(figsize=(width, max(2.4, width * 0.42)))
+        figure, axis = subplots(figsize=(width, max(2.4, width * 0.42)))
         x = np.arange(len(series.labels))
         # a slot per model that has this series; styles stay those of the model's column
         present = [(index, model) for index, model in enumerate(models) if series.values.get(model)]
@@ -240,8 +237,8 @@ def property_panels(properties: list[Series], models: list[str], width: float = 
     rows = max(1, math.ceil(len(properties) / columns))
     most = max((sum(1 for m in models if p.values.get(m)) for p in properties), default=1)
     panel_height = 0.35 + 0.2 * most
-    figure, axes = plt.subplots(rows, columns, figsize=(width, 0.5 + rows * (panel_height + 0.55)),
-                                squeeze=False)
+    figure, axes = subplots(rows, columns, figsize=(width, 0.5 + rows * (panel_height + 0.55)),
+                            squeeze=False)
     for axis, prop in zip(axes.flat, properties):
         # only the models that have the property, each in its column's letter and style
         present = [(i, prop.values[m][prop.labels[0]]) for i, m in enumerate(models)
@@ -274,7 +271,7 @@ def radar(properties: list[Series], models: list[str], width: float = 4.6) -> Fi
     if not complete:
         return None
     angles = np.linspace(0, 2 * np.pi, len(complete), endpoint=False)
-    figure = plt.figure(figsize=(width, width * 0.9))
+    figure = Figure(figsize=(width, width * 0.9))
     axis = figure.add_subplot(projection="polar")
     scaled = np.zeros((len(models), len(complete)))
     for j, prop in enumerate(complete):

@@ -52,10 +52,6 @@ class Attack(Condition):
             raise AuditError(f"{self.kind} condition: epsilon must be >= 0, got {self.epsilon}")
 
     @property
-    def condition(self) -> str:
-        return self.format()
-
-    @property
     def radius(self) -> float:
         """Epsilon in pixel units ([0, 1] range)."""
         return self.epsilon / 255.0
@@ -104,15 +100,6 @@ class Pgd(Attack):
     def perturb(self, forward: Forward, pixels: torch.Tensor, labels: torch.Tensor, first: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + first)
         return pgd(forward, pixels, labels, self.radius, self.steps, generator)
-
-
-def attack(method: str, epsilon: float, steps: int = 1, seed: int = 0) -> Attack:
-    """The attack condition of a method name: ``attack("pgd", 2, 10, 0)`` is ``Pgd(2.0, 10, 0)``."""
-    if method == "fgsm":
-        return Fgsm(float(epsilon))
-    if method == "pgd":
-        return Pgd(float(epsilon), steps, seed)
-    raise AuditError(f"unknown attack {method!r}; use fgsm or pgd")
 
 
 def fgsm(forward: Forward, images: torch.Tensor, labels: torch.Tensor, radius: float) -> torch.Tensor:

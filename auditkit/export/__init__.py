@@ -1,7 +1,7 @@
 """`audit export`: a run or a comparison in the forms a paper needs.
 
 latex: booktabs tables (``properties.tex``, ``conditions.tex``); pdf/svg/pgf/png: figures at a
-column and a page width; csv: the tidy records (and paired tests); modelcard: the Hugging Face
+column and a page width; csv: the tidy records, each row with its model's preprocessing (and paired tests); modelcard: the Hugging Face
 ``model-index`` block; every export also writes ``CITATIONS.bib``. Everything is derived from
 ``results.json`` / ``compare.json``; nothing is recomputed.
 """
@@ -9,6 +9,7 @@ column and a page width; csv: the tidy records (and paired tests); modelcard: th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from auditkit.data.answer_files import to_csv
 from auditkit.errors import AuditError
@@ -19,11 +20,15 @@ from auditkit.export.modelcard import card_file_name, model_card_text
 from auditkit.export.source import ExportSource, read_source
 from auditkit.registry import did_you_mean
 from auditkit.report.headline import is_headline
-from auditkit.report.html import NumberFormat
+from auditkit.report.numbers import NumberFormat
 
 FORMATS = ("latex", *FIGURE_FORMATS, "csv", "modelcard")
+# The preprocessing that produced each number sits in its row, as timm's validate.py writes
+# img_size, crop_pct and interpolation into every result row (timm PR #1383: crop style alone
+# made a published number irreproducible); empty for recorded answers, which have none.
+PREPROCESS_COLUMNS = ("preprocess", "input_size", "resize_size", "crop_pct", "interpolation", "mean", "std")
 RECORD_COLUMNS = ("model", "suite", "dataset", "condition", "subset", "metric", "value", "ci_low", "ci_high", "n",
-                  "aggregate", "suite_version", "model_fingerprint", "dataset_manifest_sha256")
+                  "aggregate", "suite_version", "model_fingerprint", "dataset_manifest_sha256", *PREPROCESS_COLUMNS)
 TEST_COLUMNS = ("suite", "dataset", "condition", "subset", "metric", "model_a", "model_b", "n", "value_a", "value_b",
                 "difference", "ci_low", "ci_high", "p_bootstrap", "p_mcnemar", "only_a_right", "only_b_right",
                 "p_adjusted", "stars")
@@ -31,6 +36,17 @@ TEST_COLUMNS = ("suite", "dataset", "condition", "subset", "metric", "model_a", 
 
 def _csv_value(value: object) -> object:
     return "" if value is None else value
+
+
+def preprocess_cells(model: dict[str, Any]) -> list[object]:
+    """``PREPROCESS_COLUMNS`` of a run header's model: its preprocessing's name (where the config
+    came from: timm, open_clip, paper, ...) and fields; mean / std as three numbers apart by spaces."""
+    preprocess = model.get("preprocess") if isinstance(model.get("preprocess"), dict) else {}
+    cells = {**preprocess, "preprocess": preprocess.get("name")}
+    for key in ("mean", "std"):
+        if isinstance(cells.get(key), (list, tuple)):
+            cells[key] = " ".join(str(v) for v in cells[key])
+    return [_csv_value(cells.get(column)) for column in PREPROCESS_COLUMNS]
 
 
 def records_csv(source: ExportSource) -> str:
@@ -41,7 +57,8 @@ def records_csv(source: ExportSource) -> str:
         dataset = (header.get("datasets") or {}).get(r.dataset) or {}
         rows.append([_csv_value(v) for v in (
             r.model, r.suite, r.dataset, r.condition, r.subset, r.metric, r.value, r.ci_low, r.ci_high, r.n,
-            r.aggregate, r.suite_version, model.get("fingerprint"), dataset.get("manifest_sha256") if isinstance(dataset, dict) else None)])
+            r.aggregate, r.suite_version, model.get("fingerprint"), dataset.get("manifest_sha256") if isinstance(dataset, dict) else None)]
+            + preprocess_cells(model))
     return to_csv(RECORD_COLUMNS, rows)
 
 

@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -90,7 +87,6 @@ def _save(figure: Figure, stem: Path, formats: list[str]) -> list[Path]:
         # (only if undefined) so `\input{...pgf}` works in any preamble that loads pgf
         path.write_text(PGF_PREAMBLE + path.read_text())
         written.append(path)
-    plt.close(figure)
     return written
 
 
@@ -137,7 +133,7 @@ def export_figures(source: ExportSource, out_dir: Path, formats: list[str]) -> l
     written: list[Path] = []
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context(PAPER_RC):
+    with matplotlib.rc_context(PAPER_RC):
         for name, make in figure_makers(source).items():
             for size, width in WIDTHS.items():
                 figure = make(width)

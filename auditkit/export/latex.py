@@ -1,7 +1,7 @@
 """LaTeX tables (booktabs): properties as rows, models as columns, the best value bold.
 
 ``\\input{properties.tex}`` needs ``\\usepackage{booktabs}`` in the preamble. Values come from the
-records as written, at fixed decimals per metric (the report's ``NumberFormat``; ``--decimals``
+records as written, at fixed decimals per metric (``report.numbers.NumberFormat``, as in the report; ``--decimals``
 forces a number, ``--percent`` shows proportions as percentages); the CI is the record's 95 % bootstrap interval,
 as ± its half-width (``--ci pm``; the percentile interval need not be symmetric, the comment in
 each file says so) or as a subscript ``[lo, hi]`` (``--ci subscript``).
@@ -14,7 +14,7 @@ import math
 from auditkit.compare.comparison import Row
 from auditkit.records import ALL, MetricRecord
 from auditkit.report.headline import is_headline
-from auditkit.report.html import NumberFormat
+from auditkit.report.numbers import NumberFormat
 
 CI_STYLES = ("pm", "subscript")
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit.field.testbed import Baseline, scale_transform, load_testbed_models
+from auditkit.plotstyle import subplots
 
 # Okabe-Ito, colour-blind safe; the testbed's types in the order its legend gives them
 TYPE_COLOURS = {
@@ -60,7 +57,7 @@ def accuracy_on_the_line(baseline: Baseline, audited: list[AuditedPoint], width:
         return transform(np.clip(percent, 0.5, 99.5))
 
     types = {m.name: m.model_type for m in load_testbed_models()}
-    figure, axis = plt.subplots(figsize=(width, width * 0.85), layout="constrained")
+    figure, axis = subplots(figsize=(width, width * 0.85), layout="constrained")
     points = baseline.points
     xs_all = [p[1] for p in points] + [a.x for a in audited]
     ys_all = [p[2] for p in points] + [a.y for a in audited]

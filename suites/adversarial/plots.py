@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from auditkit.plotstyle import subplots
 
 # Okabe-Ito: colour-blind-safe.
 COLOURS = {"fgsm": "#E69F00", "pgd": "#0072B2"}
@@ -16,7 +14,7 @@ MARKERS = {"fgsm": "s", "pgd": "o"}
 
 def accuracy_vs_epsilon(model: str, curves: dict[str, list[tuple[float, float, float, float]]]) -> Figure:
     """Top-1 (%) against epsilon (/255) per attack; epsilon 0 is the clean accuracy."""
-    figure, axis = plt.subplots(figsize=(4.6, 3.4))
+    figure, axis = subplots(figsize=(4.6, 3.4))
     for method, points in sorted(curves.items()):
         points = sorted(points)
         epsilon = np.array([p[0] for p in points])

@@ -27,7 +27,7 @@ from typing import Mapping
 import numpy as np
 
 from auditkit.conditions import Attack, Fgsm, Pgd
-from auditkit.records import ALL, Skipped
+from auditkit.records import ALL
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 
@@ -92,16 +92,12 @@ class AdversarialSuite(Suite):
         clean = predictions.get(PredictionRequest(DATASET))
         if clean is None:
             return output  # no imagenet-val: the runner lists the dataset as skipped, with the reason
-        if clean.logits is None:
-            output.skipped.append(Skipped(self.name, DATASET, "adversarial attacks differentiate through the model's "
-                                          "logits; recorded answers cannot be attacked"))
-            return output
         clean_correct = clean.predicted_class == clean.labels
         curves: dict[str, list[tuple[float, float, float, float]]] = {}
         for spec in [None, *attacks()]:
             condition = "none" if spec is None else spec.format()
             prediction = predictions.get(PredictionRequest(DATASET, condition))
-            if prediction is None or prediction.logits is None:
+            if prediction is None:
                 continue
             correct = prediction.predicted_class == prediction.labels
             arrays = attack_samples(correct, None if spec is None else clean_correct)

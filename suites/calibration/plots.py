@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from suites.calibration.metrics import NUM_BINS, bin_edges, bin_stats, expected_calibration_error
+from auditkit.plotstyle import subplots
 
 # Okabe-Ito: colour-blind-safe.
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"
@@ -20,7 +17,7 @@ def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, title: str)
     stats = bin_stats(confidence, correct)
     mean_conf, accuracy, filled = stats.mean_confidence, stats.accuracy, stats.filled
     width = edges[1] - edges[0]
-    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    figure, axis = subplots(figsize=(4.6, 4.2))
     axis.bar(edges[:-1][filled], accuracy[filled], width=width, align="edge", color=BLUE,
              edgecolor="white", label="accuracy")
     low = np.minimum(accuracy, mean_conf)[filled]
@@ -41,7 +38,7 @@ def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, title: str)
 
 def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, title: str) -> Figure:
     edges = bin_edges(NUM_BINS)
-    figure, axis = plt.subplots(figsize=(4.6, 3.2))
+    figure, axis = subplots(figsize=(4.6, 3.2))
     axis.hist([confidence[correct], confidence[~correct]], bins=edges, stacked=True,
               color=[BLUE, ORANGE], label=["correct", "wrong"], edgecolor="white")
     axis.axvline(confidence.mean(), color="black", linestyle="--", linewidth=1,
@@ -61,7 +58,7 @@ def reliability_overlay(models: dict[str, tuple[np.ndarray, np.ndarray]], title:
     """Several models' reliability curves on one axis (accuracy vs mean confidence per bin)."""
     from auditkit.plotstyle import model_style
 
-    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    figure, axis = subplots(figsize=(4.6, 4.2))
     axis.plot([0, 1], [0, 1], linestyle="--", color=GREY, linewidth=1, label="perfect calibration")
     for index, (model, (confidence, correct)) in enumerate(models.items()):
         stats = bin_stats(confidence, correct)

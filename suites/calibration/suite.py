@@ -30,7 +30,7 @@ from typing import Mapping
 
 import numpy as np
 
-from auditkit.records import ALL, Skipped
+from auditkit.records import ALL
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
 from suites.calibration.metrics import (  # noqa: F401 (re-exported: the suite's protocol in one place)
@@ -121,12 +121,6 @@ class CalibrationSuite(Suite):
 
         output = SuiteOutput()
         for request, prediction in predictions.items():
-            if prediction.logits is None:
-                output.skipped.append(Skipped(
-                    self.name, request.dataset,
-                    "calibration needs the full softmax; recorded answers hold no logits",
-                ))
-                continue
             arrays = calibration_arrays(prediction.logits, prediction.labels, prediction.source.class_indices)
             n = len(arrays.confidence)
             values = calibration_metrics(arrays)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from auditkit.plotstyle import subplots
 
 
 def cka_heat_map(
@@ -21,8 +19,8 @@ def cka_heat_map(
     panel = max(2.2, cell * len(columns))
     width = label_width + len(matrices) * (panel + 1.0)
     height = max(2.6, cell * len(rows)) + 0.065 * max(len(c) for c in columns) + 1.0
-    figure, axes = plt.subplots(1, len(matrices), figsize=(width, height), squeeze=False, sharey=True,
-                                layout="constrained")
+    figure, axes = subplots(1, len(matrices), figsize=(width, height), squeeze=False, sharey=True,
+                            layout="constrained")
     for k, (axis, (kernel, matrix)) in enumerate(zip(axes[0], matrices.items())):
         image = axis.imshow(matrix, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
         if len(rows) * len(columns) <= 196:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -13,6 +9,7 @@ from suites.human_ood.metrics import (
     BENCHMARK, DatasetScores, DecisionTable, reference_scores, reference_table,
 )
 from suites.shape_bias.metrics import Trials, count
+from auditkit.plotstyle import subplots
 
 # Okabe-Ito, colour-blind-safe (as the shape-bias plots).
 MODEL, HUMAN, RESNET = "#0072B2", "#D55E00", "#7F7F7F"
@@ -22,7 +19,7 @@ ORDER = [d.name for d in BENCHMARK]
 def _grid(count_: int) -> tuple[Figure, np.ndarray]:
     columns = min(4, count_)
     rows = int(np.ceil(count_ / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.6 * rows), squeeze=False)
+    figure, axes = subplots(rows, columns, figsize=(3.0 * columns, 2.6 * rows), squeeze=False)
     for axis in axes.flat[count_:]:
         axis.set_visible(False)
     return figure, axes
@@ -87,7 +84,7 @@ def consistency_per_dataset(model: str, scored: dict[str, DatasetScores]) -> Fig
     panels = [("accuracy", "human_accuracy", "16-class accuracy"),
               ("observed_consistency", "human_observed_consistency", "observed consistency"),
               ("error_consistency", "human_error_consistency", "error consistency (kappa)")]
-    figure, axes = plt.subplots(1, 3, figsize=(10.5, 0.32 * len(names) + 1.6), sharey=True)
+    figure, axes = subplots(1, 3, figsize=(10.5, 0.32 * len(names) + 1.6), sharey=True)
     height = 0.38
     for axis, (metric, human_metric, label) in zip(axes, panels):
         mine = [scored[n].benchmark.values.get(metric, np.nan) for n in names]
@@ -125,7 +122,7 @@ def shape_bias_vs_accuracy(model: str, scored: dict[str, DatasetScores], cue_con
         ("humans", float(np.mean([reference_scores(n).benchmark.human["human_accuracy"] for n in names])),
          _shape_bias(reference_table("humans", "cue-conflict")), HUMAN, "D"),
     ]
-    figure, axis = plt.subplots(figsize=(4.6, 4.0))
+    figure, axis = subplots(figsize=(4.6, 4.0))
     for label, x, y, colour, marker in points:
         axis.scatter(x, y, color=colour, marker=marker, s=60, zorder=3, label=f"{label}: {x:.3f}, {y:.3f}",
                      edgecolor="white", linewidth=0.5)

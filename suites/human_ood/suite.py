@@ -8,8 +8,9 @@ and ``plotting/plot.py``, read, not copied):
   Stimuli fed at their size (224) with no resize or crop (store condition ``native``), as
   model-vs-human does; every record sits at condition ``native``, the distortion level (what
   model-vs-human calls a condition) in ``subset``.
-- 16-class decision exactly as the shape-bias suite makes it (``decisions_from_logits``: mean
-  softmax probability of each category's ImageNet indices, argmax). Correct if the decision is
+- 16-class decision exactly as the shape-bias suite makes it (the shared label-space mapping
+  ``auditkit.data.label_spaces.SIXTEEN_CLASSES``: mean softmax probability of each category's
+  ImageNet indices, argmax). Correct if the decision is
   the stimulus' category (cue-conflict: the shape); a human's ``na`` is an error.
 - ``accuracy`` per level; humans beside it: ``human_accuracy`` (mean over subjects),
   ``human_accuracy_min`` / ``human_accuracy_max`` (their range).
@@ -40,6 +41,7 @@ from typing import Mapping
 
 import numpy as np
 
+from auditkit.data.label_spaces import SIXTEEN_CLASSES
 from auditkit.data.model_vs_human import BENCHMARK, BY_CATALOG_NAME
 from auditkit.records import MetricRecord, Notice
 from auditkit.suite import PLAIN_CONDITIONS, Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
@@ -60,7 +62,6 @@ from suites.human_ood.metrics import (  # noqa: F401 (error_consistency, score_c
     score_condition,
     score_dataset,
 )
-from suites.shape_bias.metrics import decisions_from_logits
 
 
 class HumanOodSuite(Suite):
@@ -125,7 +126,7 @@ class HumanOodSuite(Suite):
         for request, prediction in predictions.items():
             dataset = BY_CATALOG_NAME[request.dataset]
             decisions = (prediction.decisions if prediction.decisions is not None
-                         else decisions_from_logits(prediction.logits))
+                         else SIXTEEN_CLASSES.decisions_from_logits(prediction.logits))
             table = DecisionTable.from_names(dataset, prediction.sample_ids, decisions)
             humans = reference_table("humans", dataset.name)
             scores = score_dataset(table, humans, model, seed)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from auditkit.plotstyle import COLOURS
+from auditkit.plotstyle import COLOURS, subplots
 
 BLUE, VERMILION = COLOURS[0], COLOURS[3]
 
@@ -17,7 +13,7 @@ BLUE, VERMILION = COLOURS[0], COLOURS[3]
 def error_ratio_plot(model: str, factors: tuple[str, ...], ratios: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Figure:
     """Bars per factor with 95 % CIs; the line at 1 marks 'as often wrong as on average'."""
     values, low, high = ratios
-    figure, axis = plt.subplots(figsize=(6.8, 3.4))
+    figure, axis = subplots(figsize=(6.8, 3.4))
     x = np.arange(len(factors))
     colours = [VERMILION if v > 1 else BLUE for v in values]
     axis.bar(x, values, color=colours, width=0.7)

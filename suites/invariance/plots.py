@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+
+from auditkit.plotstyle import subplots
 
 BLUE = "#0072B2"
 LABELS = {"scale": "scale factor", "shift": "shift (pixels)", "resolution": "input resolution (px)"}
 
 
 def invariance_curves(model: str, curves: dict[str, list[tuple[float, float]]]) -> Figure:
-    figure, axes = plt.subplots(1, len(curves), figsize=(2.6 * len(curves), 2.8), sharey=True, squeeze=False)
+    figure, axes = subplots(1, len(curves), figsize=(2.6 * len(curves), 2.8), sharey=True, squeeze=False)
     for axis, (name, points) in zip(axes[0], curves.items()):
         x, y = zip(*sorted(points))
         axis.plot(x, [100 * v for v in y], marker="o", color=BLUE)

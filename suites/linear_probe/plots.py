@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit.plotstyle import COLOURS as PALETTE  # Okabe-Ito, colour-blind-safe
+from auditkit.plotstyle import subplots
 
 
 def transfer_bars(model: str, top1: dict[str, float]) -> Figure:
     names = sorted(top1)
-    figure, axis = plt.subplots(figsize=(max(3.6, 0.55 * len(names) + 1.8), 3.4))
+    figure, axis = subplots(figsize=(max(3.6, 0.55 * len(names) + 1.8), 3.4))
     values = [100 * top1[n] for n in names]
     axis.bar(range(len(names)), values, color=PALETTE[0], width=0.6)
     for k, value in enumerate(values):
@@ -34,7 +31,7 @@ def transfer_bars(model: str, top1: dict[str, float]) -> Figure:
 def few_shot_curves(
     model: str, curves: dict[str, list[tuple[int, float, float | None, float | None]]], full: dict[str, float]
 ) -> Figure:
-    figure, axis = plt.subplots(figsize=(4.8, 3.6))
+    figure, axis = subplots(figsize=(4.8, 3.6))
     for k, (task, points) in enumerate(sorted(curves.items())):
         colour = PALETTE[k % len(PALETTE)]
         shots = [p[0] for p in points]

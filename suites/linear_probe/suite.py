@@ -318,8 +318,6 @@ class LinearProbeSuite(Suite):
         task_top1: dict[str, float] = {}
         curves: dict[str, list[tuple[int, float, float | None, float | None]]] = {}
         for request, prediction in predictions.items():
-            if prediction.features is None:
-                continue
             dataset = request.dataset
             samples = prediction.source.samples
             if prediction.source.info.get("task") == "landmark-retrieval":

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from auditkit.plotstyle import subplots
 
 BLUE = "#0072B2"
 
 
 def subset_bars(model: str, top1: dict[str, float]) -> Figure:
     names = list(top1)
-    figure, axis = plt.subplots(figsize=(6.0, 3.2))
+    figure, axis = subplots(figsize=(6.0, 3.2))
     x = np.arange(len(names))
     axis.bar(x, [100 * top1[n] for n in names], color=BLUE, width=0.6)
     for i, name in enumerate(names):
@@ -36,7 +34,7 @@ def factor_curves(model: str, curves: dict[str, list[tuple[str, float]]]) -> Fig
     """Small multiples: numeric factors as lines, named ones (world, texture, light) as dots."""
     columns = min(5, len(curves))
     rows = math.ceil(len(curves) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.3 * rows), squeeze=False, sharey=True)
+    figure, axes = subplots(rows, columns, figsize=(2.3 * columns, 2.3 * rows), squeeze=False, sharey=True)
     for axis, (subset, points) in zip(axes.flat, curves.items()):
         labels = [value for value, _ in points]
         accuracy = [100 * a for _, a in points]

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from auditkit.plotstyle import COLOURS
+from auditkit.plotstyle import COLOURS, subplots
 
 BLUE = COLOURS[0]
 
 
 def accuracy_bars(model: str, top1: dict[str, float]) -> Figure:
     names = [n for n in top1 if n != "imagenet-val"]
-    figure, axis = plt.subplots(figsize=(5.6, 3.2))
+    figure, axis = subplots(figsize=(5.6, 3.2))
     x = np.arange(len(names))
     axis.bar(x, [100 * top1[n] for n in names], color=BLUE, width=0.6)
     for i, name in enumerate(names):
@@ -39,7 +35,7 @@ def corruption_heatmap(model: str, accuracy: dict[tuple[str, int], float]) -> Fi
     grid = np.full((len(corruptions), len(severities)), np.nan)
     for (corruption, severity), value in accuracy.items():
         grid[corruptions.index(corruption), severities.index(severity)] = 100 * value
-    figure, axis = plt.subplots(figsize=(4.8, 0.32 * len(corruptions) + 1.4))
+    figure, axis = subplots(figsize=(4.8, 0.32 * len(corruptions) + 1.4))
     image = axis.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
     for i in range(len(corruptions)):
         for j in range(len(severities)):
@@ -59,7 +55,7 @@ def accuracy_on_the_line(model: str, top1: dict[str, float]) -> Figure:
     """Each shifted set's top-1 against val top-1 (Recht et al.; Miller et al.): one point per
     dataset here, the models' line appears when runs are compared."""
     val = 100 * top1["imagenet-val"]
-    figure, axis = plt.subplots(figsize=(4.4, 4.0))
+    figure, axis = subplots(figsize=(4.4, 4.0))
     axis.plot([0, 100], [0, 100], color="#999999", linestyle="--", linewidth=1, label="y = x")
     for name, value in top1.items():
         if name == "imagenet-val":

@@ -1,7 +1,8 @@
 """Shape-bias metrics over trial tables (Geirhos et al., ICLR 2019; model-vs-human's ``ShapeBias``):
-the 16-class decision rule, the counts and rates, and ``metric_values``, the one function both the
-suite's records and its ``sample_metrics`` (paired comparisons) take their values from. Shared by
-``suite.py`` and ``plots.py`` (and human_ood, which makes decisions the same way).
+the counts and rates, and ``metric_values``, the one function both the suite's records and its
+``sample_metrics`` (paired comparisons) take their values from. Shared by ``suite.py`` and
+``plots.py``. The 16-class decision rule is ``auditkit.data.label_spaces.SIXTEEN_CLASSES``,
+shared with human_ood.
 """
 
 from __future__ import annotations
@@ -15,44 +16,6 @@ import numpy as np
 from auditkit.data.answer_files import DECISION_COLUMNS, to_csv
 from auditkit.data.cue_conflict import CATEGORIES, parse_stimulus
 from auditkit.records import ALL
-from auditkit.stats import log_softmax
-
-
-def _span(first: int, last: int) -> list[int]:
-    return list(range(first, last + 1))
-
-
-# ImageNet indices of each category (PROTOCOLS.md; model-vs-human decision_mappings).
-CATEGORY_INDICES: dict[str, list[int]] = {
-    "airplane": [404],
-    "bear": _span(294, 297),
-    "bicycle": [444, 671],
-    "bird": [8, *_span(10, 16), *_span(18, 20), *_span(22, 24), *_span(80, 83), *_span(87, 96),
-             *_span(98, 100), *_span(127, 133), *_span(135, 145)],
-    "boat": [472, 554, 625, 814, 914],
-    "bottle": [440, 720, 737, 898, 899, 901, 907],
-    "car": [436, 511, 817],
-    "cat": _span(281, 286),
-    "chair": [423, 559, 765, 857],
-    "clock": [409, 530, 892],
-    "dog": [*_span(152, 191), *_span(193, 203), *_span(205, 226), *_span(228, 241),
-            *_span(243, 250), *_span(252, 257), 259, *_span(261, 263), *_span(265, 268)],
-    "elephant": [385, 386],
-    "keyboard": [508, 878],
-    "knife": [499],
-    "oven": [766],
-    "truck": [555, 569, 656, 675, 717, 734, 864, 867],
-}
-assert tuple(CATEGORY_INDICES) == CATEGORIES
-
-
-def decisions_from_logits(logits: np.ndarray) -> np.ndarray:
-    """16-class decisions: argmax over categories of the mean softmax probability."""
-    probabilities = np.exp(log_softmax(logits))
-    category_scores = np.stack(
-        [probabilities[:, CATEGORY_INDICES[c]].mean(axis=1) for c in CATEGORIES], axis=1
-    )
-    return np.array(CATEGORIES)[category_scores.argmax(axis=1)]
 
 
 @dataclass(frozen=True)

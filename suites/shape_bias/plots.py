@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from auditkit.data.cue_conflict import CATEGORIES
 from suites.shape_bias.metrics import Trials, count, per_category_shape_bias
+from auditkit.plotstyle import subplots
 
 # Okabe-Ito, colour-blind-safe.
 MODEL, HUMAN, RESNET, NEITHER = "#0072B2", "#D55E00", "#7F7F7F", "#BBBBBB"
@@ -30,7 +27,7 @@ def _human_per_category(humans: Trials) -> tuple[np.ndarray, np.ndarray, np.ndar
 def per_category_plot(model: str, trials: Trials, humans: Trials, resnet50: Trials) -> Figure:
     """Categories down the side, shape bias across (texture 0 ... 1 shape), as model-vs-human."""
     y = np.arange(len(CATEGORIES))[::-1]
-    figure, axis = plt.subplots(figsize=(5.2, 5.6))
+    figure, axis = subplots(figsize=(5.2, 5.6))
     mean, low, high = _human_per_category(humans)
     axis.hlines(y, low, high, color=HUMAN, alpha=0.35, linewidth=4, label="humans: range of 10 subjects")
     observers = [
@@ -61,7 +58,7 @@ def per_category_plot(model: str, trials: Trials, humans: Trials, resnet50: Tria
 def decision_breakdown(model: str, trials: Trials, humans: Trials, resnet50: Trials) -> Figure:
     """Stacked bars: shape, texture or neither, as fractions of the conflict trials."""
     observers = [(model, trials), ("ResNet-50", resnet50), ("humans (10 pooled)", humans)]
-    figure, axis = plt.subplots(figsize=(5.2, 2.4))
+    figure, axis = subplots(figsize=(5.2, 2.4))
     for row, (label, observed) in enumerate(observers):
         counts = count(observed)
         # the records' own fractions (one denominator, the conflict trials): they sum to 1

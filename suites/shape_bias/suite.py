@@ -6,7 +6,8 @@ Protocol (PROTOCOLS.md "Shape bias"; the paper's Sec. "Shape / texture bias"):
 - Input: the 224x224 stimuli with NO resize or crop, the model's mean/std (store condition
   ``native``; for open_clip models this equals their preprocess on a 224 image).
 - 16-class decision: softmax over all 1000 logits; for each category the MEAN probability of
-  its ImageNet indices (``CATEGORY_INDICES``); decision = argmax over the 16 categories.
+  its ImageNet indices; decision = argmax over the 16 categories (the shared label-space mapping
+  ``auditkit.data.label_spaces.SIXTEEN_CLASSES``, human_ood's too).
 - shape_bias = shape hits / (shape hits + texture hits) over conflict trials, pooled (subset
   ``all``); per category (subset = the SHAPE category) the same over that category's trials.
 - Records sit at dataset ``cue-conflict``, condition ``native`` (the input transform requested).
@@ -33,18 +34,17 @@ from typing import Mapping
 import numpy as np
 
 from auditkit.data.cue_conflict import CATEGORIES
+from auditkit.data.label_spaces import SIXTEEN_CLASSES
 from auditkit.records import ALL, MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOutput
-from suites.shape_bias.metrics import (  # noqa: F401 (CATEGORY_INDICES, decisions_csv: this module's public names)
-    CATEGORY_INDICES,
+from suites.shape_bias.metrics import (  # noqa: F401 (decisions_csv: this module's public name)
     COUNT_METRICS,
     DEGENERATE_SHARE,
     RATE_METRICS,
     Trials,
     count,
     decisions_csv,
-    decisions_from_logits,
     dominant_answer,
     metric_values,
     rates,
@@ -133,7 +133,7 @@ class ShapeBiasSuite(Suite):
         for request, prediction in predictions.items():
             decisions = (
                 prediction.decisions if prediction.decisions is not None
-                else decisions_from_logits(prediction.logits)
+                else SIXTEEN_CLASSES.decisions_from_logits(prediction.logits)
             )
             trials = Trials.from_ids(prediction.sample_ids, decisions)
             pooled = count(trials)

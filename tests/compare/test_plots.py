@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib
+import io
+from pathlib import Path
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from auditkit.compare import plots
@@ -38,7 +38,6 @@ def test_axis_conditions_become_curves_and_categories_bars() -> None:
     figure = plots.family_figure(found[("invariance", "top1")], ["vit", "convnext"], width=6.75)
     assert len([a for a in figure.axes if a.get_visible()]) == 2  # one panel per axis
     assert figure.get_figwidth() == 6.75
-    plt.close(figure)
     # counts without a CI or a direction are left to the tables
     assert not [p for p in plots.headline_properties(records, {}) if p.metric == "shape_hits"]
 
@@ -81,4 +80,21 @@ def test_families_over_conditions_read_through_the_registry_and_subsets_by_axis(
     assert [p.dataset for p in plots.headline_properties(records, better) if p.suite == "human_ood"] == ["mvh-contrast"]
     figure = plots.family_figure(corruption, ["vit", "convnext"])
     assert len([a for a in figure.axes if a.get_visible()]) == 2
-    plt.close(figure)
+
+
+def test_figures_are_bare_and_no_module_chooses_a_backend() -> None:
+    """plotstyle.subplots makes Figure objects pyplot does not hold: nothing to close, no
+    backend to choose, so no plots module calls matplotlib.use."""
+    from auditkit.plotstyle import subplots
+
+    before = plt.get_fignums()
+    figure, axes = subplots(1, 2, figsize=(4, 2), sharey=True, layout="constrained")
+    axes[0].plot([0, 1], [0, 1])
+    assert plt.get_fignums() == before and figure.get_figwidth() == 4
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=50)  # drawn by the canvas the format picks
+    assert png.getvalue().startswith(b"\x89PNG")
+    root = Path(__file__).resolve().parents[2]
+    choosing = [str(p.relative_to(root)) for folder in ("auditkit", "suites") for p in (root / folder).rglob("*.py")
+                if "matplotlib.use(" in p.read_text()]
+    assert choosing == []

@@ -17,7 +17,7 @@ import pytest
 from auditkit.errors import AuditError
 from auditkit.records import FigureRef, MetricRecord, Notice, RunResults, Skipped
 from auditkit.report import build_report
-from auditkit.report.html import format_value
+from auditkit.report.numbers import format_value
 
 EVIL = "<script>alert(1)</script>"
 ESCAPED_EVIL = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -13,7 +13,7 @@ from auditkit.compare.plots import Series, radar, radar_group, resolved
 from auditkit.data.catalog import DATASETS
 from auditkit.records import MetricRecord, RunResults
 from auditkit.report import build_report
-from auditkit.report.html import NumberFormat, column_decimals
+from auditkit.report.numbers import NumberFormat, column_decimals
 from suites import get_suite
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from auditkit.cli import main
 from auditkit.errors import AuditError
 from auditkit.export import export
 from auditkit.records import MetricRecord
-from auditkit.report.html import NumberFormat
+from auditkit.report.numbers import NumberFormat
 from tests.compare.fixtures import make_runs
 
 COLUMN_PT, PAGE_PT = 3.25 * 72, 6.75 * 72
@@ -145,6 +145,15 @@ def test_csv_model_index_and_citations(exported) -> None:
         assert (row["model"], row["metric"], row["condition"], row["subset"], row["aggregate"]) == (
             record["model"], record["metric"], record["condition"], record["subset"], record["aggregate"])
         assert float(row["value"]) == record["value"] and len(row["model_fingerprint"]) == 64
+    # every row carries the preprocessing that produced it (timm's validate.py rows), from its run's header
+    preprocess = {run["name"]: run["header"]["model"]["preprocess"] for run in payload["runs"]}
+    for row in rows:
+        expected = preprocess[row["model"]]
+        assert (row["preprocess"], int(row["input_size"]), int(row["resize_size"]), float(row["crop_pct"]),
+                row["interpolation"]) == (expected["name"], expected["input_size"], expected["resize_size"],
+                                          expected["crop_pct"], expected["interpolation"])
+        assert [float(v) for v in row["mean"].split()] == expected["mean"]
+        assert [float(v) for v in row["std"].split()] == expected["std"]
     assert (out / "paired_tests.csv").read_text().count("\n") == len(payload["tests"]) + 1
 
     from huggingface_hub.repocard_data import model_index_to_eval_results
@@ -172,6 +181,11 @@ def test_single_run_exports_and_mistakes(exported, tmp_path: Path) -> None:
     compare_dir, _ = exported
     run = Path(json.loads((compare_dir / "compare.json").read_text())["runs"][0]["directory"])
     written = export(run, ["latex", "csv"], tmp_path / "one", ci="subscript")
+    header = json.loads((run / "results.json").read_text())["header"]
+    with (tmp_path / "one" / "records.csv").open() as handle:
+        crops = {(row["input_size"], row["crop_pct"], row["interpolation"]) for row in csv.DictReader(handle)}
+    shown = header["model"]["preprocess"]
+    assert crops == {(str(shown["input_size"]), str(shown["crop_pct"]), shown["interpolation"])}
     assert tmp_path / "one" / "properties.tex" in written
     table = (tmp_path / "one" / "properties.tex").read_text()
     assert r"_{[" in table and r"\mathbf" not in table  # one model: no 'best'

@@ -254,14 +254,17 @@ def test_evaluate_records_top1_and_drop_at_each_condition():
 
 
 def test_recorded_answers_are_skipped_with_the_reason():
-    from auditkit.suite import PredictionRequest, Predictions
+    from auditkit.suite import Predictions
     from suites.adversarial.suite import AdversarialSuite
 
+    # refused before evaluate (Suite.unscorable, asked by the plan and the runner), so evaluate
+    # itself never sees answers without logits
     clean = _answers("none", np.arange(4), np.arange(4))
     recorded = Predictions(source=clean.source, condition="none", logits=None, content_sha1=clean.content_sha1,
                            top1=np.arange(4))
-    output = AdversarialSuite().evaluate("m", {PredictionRequest("imagenet-val"): recorded}, seed=0)
-    assert not output.records and "cannot be attacked" in output.skipped[0].reason
+    suite = AdversarialSuite()
+    assert suite.unscorable("m", recorded.answered) == "m answers with top1; adversarial scores logits"
+    assert suite.unscorable("m", clean.answered) is None
 
 
 def test_v1_adversarial_records_migrate():

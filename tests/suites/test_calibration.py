@@ -187,9 +187,9 @@ def test_recorded_answers_without_logits_are_skipped_with_the_reason():
     recorded = Predictions(source=prediction.source, condition="none", logits=None, content_sha1=prediction.content_sha1,
                            top1=logits.argmax(1))
     suite = CalibrationSuite()
-    assert "top1" not in suite.accepts and "logits" in suite.accepts
-    output = suite.evaluate("m", {PredictionRequest("imagenet-val"): recorded}, seed=0)
-    assert not output.records and "full softmax" in output.skipped[0].reason
+    # refused before evaluate (Suite.unscorable, asked by the plan and the runner)
+    assert suite.unscorable("m", recorded.answered) == "m answers with top1; calibration scores logits"
+    assert suite.unscorable("m", prediction.answered) is None
 
 
 def test_arrays_round_trip_through_the_saved_form():

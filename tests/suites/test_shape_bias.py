@@ -15,12 +15,11 @@ from auditkit.adapters.observers import DecisionsObserver
 from auditkit.data.answer_files import read_decisions
 from auditkit.data.cue_conflict import CATEGORIES, content_digest, fetch_cue_conflict, parse_stimulus, read_cue_conflict
 from auditkit.errors import AuditError
+from auditkit.data.label_spaces import SIXTEEN_CLASSES, LabelSpaceMapping
 from suites.shape_bias.suite import (
-    CATEGORY_INDICES,
     Trials,
     count,
     decisions_csv,
-    decisions_from_logits,
     reference_trials,
 )
 from tests.conftest import SHARED, TEST_REFERENCE, require
@@ -88,7 +87,35 @@ PROTOCOL_INDICES = {
 
 
 def test_category_index_lists_match_protocol():
-    assert CATEGORY_INDICES == PROTOCOL_INDICES
+    assert {c: list(indices) for c, indices in SIXTEEN_CLASSES.classes.items()} == PROTOCOL_INDICES
+    assert SIXTEEN_CLASSES.categories == CATEGORIES  # the label space's order is cue-conflict's
+
+
+def decisions_from_logits(logits: np.ndarray) -> np.ndarray:
+    return SIXTEEN_CLASSES.decisions_from_logits(logits)
+
+
+def test_both_suites_decide_through_the_shared_label_space():
+    """shape_bias and human_ood take their decisions from the one mapping in auditkit.data,
+    neither keeps a copy of the rule."""
+    import suites.human_ood.suite as human_ood
+    import suites.shape_bias.suite as shape_bias
+
+    assert shape_bias.SIXTEEN_CLASSES is SIXTEEN_CLASSES and human_ood.SIXTEEN_CLASSES is SIXTEEN_CLASSES
+    assert not hasattr(shape_bias, "decisions_from_logits") and not hasattr(human_ood, "decisions_from_logits")
+
+
+def test_a_label_space_refuses_overlapping_or_empty_categories():
+    with pytest.raises(ValueError, match="distinct"):
+        LabelSpaceMapping("overlap", {"a": (1, 2), "b": (2,)})
+    with pytest.raises(ValueError, match="at least one"):
+        LabelSpaceMapping("empty", {"a": (1,), "b": ()})
+    with pytest.raises(ValueError, match="distinct"):
+        LabelSpaceMapping("outside", {"a": (1000,)})
+    two = LabelSpaceMapping("two", {"low": (0, 1), "high": (2,)})
+    probabilities = np.array([[0.3, 0.3, 0.4], [0.5, 0.4, 0.1], [0.2, 0.2, 0.2]])
+    assert two.scores(probabilities) == pytest.approx(np.array([[0.3, 0.4], [0.45, 0.1], [0.2, 0.2]]))
+    assert two.decisions(probabilities).tolist() == ["high", "low", "low"]  # a tie: the first category
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
