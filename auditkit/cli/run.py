@@ -192,7 +192,8 @@ def _print_summary(results: RunResults) -> None:
     from rich.table import Table
 
     from auditkit.report.headline import is_headline
-    from auditkit.report.html import NumberFormat, skipped_by_dataset
+    from auditkit.report.html import skipped_by_dataset
+    from auditkit.report.numbers import NumberFormat
 
     console = Console(stderr=True)
     numbers = NumberFormat.of(results.records)  # fixed decimals per metric, as in the report

@@ -24,8 +24,7 @@ from markupsafe import Markup, escape
 from auditkit.errors import AuditError
 from auditkit.records import FigureRef, MetricRecord, Notice, RunResults, Skipped, read_results
 from auditkit.report.headline import is_headline
-# NumberFormat re-exported: cli.py imports it from here until the cli/ package lands
-from auditkit.report.numbers import NumberFormat, format_value  # noqa: F401
+from auditkit.report.numbers import NumberFormat, format_value
 
 REPORT_FILE = "report.html"
 # A header list longer than this (e.g. 1000 class labels) is cut in the page; results.json keeps it.

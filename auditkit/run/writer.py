@@ -33,7 +33,7 @@ def collect(suite: Suite, output: SuiteOutput, results: RunResults, out_dir: Pat
         for fmt in FIGURE_FORMATS:
             item.figure.savefig(figure_dir / f"{stem}.{fmt}", dpi=150 if fmt == "png" else None,
                                 bbox_inches="tight", metadata=figure_metadata(fmt))
-        plt.close(item.figure)
+        plt.close(item.figure)  # a user suite's pyplot figure; the built-in suites' bare Figures need none
         results.figures.append(FigureRef(suite.name, item.dataset, item.name, stem, item.caption))
     for relative, text in output.files.items():
         (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)  # e.g. mvh-raw-data/<dataset>/
