@@ -8,7 +8,7 @@ Measures, for {tf_efficientnet_lite0 (TF "same" padding), efficientnet_lite0 (sy
 - shape + texture hits among the 1200 cue-conflict conflict stimuli (16-class decisions), with
   the stimuli fed as the shape-bias protocol feeds them (no resize: "native") and, for
   comparison, through timm's config transform for the model (Resize 256 bicubic + CenterCrop
-  224, "timm cfg"), which is where PROTOCOLS.md's 788 / 736 come from.
+  224, "timm cfg"), which is where docs/protocols.md's 788 / 736 come from.
 Results are in the README ("Decisions, measured").
 
     python benchmarks/efficientnet_lite0_variant.py [--stimuli ../shared/data/cue-conflict]

@@ -1,4 +1,4 @@
-"""OpenCLIP zero-shot classifiers (PROTOCOLS.md, "Models").
+"""OpenCLIP zero-shot classifiers (docs/protocols.md, "Models").
 
 Head: open_clip's ``IMAGENET_CLASSNAMES`` x the 80 ``OPENAI_IMAGENET_TEMPLATES``; per class the
 text features of all templates are L2-normalised, averaged and normalised again

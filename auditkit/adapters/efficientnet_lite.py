@@ -3,7 +3,7 @@
 The package ships a state dict with lukemelas-style key names (``_conv_stem.weight`` ...
 ``_fc.bias``, 296 tensors). Mapped in order onto timm's ``tf_efficientnet_lite0`` every name
 pairs with a tensor of the same shape. Which variant is right was decided by measurement
-(``benchmarks/efficientnet_lite0_variant.py``, numbers in the README, "Decisions"):
+(``benchmarks/efficientnet_lite0_variant.py``, numbers in docs/decisions.md, "EfficientNet-Lite0 weights"):
 
 - normalisation mean = std = 0.5 (TF-Lite's (x - 127) / 128), not ImageNet mean/std: with 0.5
   the first BatchNorm's input statistics match its running statistics (mean |log var ratio|

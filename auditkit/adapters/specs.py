@@ -2,7 +2,7 @@
 
 A spec is one of
 - a preset name (``vit_b_sup``, ``convnext_b_sup``, ``vit_b_clip``, ``convnext_b_clip``,
-  ``efficientnet_lite0``; PROTOCOLS.md "Models");
+  ``efficientnet_lite0``; docs/protocols.md "Models");
 - ``timm:NAME`` (any timm model; pretrained weights from the hub, or ``--weights PATH``);
 - ``open_clip:ARCH/PRETRAINED`` (zero-shot head; ``--weights PATH`` instead of PRETRAINED);
 - ``python:MODULE:FACTORY`` or ``python:path/to/file.py:FACTORY``: the factory returns an

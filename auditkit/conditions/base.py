@@ -55,7 +55,7 @@ class Condition:
 
     kind: ClassVar[str]  # the first path component of the string form ("scale")
     template: ClassVar[str]  # the string form, fields in braces ("scale/{scale}")
-    description: ClassVar[str]  # one line for the run header and the README
+    description: ClassVar[str]  # one line for the run header and docs/conditions.md's grammar table
     version: ClassVar[int] = 1  # bump on any change of the transform: the store recomputes
     needs_grad: ClassVar[bool] = False  # forward passes outside inference mode (attacks)
     choices: ClassVar[dict[str, tuple[object, ...]]] = {}  # allowed values of a field, if limited

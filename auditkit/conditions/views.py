@@ -1,4 +1,4 @@
-"""Scale, shift and resolution views of an image (PROTOCOLS.md "Invariance").
+"""Scale, shift and resolution views of an image (docs/protocols.md "Invariance").
 
 Every view ends in the model's own mean/std. The paper's public code built these transforms but
 never applied them; the tests check that each one changes the input as the protocol says.
@@ -35,12 +35,12 @@ from auditkit.images import INTERPOLATIONS, to_rgb
 if TYPE_CHECKING:
     from auditkit.adapters.preprocess import PreprocessConfig
 
-# The invariance suite's sweeps (PROTOCOLS.md "Invariance") and each axis' reference point.
+# The invariance suite's sweeps (docs/protocols.md "Invariance") and each axis' reference point.
 SCALES = (1.0, 1.25, 1.5, 2.0, 3.0)
 SHIFTS = (0, 5, 30, 75, 100)
 RESOLUTIONS = (112, 224, 336, 512, 640)
 REFERENCE = {"scale": "1", "shift": "0", "resolution": "224"}
-# PROTOCOLS.md "Invariance": the paper's scale and shift transforms resize bilinear for all models
+# docs/protocols.md "Invariance": the paper's scale and shift transforms resize bilinear for all models
 GEOMETRY_INTERPOLATION = T.InterpolationMode.BILINEAR
 # in the store key of scale / shift predictions: bump on any change of ScaleView / ShiftView
 GEOMETRY_VIEWS = "views-2-bilinear"

@@ -3,7 +3,7 @@
 Follows the original generation: Resize(256) + CenterCrop(224) of the clean val image, corrupt
 at severity 1..5, save as JPEG quality 85, then evaluate with no further resize. The corruptions
 are auditkit's own (``auditkit.data.imagenet_c``), faithful to Hendrycks' ``make_imagenet_c.py``
-and measured against it (README, "ImageNet-C made on the fly").
+and measured against it (docs/decisions.md, "ImageNet-C: fidelity to the reference").
 
 Seeding: each image is corrupted with its own generator, seeded from its clean crop's pixels,
 the corruption, the severity and the run seed, so the same image always gives the same bytes,

@@ -21,7 +21,7 @@ OpenCV's Gaussian blur of the defocus disk, its ``warpAffine`` (coordinates in 1
 bilinear weights from its table, reflect-101 border), ``cvtColor`` to grey; ImageMagick 6's
 ``MotionBlurImage`` (one-sided Gaussian kernel over ``2 ceil(radius) + 1`` taps along the angle,
 edge pixels repeated, Q16 quantum rounding, 8-bit output by floor(q / 257)). The fidelity against the reference functions and
-ImageMagick is measured in ``tests/data/test_imagenet_c_fidelity.py`` (table in the README).
+ImageMagick is measured in ``tests/data/test_imagenet_c_fidelity.py`` (table in docs/decisions.md, "ImageNet-C: fidelity to the reference").
 Spatter's severities 1-3 ("liquid") call OpenCV itself for the reference's Canny edges, 5 x 5
 distance transform, histogram equalisation and box/emboss filters (per image, imported only
 then); their draws and the rest of their arithmetic are ours, batched like the others.

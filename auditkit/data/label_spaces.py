@@ -7,7 +7,7 @@ table. A category's score is the mean softmax probability of its ImageNet classe
 is the category with the highest score (ties: the first category in the mapping's order).
 
 The 16 categories of Geirhos et al. (ICLR 2019, "ImageNet-trained CNNs are biased towards
-texture"; PROTOCOLS.md "Shape bias") are the label space of cue-conflict and of
+texture"; docs/protocols.md "Shape bias") are the label space of cue-conflict and of
 model-vs-human's out-of-distribution datasets (Geirhos et al., NeurIPS 2021): the shape_bias
 and human_ood suites both decide through ``SIXTEEN_CLASSES``. Recorded observers (humans,
 another lab's CSV) answer in the label space directly and need no mapping.
@@ -65,7 +65,7 @@ def _span(first: int, last: int) -> tuple[int, ...]:
     return tuple(range(first, last + 1))
 
 
-# ImageNet indices of each category (PROTOCOLS.md "Shape bias"; model-vs-human's
+# ImageNet indices of each category (docs/protocols.md "Shape bias"; model-vs-human's
 # helper/human_categories.py), in the categories' alphabetical order, the order of cue-conflict.
 SIXTEEN_CLASSES = LabelSpaceMapping("16-class-imagenet", {
     "airplane": (404,),

@@ -1,5 +1,5 @@
 """PUG-ImageNet (Bordes et al., NeurIPS 2023): photorealistic Unreal Engine renders of 151
-ImageNet classes, one factor of variation at a time (PROTOCOLS.md "PUG-ImageNet").
+ImageNet classes, one factor of variation at a time (docs/protocols.md "PUG-ImageNet").
 
 Two forms are read:
 

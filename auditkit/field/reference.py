@@ -7,7 +7,7 @@ audited runs but never pairs it in a test.
 - ``testbed``: the robustness testbed's 338 models (Taori et al. 2020): top-1 on val, V2, A, R,
   Sketch and ObjectNet, from the shipped grid (``auditkit/field/testbed``).
 - ``beyond-inet``: the paper's four models (Vishniakov et al. 2024) with every number
-  PROTOCOLS.md gives for them, each record's source naming its table or figure, plus
+  docs/protocols.md gives for them, each record's source naming its table or figure, plus
   open_clip's published zero-shot results for the two CLIP models as their own rows.
 """
 
@@ -65,7 +65,7 @@ def published_record(model: str, suite: str, dataset: str, metric: str, value: f
                         value=value, n=0, aggregate=aggregate)
 
 
-# Every four-model figure of PROTOCOLS.md, as fractions where auditkit records fractions.
+# Every four-model figure of docs/protocols.md, as fractions where auditkit records fractions.
 PAPER_FIGURES = (
     Published("robustness", "imagenet-val", "none", "top1", (0.855, 0.855, 0.670, 0.663), "robustness table (Table 2)"),
     Published("robustness", "imagenet-v2", "none", "top1", (0.762, 0.756, 0.595, 0.586), "robustness table (Table 2)"),

@@ -1,7 +1,7 @@
 """Calibration metrics: pure functions over per-image confidences and hits, shared by the suite's
 records, its ``sample_metrics`` (paired comparisons) and its plots (reliability diagrams).
 
-Definitions (Vishniakov et al., Sec. "Calibration"; PROTOCOLS.md "Calibration"):
+Definitions (Vishniakov et al., Sec. "Calibration"; docs/protocols.md "Calibration"):
 - confidence = max softmax probability; correct = argmax == label;
 - ECE with 15 equal-width bins, membership (lo, hi] as in the paper's code:
   ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|;

@@ -1,7 +1,7 @@
 """Calibration: does the max softmax probability mean what it says?
 
 Protocol (Vishniakov et al., "ConvNet vs Transformer, Supervised vs CLIP", Sec. "Calibration";
-PROTOCOLS.md "Calibration"):
+docs/protocols.md "Calibration"):
 - confidence = max softmax probability; correct = argmax == label.
 - ECE with 15 equal-width bins, membership (lo, hi] as in the paper's code:
   ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|.

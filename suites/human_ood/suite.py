@@ -1,6 +1,6 @@
 """Human comparison on model-vs-human's 17 out-of-distribution datasets (Geirhos et al., NeurIPS 2021).
 
-Protocol (PROTOCOLS.md "Human comparison beyond shape bias"; model-vs-human ``plotting/analyses.py``
+Protocol (docs/protocols.md "Human comparison beyond shape bias"; model-vs-human ``plotting/analyses.py``
 and ``plotting/plot.py``, read, not copied):
 - Datasets: colour, contrast, high-pass, low-pass, phase-scrambling, power-equalisation,
   false-colour, rotation, eidolon I/II/III, uniform-noise (parametric: conditions are the
@@ -27,7 +27,7 @@ and ``plotting/plot.py``, read, not copied):
   (EXCLUDE_CONDITIONS); accuracy is pooled over the remaining trials, the consistencies and the
   accuracy difference are averaged over the remaining conditions (per subject, then over
   subjects). Dataset ``model-vs-human``, subset ``benchmark``: the mean over the datasets
-  present (the README's table: OOD accuracy, accuracy difference, observed and error
+  present (docs/suites/human_ood.md's table: OOD accuracy, accuracy difference, observed and error
   consistency, all 17 datasets; ResNet-50 .559 / .087 / .665 / .208, reproduced from its
   published decisions in tests), with ``datasets`` = how many.
 95 % CIs: bootstrap over images within each condition (model and humans resampled together),

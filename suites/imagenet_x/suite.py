@@ -1,6 +1,6 @@
 """ImageNet-X: where does a model fail, by factor of variation? (Idrissi et al., ICLR 2023)
 
-Protocol (PROTOCOLS.md "ImageNet-X"; the paper's Sec. "ImageNet-X"):
+Protocol (docs/protocols.md "ImageNet-X"; the paper's Sec. "ImageNet-X"):
 - Annotations from the ``imagenet-x`` package: ``top`` factor file (one main factor per image),
   prototypical images filtered out: 46,110 of the 48,868 annotated val images.
 - Predictions: top-1 on ImageNet val (the same forward pass as calibration), matched to the

@@ -1,4 +1,4 @@
-"""Invariance to scale, shift and resolution on ImageNet val (PROTOCOLS.md "Invariance";
+"""Invariance to scale, shift and resolution on ImageNet val (docs/protocols.md "Invariance";
 the paper's Sec. "Transformation invariance").
 
 Each point is its own store condition (``scale/1.5``, ``shift/30``, ``resolution/336``; kinds and

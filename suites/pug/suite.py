@@ -1,4 +1,4 @@
-"""PUG-ImageNet: accuracy along controlled factors of variation (PROTOCOLS.md "PUG-ImageNet";
+"""PUG-ImageNet: accuracy along controlled factors of variation (docs/protocols.md "PUG-ImageNet";
 Bordes et al. 2023; the paper's Sec. "Synthetic data").
 
 Protocol: every image is evaluated with the model's own preprocessing (recorded in the run

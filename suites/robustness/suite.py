@@ -1,4 +1,4 @@
-"""Robustness: top-1 under distribution shift (PROTOCOLS.md "Robustness"; the paper's Table 2).
+"""Robustness: top-1 under distribution shift (docs/protocols.md "Robustness"; the paper's Table 2).
 
 - ``imagenet-val``: the reference, top-1 and top-5 over 1000 classes.
 - ``imagenet-v2`` (matched frequency), ``imagenet-sketch``: top-1 / top-5 over 1000 classes.

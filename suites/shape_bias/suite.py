@@ -1,6 +1,6 @@
 """Shape bias on the cue-conflict stimuli (Geirhos et al., ICLR 2019; model-vs-human).
 
-Protocol (PROTOCOLS.md "Shape bias"; the paper's Sec. "Shape / texture bias"):
+Protocol (docs/protocols.md "Shape bias"; the paper's Sec. "Shape / texture bias"):
 - 1280 stimuli; shape = folder, texture = file name after the last '-' (digits, '.png'
   stripped). The 80 stimuli with shape == texture carry no conflict and are excluded.
 - Input: the 224x224 stimuli with NO resize or crop, the model's mean/std (store condition

@@ -398,7 +398,7 @@ def tiny_clip(tiny_clip_config, tmp_path_factory) -> dict:
 
 
 def zero_shot_column(model: torch.nn.Module, classname: str) -> torch.Tensor:
-    """PROTOCOLS.md "Models": 80 prompts, each text feature L2-normalised, mean, normalised."""
+    """docs/protocols.md "Models": 80 prompts, each text feature L2-normalised, mean, normalised."""
     prompts = [template(classname) for template in open_clip.OPENAI_IMAGENET_TEMPLATES]
     assert len(prompts) == 80
     with torch.no_grad():

@@ -142,7 +142,7 @@ def test_transforms_give_what_each_condition_says():
     image = Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8))
     plain = Plain().transform(preprocess)(image)
     assert plain.shape == (3, 224, 224)
-    # scale 1 with bilinear preprocessing is the plain evaluation (PROTOCOLS.md "Invariance")
+    # scale 1 with bilinear preprocessing is the plain evaluation (docs/protocols.md "Invariance")
     torch.testing.assert_close(Scale(1.0).transform(preprocess)(image), plain)
     assert Resolution(112).transform(preprocess)(image).shape == (3, 112, 112)
     assert Resolution(112).input_resolution(preprocess) == 112 and Plain().input_resolution(preprocess) is None

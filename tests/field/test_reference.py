@@ -1,4 +1,4 @@
-"""Reference rows carry the published numbers unchanged: PROTOCOLS.md's four-model figures and
+"""Reference rows carry the published numbers unchanged: docs/protocols.md's four-model figures and
 the testbed grid, checked against the source texts, not against the module's own tables."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _value(row, suite, dataset, metric, condition="none", subset="all"):
 def test_paper_rows_hold_protocols_figures():
     rows = {r.header["model"]["name"]: r for r in reference_rows("beyond-inet")}
     assert set(rows) >= {"vit_b_sup (paper)", "convnext_b_sup (paper)", "vit_b_clip (paper)", "convnext_b_clip (paper)"}
-    # PROTOCOLS.md: "Paper ECE: IN-1K 0.041 / 0.028 / 0.133 / 0.141"
+    # docs/protocols.md: "Paper ECE: IN-1K 0.041 / 0.028 / 0.133 / 0.141"
     assert [_value(rows[f"{m} (paper)"], "calibration", "imagenet-val", "ece")
             for m in ("vit_b_sup", "convnext_b_sup", "vit_b_clip", "convnext_b_clip")] == [0.041, 0.028, 0.133, 0.141]
     # shape bias 39.9 % / 33.3 % / 46.5 % / 42.4 %; ImageNet-X texture 2.37 / 2.38 / 1.65 / 1.71

@@ -62,7 +62,7 @@ def test_confidence_on_an_interior_edge_belongs_to_the_lower_bin():
     assert list(bin_index(confidence)) == [2, 3]
     # separate bins: 1/2 * |1 - 0.2| + 1/2 * |0 - 0.21|
     assert expected_calibration_error(confidence, correct) == pytest.approx(0.505)
-    # netcal's [lo, hi) bins put both in one bin: |0.5 - 0.205| = 0.295 (PROTOCOLS.md)
+    # netcal's [lo, hi) bins put both in one bin: |0.5 - 0.205| = 0.295 (docs/protocols.md)
     netcal = ECE(bins=15).measure(np.stack([1 - confidence, confidence], 1), correct.astype(int))
     assert netcal == pytest.approx(0.295)
 

@@ -42,7 +42,7 @@ def test_generation_is_deterministic_and_really_corrupts(corruption, photo):
         assert distortion[4] > distortion[0]
 
 
-# AlexNet's corruption errors (mean over severities), typed again from PROTOCOLS.md / Hendrycks &
+# AlexNet's corruption errors (mean over severities), typed again from docs/protocols.md / Hendrycks &
 # Dietterich, independently of the suite's table
 PROTOCOL_ALEXNET = {
     "gaussian_noise": 0.886428, "shot_noise": 0.894468, "impulse_noise": 0.922640, "defocus_blur": 0.819880,

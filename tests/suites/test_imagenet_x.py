@@ -40,7 +40,7 @@ def ratios(payload: dict, prefix: str = "") -> dict[str, float]:
 
 
 def package_ratios(predictions: pd.DataFrame, which: str) -> pd.Series:
-    """The package's own pipeline (the partial-set route PROTOCOLS.md checked)."""
+    """The package's own pipeline (the partial-set route docs/protocols.md checked)."""
     annotations = imagenet_x.load_annotations(which_factor=which, partition="val", filter_prototypes=True)
     merged = imagenet_x.augment_model_predictions(annotations, {"m": predictions})
     accuracies = imagenet_x.compute_factor_accuracies(merged, imagenet_x.FACTORS)

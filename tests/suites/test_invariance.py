@@ -83,7 +83,7 @@ OPEN_CLIP = PreprocessConfig("open_clip", 224, "bicubic", 1.0, mean=(0.48145466,
 
 @pytest.mark.parametrize("scale", [1.0, 1.5, 3.0])
 def test_clip_scale_views_resize_bilinear_as_the_protocol(scale):
-    """PROTOCOLS.md "Invariance": the paper's CropScale resizes with torchvision's default,
+    """docs/protocols.md "Invariance": the paper's CropScale resizes with torchvision's default,
     bilinear, for CLIP too, although CLIP's own preprocess is bicubic."""
     rng = np.random.default_rng(1)
     image = Image.fromarray(rng.integers(0, 255, (300, 420, 3), dtype=np.uint8))

@@ -1,4 +1,4 @@
-"""Shape bias against published counts, the PROTOCOLS.md index lists and the real stimuli."""
+"""Shape bias against published counts, the docs/protocols.md index lists and the real stimuli."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def _ranges(*spans) -> list[int]:
     return out
 
 
-# Written out again from PROTOCOLS.md, independently of the suite's table.
+# Written out again from docs/protocols.md, independently of the suite's table.
 PROTOCOL_INDICES = {
     "airplane": [404], "bear": _ranges((294, 297)), "bicycle": [444, 671],
     "bird": _ranges(8, (10, 16), (18, 20), (22, 24), (80, 83), (87, 96), (98, 100), (127, 133), (135, 145)),
