@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test install install-test clean reports
+.PHONY: demo test check install install-test clean reports
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,26 @@ install-test: $(PY)
 	# clip_benchmark writes the webdataset fixtures (tests/data/test_wds.py) with its own exporter;
 	# --no-deps: its transformers would be imported by open_clip in every test process
 	$(PIP) install --quiet --no-deps 'clip_benchmark>=1.6'
+	touch $(TEST_STAMP)
+
+# The test installs are redone only when pyproject.toml changes, so `make check` in the edit loop
+# starts testing at once (CI starts from an empty .venv and always installs).
+TEST_STAMP := $(VENV)/.test-installed
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(MAKE) install-test
 
 demo: install
 	$(VENV)/bin/audit demo
 
-test: install-test
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+# Every test (what CI runs: .ci/run), the 25 slowest printed so a test that grows shows up.
+PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=25
+test: $(TEST_STAMP)
+	$(PYTEST)
+
+# The edit loop's fast tier: everything but the ImageNet-C oracles, Chromium and the slow tests
+# (markers in pyproject.toml); `make test` before a commit.
+check: $(TEST_STAMP)
+	$(PYTEST) -m "not oracle and not browser and not slow"
 
 # Example outputs committed in reports/examples/ (a run report, a comparison, an export), offline.
 reports: install

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -115,3 +117,79 @@ def imagenet_x_predictions(tmp_path_factory) -> Path:
         with gzip.open(packed, "rb") as source, open(folder / packed.name[: -len(".gz")], "wb") as target:
             shutil.copyfileobj(source, target)
     return folder
+
+
+# --- the test tiers (markers in pyproject.toml; `make check` leaves out oracle, browser, slow) ---
+
+# Tests marked slow or oracle take up to minutes on a loaded 2-core machine: they get this limit
+# instead of pyproject's default (a test's own @pytest.mark.timeout wins over both).
+SLOW_TIMEOUT_S = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("timeout") is None and (
+                item.get_closest_marker("slow") or item.get_closest_marker("oracle")):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+
+
+def _starts_python(args) -> bool:
+    """Whether Popen ``args`` start a Python process (the CLI, torchrun, ``python -c``): the
+    processes that make a test one of the ``subprocess`` tier. Chromium, pdftoppm and the
+    libraries' own probes (ldconfig) are not."""
+    if isinstance(args, (str, bytes, os.PathLike)):
+        args = os.fsdecode(args).split()[:1]
+    if not args:
+        return False
+    program = os.fsdecode(args[0])
+    name = Path(program).name
+    return program == sys.executable or name.startswith("python") or name in ("audit", "torchrun")
+
+
+class _PythonSpawns:
+    """Records, per test, every Python process it starts (in its fixtures too), so a test that
+    starts one without the ``subprocess`` marker fails: ``-m "not subprocess"`` must leave out
+    every test that pays a Python start-up (seconds each)."""
+
+    def __init__(self) -> None:
+        self.current: list[str] = []
+        self.original_init = subprocess.Popen.__init__
+        spawns = self
+
+        def recording_init(popen, args, *rest, **options):
+            if _starts_python(args):
+                spawns.current.append(" ".join(map(os.fsdecode, args)) if not isinstance(args, (str, bytes))
+                                      else os.fsdecode(args))
+            spawns.original_init(popen, args, *rest, **options)
+
+        subprocess.Popen.__init__ = recording_init
+
+    def restore(self) -> None:
+        subprocess.Popen.__init__ = self.original_init
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SPAWNS] = _PythonSpawns()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    spawns = config.stash.get(_SPAWNS, None)
+    if spawns is not None:
+        spawns.restore()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.config.stash[_SPAWNS].current = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    started = item.config.stash[_SPAWNS].current
+    if started and item.get_closest_marker("subprocess") is None:
+        pytest.fail(f"{item.nodeid} starts a Python process ({started[0][:120]}) but is not marked "
+                    "@pytest.mark.subprocess (pyproject.toml: the markers)",
+                    pytrace=False)
+
+
+_SPAWNS = pytest.StashKey[_PythonSpawns]()

@@ -406,6 +406,7 @@ def zero_shot_column(model: torch.nn.Module, classname: str) -> torch.Tensor:
     return F.normalize(text.mean(0), dim=0)
 
 
+@pytest.mark.slow
 def test_open_clip_zero_shot_head_logits_and_cache(tiny_clip, photos, tmp_path, monkeypatch):
     heads = tmp_path / "heads"
     options = ModelOptions(weights=str(tiny_clip["weights"]), head_cache=heads)
@@ -640,6 +641,7 @@ def test_fingerprint_of_the_embedded_model_follows_preprocessing(lite0):
     assert load_model("efficientnet_lite0", ModelOptions(crop_pct=1.0)).fingerprint != lite0.fingerprint
 
 
+@pytest.mark.subprocess
 def test_fingerprint_follows_the_factory_source_and_is_stable_across_processes(factory_module):
     _, path = factory_module
     spec = f"python:{path}:make"

@@ -69,6 +69,7 @@ def test_fifty_five_runs_and_the_papers_rows_compare_through_the_field(many_runs
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) >= 3  # heat map, scatter, on the line
 
 
+@pytest.mark.slow
 def test_one_run_against_the_testbed_and_the_paper(many_runs):
     out = many_runs / "compare-one"
     main(["compare", str(many_runs / "runs" / "r00"), "--with", "testbed,beyond-inet", "--out", str(out)])

@@ -97,6 +97,7 @@ def test_audit_export_reads_it(v1_run: Path, tmp_path: Path) -> None:
     assert "Subset" in (tmp_path / "export" / "conditions.tex").read_text()
 
 
+@pytest.mark.slow
 def test_audit_compare_pairs_it_with_a_version_2_run(v1_run: Path, tmp_path: Path, val_folder: Path,
                                                        tiny_model_file: Path) -> None:
     """The same tiny model and the same generated val images (tests/conftest.py, seed 0) as the

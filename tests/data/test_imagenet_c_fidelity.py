@@ -85,6 +85,7 @@ def _compare(ours: np.ndarray, theirs: np.ndarray, corruption: str, severity: in
         f"{(difference > 0).mean():.5%} of pixels differ (allowed {levels}, {fraction:.3%})")
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("corruption", ALL)
 def test_identical_to_hendrycks_given_the_same_draws(corruption, reference):
     images = _images()
@@ -101,6 +102,20 @@ def test_identical_to_hendrycks_given_the_same_draws(corruption, reference):
         _compare(ours, theirs, corruption, severity)
 
 
+@pytest.mark.parametrize("corruption", ALL)
+def test_identical_to_hendrycks_on_one_image_and_severity(corruption, reference):
+    """The fast tier's sample of the grid above (``make check``): one image and one severity per
+    corruption, both chosen by the corruption's place in the list, so all 5 severities and
+    10 images are met across the 19 corruptions. Full coverage: the oracle-marked test."""
+    index = ALL.index(corruption)
+    severity, chosen = index % 5 + 1, index % len(_images())
+    seed = 1000 * severity + chosen
+    ours = corrupt_batch(_images()[chosen][None], corruption, severity, [seed]).numpy()
+    theirs = oracles.run_reference(reference, corruption, _images()[chosen], severity, seed)[None]
+    _compare(ours, theirs, corruption, severity)
+
+
+@pytest.mark.oracle
 @pytest.mark.parametrize("radius, sigma", [(10, 3), (20, 15), (12, 4)])
 def test_motion_blur_kernel_equals_imagemagick(radius, sigma):
     """The kernel on its own at fixed angles (an axis, a diagonal, odd ones), through Wand."""
@@ -112,6 +127,7 @@ def test_motion_blur_kernel_equals_imagemagick(radius, sigma):
         _compare(ours, theirs, "motion_blur", angle)
 
 
+@pytest.mark.oracle
 def test_oracle_shims_agree_with_imagecorruptions(reference):
     """The shimmed Hendrycks oracle against a second packaging of the same functions."""
     package = _oracle(oracles.imagecorruptions)

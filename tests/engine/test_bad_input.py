@@ -156,6 +156,7 @@ def test_imported_predictions_with_bad_rows_are_refused(rows, expected, tmp_path
     assert expected in err
 
 
+@pytest.mark.slow
 def test_imported_predictions_with_missing_rows_are_scored_on_what_is_there_with_a_warning(
         tmp_path, imagenet_x_predictions):
     import json

@@ -20,6 +20,8 @@ from auditkit.cli import main
 from tests.compare.fixtures import make_runs
 from tests.engine.test_report import BROWSER_TIMEOUT_S, CHROMIUM_FLAGS, chromium
 
+pytestmark = pytest.mark.browser
+
 LAPTOP = (1366, 900)
 PROBE = """<script>
 window.addEventListener("load", () => setTimeout(() => {

@@ -28,6 +28,7 @@ def audit(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.subprocess
 def test_version_prints_the_package_version(tmp_path):
     result = audit("--version", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -54,6 +55,7 @@ def test_option_errors_are_one_line_and_exit_2(args, expected, capsys):
     assert err.startswith("audit: error: ") and expected in err and "audit --help" in err
 
 
+@pytest.mark.subprocess
 def test_option_error_from_the_shell_is_one_line(tmp_path):
     result = audit("run", "--suites", "calibration", cwd=tmp_path)
     assert result.returncode == 2
@@ -68,6 +70,7 @@ def test_no_arguments_prints_help_and_exits_0(capsys):
     assert capsys.readouterr().out.startswith("Usage: audit")
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tiny_model_file, val_folder, tmp_path, cache_dir):
     slow = tmp_path / "slow_model.py"
     slow.write_text(SLOW_MODEL.format(tiny=str(tiny_model_file)))

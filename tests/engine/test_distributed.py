@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.engine.test_run import REPO, audit_args
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
 
 def test_two_gloo_ranks_equal_one_process(tiny_model_file, val_folder, tmp_path):

@@ -221,6 +221,7 @@ def render(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     report = fake_run(tmp_path / "run")
     dom = render(report, tmp_path, "--dump-dom", "--virtual-time-budget=2000").stdout

@@ -136,6 +136,8 @@ def make():
 """
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_identical_records(tiny_model_file, val_folder, tmp_path, cache_dir):
     slow = tmp_path / "slow_model.py"
     slow.write_text(SLOW_MODEL.format(tiny=str(tiny_model_file)))
@@ -174,6 +176,7 @@ def test_kill_9_then_resume_gives_identical_records(tiny_model_file, val_folder,
          "dataset imagenet-val not found at /nonexistent/imagenet-val"),
     ],
 )
+@pytest.mark.subprocess
 def test_user_mistakes_exit_nonzero_with_one_line(args, expected, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "auditkit", *args], cwd=tmp_path, capture_output=True, text=True,

@@ -87,6 +87,7 @@ def test_a_failed_run_keeps_the_previous_results(tiny_model_file, val_folder, tm
     assert not list(tmp_path.glob(".out.partial-*"))
 
 
+@pytest.mark.subprocess
 def test_a_second_concurrent_run_gets_one_line(tiny_model_file, val_folder, tmp_path, cache_dir):
     out = tmp_path / "out"
     with FileLock(str(lock_path(out.absolute()))):  # a run in another process holds the folder

@@ -26,6 +26,8 @@ from tests.conftest import SHARED, TINY_MODEL, VAL_CLASSES, require, standard_va
 from tests.suites.test_human_ood import _human_names
 from tests.suites.test_pug import make_release
 
+pytestmark = pytest.mark.slow  # one run of every suite: 40 s on 2 cores
+
 
 NOT_MEANS = {"cka"}  # records that are no mean over images: their per-sample file reproduces none
 

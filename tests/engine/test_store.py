@@ -55,6 +55,7 @@ def test_loading_an_incomplete_entry_is_an_error_not_a_short_array(tmp_path):
         e.load()
 
 
+@pytest.mark.slow
 def test_concurrent_writers_and_consolidators_agree(tmp_path):
     """Four processes write the same entry's shards in different orders and all consolidate."""
     orders = [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]]

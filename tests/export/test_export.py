@@ -112,6 +112,7 @@ def test_figures_open_back_at_paper_widths(exported) -> None:
             assert len(image.convert("L").getcolors(maxcolors=1 << 16) or ()) > 2  # something drawn
 
 
+@pytest.mark.slow  # pdflatex: 97 s and 140 s in two runs here (loaded 2 cores)
 def test_pgf_and_table_compile_in_a_latex_document(exported, tmp_path: Path) -> None:
     pdflatex = tool("pdflatex")
     _, out = exported

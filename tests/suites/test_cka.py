@@ -119,6 +119,7 @@ RESNETS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_suite_between_layers_and_with_a_reference_model(tmp_path):
     models = tmp_path / "resnets.py"
     models.write_text(RESNETS)

@@ -47,6 +47,7 @@ def package_ratios(predictions: pd.DataFrame, which: str) -> pd.Series:
     return imagenet_x.error_ratio(accuracies).loc["m"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["ResNet50", "ViT"])
 def test_published_rows_reproduced(model, tmp_path, imagenet_x_predictions):
     payload = run(f"predictions:{imagenet_x_predictions / f'{model}.csv'}", tmp_path / "out")
@@ -67,6 +68,7 @@ def test_published_rows_reproduced(model, tmp_path, imagenet_x_predictions):
     assert coverage["value"] == 1.0 and coverage["n"] == 46110
 
 
+@pytest.mark.slow
 def test_get_factor_accuracies_on_a_full_file_agrees(tmp_path, imagenet_x_predictions):
     folder = tmp_path / "preds"
     folder.mkdir()

@@ -87,6 +87,7 @@ def test_retrieval_matches_scikit_learn():
     np.testing.assert_array_equal(nearest_neighbour(query, gallery), neighbours)
 
 
+@pytest.mark.slow
 def test_suite_on_digits_end_to_end(tmp_path, tiny_model_file):
     out = tmp_path / "out"
     main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "linear_probe",
@@ -265,6 +266,7 @@ def test_revisited_oxford_queries_are_cropped_and_scored(tmp_path):
     assert values["map_hard"].value == pytest.approx(1.0)  # img1 (easy) is junk in the hard protocol
 
 
+@pytest.mark.slow
 def test_revisited_oxford_end_to_end(tmp_path, tiny_model_file):
     _revisited_fixture(tmp_path / "data" / "roxford5k", np.random.default_rng(1))
     out = tmp_path / "out"

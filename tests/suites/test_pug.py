@@ -223,6 +223,7 @@ def test_value_order_puts_named_values_before_numbers():
     assert value_order({"90", "-45", "Default", "0", "1.5"}) == ["Default", "-45", "0", "1.5", "90"]
 
 
+@pytest.mark.slow
 def test_a_clip_zero_shot_model_runs_pug_and_invariance(tmp_path, val_folder):
     """open_clip zero-shot (tiny random-init tower) through both suites: PUG per subset equals
     the adapter's own logits on the images, and invariance gives its points (the resolution

@@ -46,6 +46,7 @@ def test_v2_labels_are_folder_integers_not_sort_positions(tmp_path):
         open_dataset("imagenet-v2", tmp_path, {})
 
 
+@pytest.mark.slow
 def test_real_accuracy_matches_timm_real_labels_scorer():
     from auditkit.data.source import DatasetSource, Sample
     from auditkit.suite import PredictionRequest, Predictions
@@ -107,6 +108,7 @@ def shift_root(tmp_path):
     return root, model, answers
 
 
+@pytest.mark.slow
 def test_every_dataset_scored_and_val_forwarded_once(shift_root, tmp_path):
     root, model, answers = shift_root
     out = tmp_path / "out"

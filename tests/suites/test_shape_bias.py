@@ -185,6 +185,7 @@ def test_decisions_file_with_wrong_columns_is_refused(tmp_path):
         DecisionsObserver(bad)
 
 
+@pytest.mark.slow
 def test_download_path_with_a_local_stand_in(tmp_path, monkeypatch, stimuli):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
