@@ -115,6 +115,8 @@ def test_facts_not_kept_cost_one_image_once(counting, val_folder, tmp_path, cach
             k: counted_in_run[k] for k in ("parameters", "macs", "macs_timm")}
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_two_torchrun_processes_forward_each_image_once(counting, val_folder, tmp_path, cache_dir):
     model, log = counting
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
