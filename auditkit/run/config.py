@@ -51,6 +51,10 @@ def check_config(config: RunConfig) -> None:
         raise AuditError("--precision fp16 needs --device cuda; on CPU use bf16 (or fp32)")
     if config.limit is not None and config.limit < 1:
         raise AuditError(f"--limit must be at least 1, got {config.limit}")
+    outside = [name for name in config.suite_options if name not in config.suites]
+    if outside:  # the CLI refuses these in auditkit.run.options; a Python caller is told too
+        raise AuditError(f"options for {', '.join(outside)}, which this run does not run (suites "
+                         f"{', '.join(config.suites)}); add the suite or drop its options")
 
 
 def check_device(device: str) -> torch.device:

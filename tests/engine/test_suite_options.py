@@ -167,3 +167,14 @@ def test_headlines_are_the_suites_own():
     text = (Path(__file__).resolve().parents[2] / "auditkit" / "report" / "headline.py").read_text()
     assert not [name for name in SUITES.names() if name in text.replace("suites import", "")]
     assert "corrupt" not in text and "benchmark" not in text
+
+
+def test_a_python_caller_setting_options_of_a_suite_it_does_not_run_is_told(tmp_path):
+    from auditkit.run import RunConfig, check_config
+
+    config = RunConfig(suites=("calibration",), out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+                       data_root=tmp_path, suite_options={"robustness": {"er_scale": "probit"}})
+    with pytest.raises(AuditError, match="robustness, which this run does not run"):
+        check_config(config)
+    check_config(RunConfig(suites=("robustness",), out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+                           data_root=tmp_path, suite_options={"robustness": {"er_scale": "probit"}}))
