@@ -43,8 +43,11 @@ def plan_audit(model: ModelAdapter | Subject, config: RunConfig) -> Plan:
 
     check_config(config)
     subject = make_subject(model, config, PredictionStore(config.cache_dir / "store"), ForwardLog())
-    with looking_only():  # a dry run downloads and builds nothing: absent datasets say what a run would do
-        return build_plan(subject, load_suites(config), config)
+    try:
+        with looking_only():  # a dry run downloads and builds nothing: absent datasets say what a run would do
+            return build_plan(subject, load_suites(config), config)
+    finally:  # planning makes no collective; the group torchrun made is left before exit (Ranks.leave)
+        subject.ranks.leave()
 
 
 def run_audit(model: ModelAdapter | Subject, config: RunConfig) -> RunResults:
@@ -57,7 +60,10 @@ def run_audit(model: ModelAdapter | Subject, config: RunConfig) -> RunResults:
     for notice in plan.notices:  # said before the first forward pass: it may take hours
         print(f"{notice.suite}: {notice.message}", file=sys.stderr, flush=True)
 
-    answers = {request: subject.answer(request, plan.sources[request.dataset]) for request in plan.requests()}
+    try:
+        answers = {request: subject.answer(request, plan.sources[request.dataset]) for request in plan.requests()}
+    finally:  # the ranks' last collective is behind them: leave the group now, not at exit (Ranks.leave)
+        subject.ranks.leave()
     if not subject.ranks.leader:  # every shard is in the store; rank 0 evaluates and writes, once
         return RunResults(header=follower_header(subject.ranks.rank, subject.ranks.world))
 
