@@ -57,11 +57,10 @@ def run_audit(model: ModelAdapter | Subject, config: RunConfig) -> RunResults:
     log = ForwardLog()
     subject = make_subject(model, config, PredictionStore(config.cache_dir / "store"), log)
     started = time.time()
-    plan = build_plan(subject, load_suites(config), config)
-    for notice in plan.notices:  # said before the first forward pass: it may take hours
-        print(f"{notice.suite}: {notice.message}", file=sys.stderr, flush=True)
-
-    try:
+    try:  # a plan that fails (a missing dataset) leaves the group too, on every rank
+        plan = build_plan(subject, load_suites(config), config)
+        for notice in plan.notices:  # said before the first forward pass: it may take hours
+            print(f"{notice.suite}: {notice.message}", file=sys.stderr, flush=True)
         answers = {request: subject.answer(request, plan.sources[request.dataset]) for request in plan.requests()}
     finally:  # the ranks' last collective is behind them: leave the group now, not at exit (Ranks.leave)
         subject.ranks.leave()
