@@ -24,21 +24,31 @@ from tests.engine.test_run import REPO, audit_args
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
 
-def test_two_gloo_ranks_equal_one_process(tiny_model_file, val_folder, tmp_path):
+def launch_env() -> dict[str, str]:
+    """The environment of a launched run: offline, one thread per rank, no outer torchrun."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
+    return env
+
+
+def torchrun_audit(args: list[str]) -> None:
+    """``audit ARGS`` as 2 gloo ranks under torchrun (one node); fails with its stderr's end."""
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+         "-m", "auditkit", *args],
+        cwd=REPO, env=launch_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_two_gloo_ranks_equal_one_process(tiny_model_file, val_folder, tmp_path):
     single = tmp_path / "single"
     subprocess.run([sys.executable, "-m", "auditkit", *audit_args(tiny_model_file, val_folder, single,
                                                                   tmp_path / "cache-1")],
-                   cwd=REPO, env=env, check=True, capture_output=True)
+                   cwd=REPO, env=launch_env(), check=True, capture_output=True)
     double = tmp_path / "double"
     cache = tmp_path / "cache-2"
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-         "-m", "auditkit", *audit_args(tiny_model_file, val_folder, double, cache)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    torchrun_audit(audit_args(tiny_model_file, val_folder, double, cache))
 
     one = json.loads((single / "results.json").read_text())
     two = json.loads((double / "results.json").read_text())

@@ -6,15 +6,12 @@ model (as the facts once took: two zero-image batches per run) shows up as a cal
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.engine.test_run import REPO, audit_args, header, run_cli
+from tests.engine.test_run import audit_args, header, run_cli
 
 # The tiny test model, its forward counted; a process fails after the number of calls written in
 # the ".stop" file beside the log (a run killed mid-way), the model and its fingerprint unchanged.
@@ -118,16 +115,11 @@ def test_facts_not_kept_cost_one_image_once(counting, val_folder, tmp_path, cach
 @pytest.mark.subprocess
 @pytest.mark.slow
 def test_two_torchrun_processes_forward_each_image_once(counting, val_folder, tmp_path, cache_dir):
+    from tests.engine.test_distributed import torchrun_audit
+
     model, log = counting
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    env.pop("WORLD_SIZE", None)
     out = tmp_path / "double"
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-         "-m", "auditkit", *audit_args(model, val_folder, out, cache_dir)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    torchrun_audit(audit_args(model, val_folder, out, cache_dir))
     logged = calls(log)
     assert sum(n for _, n in logged) == 24 and sorted(n for _, n in logged) == sorted([5, 3] * 3)
     assert len({pid for pid, _ in logged}) == 2  # both ranks forwarded their shards
