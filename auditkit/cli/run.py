@@ -164,7 +164,8 @@ def _print_model(one: ModelRun) -> None:
 
 def print_run(results: RunResults, folder: Path) -> None:
     """What ``audit run`` (and ``audit demo``) print after ``audit_into``; a run that computed
-    nothing ends in one error line (its folder is written: the report lists every skip)."""
+    nothing ends in one error line (its new folder is written: the report lists every skip; over
+    a run's records ``audit_into`` has already refused, keeping them)."""
     from auditkit.run.folder import nothing_computed
 
     _print_results(results, folder)

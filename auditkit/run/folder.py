@@ -9,7 +9,12 @@ return.
 The folder is written whole or not at all, by one run at a time. A run writes into a hidden
 folder beside ``--out`` and renames it into place at the end, so a reused folder never mixes the
 previous run's figures, per-sample files or CSVs with the new ones, and a run that fails or is
-killed leaves the previous results untouched. A lock beside the folder (``filelock``) stops a
+killed leaves the previous results untouched. A run that computed nothing (every dataset
+skipped: a shard or a category folder gone since the last run) is a failed run too when
+``--out`` holds a run's records: those stay exactly as they were and the staging folder is
+dropped (issue 27). Into a new or empty ``--out`` (or over a run that computed nothing either)
+it is still written, results.json and a report listing every skip with its fix: that folder
+is how the user learns what to fix, and nothing is lost by writing it. A lock beside the folder (``filelock``) stops a
 second run from writing the same ``--out`` at the same time. A folder holding another run's
 results (another model, or the same model under another command) is replaced only with
 ``--overwrite``; re-running the same command replaces its own results.
@@ -159,9 +164,24 @@ def writes_the_folder() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def holds_records(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds results a run that computed nothing must not replace: a
+    results.json with records, or one that cannot be read (kept rather than guessed at)."""
+    import json
+
+    results = out_dir / RESULTS_FILE
+    if not results.is_file():
+        return False
+    try:
+        return json.loads(results.read_text()).get("records") != []
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
 def nothing_computed(results: RunResults) -> AuditError | None:
-    """The error a run that computed no record ends with (its folder is written all the same:
-    the report lists every skip with its fix); None when it computed something."""
+    """The error a run that computed no record ends with (into a new folder it is written all
+    the same: the report lists every skip with its fix; over a run's records it is not written,
+    ``audit_into``); None when it computed something."""
     if results.records or not writes_the_folder():
         return None
     first = results.skipped[0].reason if results.skipped else "no suite produced a metric"
@@ -178,8 +198,11 @@ def audit_into(
     ``model`` is a loaded adapter or subject, or a spec (``load_model``, with ``options``; by
     default the run's cache holds the zero-shot heads). ``config.out_dir`` is replaced by
     ``folder``. Returns the run's results (a torchrun rank other than 0: its follower header and
-    no records, and nothing written). A run that computed nothing still writes its folder; the
-    caller decides whether that is an error (``nothing_computed``)."""
+    no records, and nothing written). A run that computed nothing still writes a new (or empty)
+    folder, whose report lists every skip, and the caller decides whether that is an error
+    (``nothing_computed``); over a folder holding a run's records it raises that error instead,
+    naming the folder as kept, and leaves the folder exactly as it was (a dataset that lost a
+    shard since must not wipe the results computed when it was whole)."""
     from auditkit.report import build_report
     from auditkit.report.html import build_model_card
 
@@ -190,6 +213,9 @@ def audit_into(
         return run_audit(model, replace(config, out_dir=folder))
     with staged_run_folder(folder, model.name, config.command, overwrite) as staging:
         results = run_audit(model, replace(config, out_dir=staging))
+        error = nothing_computed(results)
+        if error is not None and holds_records(folder):  # under the lock: the folder cannot change now
+            raise AuditError(f"{error}; {folder} keeps its previous results, unchanged")
         build_report(staging)
         build_model_card(staging)  # the run on one printable page, beside the report
     return results

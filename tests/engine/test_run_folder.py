@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -84,6 +85,43 @@ def test_a_failed_run_keeps_the_previous_results(tiny_model_file, val_folder, tm
     with pytest.raises(SystemExit):  # a bad argument found after the folder was staged
         main(audit_args(tiny_model_file, val_folder, out, cache_dir, "--precision", "fp16"))
     assert (out / "results.json").read_text() == before
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_a_rerun_that_computes_nothing_keeps_the_previous_results(tiny_model_file, val_folder, tmp_path, cache_dir, capsys):
+    """Issue 27, item 1: the dataset lost its files since the run; the rerun exits 2 in one line
+    and leaves the complete previous folder (records, figures, per-sample files) byte for byte."""
+    out, root = tmp_path / "out", tmp_path / "data"
+    root.mkdir()
+    val_folder.rename(root / "imagenet-val")
+    args = ["run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration", "--data-root", str(root),
+            "--out", str(out), "--cache", str(cache_dir), "--workers", "0", "--no-progress", "--batch-size", "5"]
+    main(args)
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert json.loads(before[Path("results.json")])["records"] and Path("report.html") in before
+    assert any(p.parts[0] == "per_sample" for p in before) and any(p.parts[0] == "figures" for p in before)
+    capsys.readouterr()
+
+    shutil.rmtree(root / "imagenet-val")  # the dataset is gone: every suite is skipped
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert err.startswith("audit: error: nothing could be computed") and "\n" not in err, err
+    assert f"{out} keeps its previous results, unchanged" in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == [".out.lock"]
+
+
+def test_a_run_that_computes_nothing_into_a_new_folder_lists_its_skips(tiny_model_file, tmp_path, cache_dir, capsys):
+    """Into a new --out the folder is written all the same: its report says what to fix."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration", "--data-root",
+              str(tmp_path / "no-data"), "--out", str(out), "--cache", str(cache_dir), "--no-progress"])
+    assert exit_.value.code == 2 and "nothing could be computed" in capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["records"] == [] and results["skipped"] and (out / "report.html").is_file()
     assert not list(tmp_path.glob(".out.partial-*"))
 
 
