@@ -15,6 +15,11 @@ class AuditError(Exception):
     """A user mistake or a missing resource, with a message that names the fix."""
 
 
+class DamagedDataError(AuditError):
+    """A dataset that is present but damaged (a truncated webdataset shard): the run refuses it
+    rather than skipping the dataset, since a skip reads like a dataset that is simply absent."""
+
+
 class UserCodeError(AuditError):
     """The user's own code (a ``python:`` model file or factory) failed: the one-line message,
     plus ``where``, a short block of the user's frames (file:line and source) printed above it."""

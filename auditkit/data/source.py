@@ -43,6 +43,7 @@ class DatasetSource:
     class_indices: tuple[int, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     table: "ImageTable | None" = None  # images stored in a table instead of files
+    notices: tuple[str, ...] = ()  # what the reader read but the user should know (an empty shard)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -16,7 +16,10 @@ pass over the tar headers (``tarfile``, seeking past the data) lists every membe
 ``group_by_keys`` groups members into samples by its key rule (``base_plus_ext``), and an image is
 read later by seeking to its offset. The engine needs random access by position (shards of the
 prediction store are resumed and batched identically in a fresh or a resumed run), which a pure
-stream cannot give; in practice the reads run through each shard in order.
+stream cannot give; in practice the reads run through each shard in order. A header reader (ours or
+tarfile's) stops without a word at a cut header or at the end of a file cut at a sample boundary,
+so where the headers stop is checked against the file: a whole shard has an end-of-archive block
+there and only zeros after it; any other shard is refused as damaged, never a smaller dataset.
 Sample ids are ``<split>/<shard>/<key>`` (``test/0/s0000000``); the content hash the store keeps
 is of the image bytes, so paired tests and the cache work as with files.
 
@@ -37,10 +40,10 @@ import re
 import tarfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from auditkit.data.source import DatasetSource, Sample
-from auditkit.errors import AuditError
+from auditkit.errors import AuditError, DamagedDataError
 
 IMAGE_EXTENSIONS = ("webp", "png", "jpg", "jpeg")  # CLIP_benchmark's to_tuple order
 LAYOUT = "CLIP_benchmark webdataset: <split>/{0..N-1}.tar + <split>/nshards.txt + classnames.txt"
@@ -101,12 +104,18 @@ class BorderCroppedShardTable(ShardTable):
         return buffer.getvalue()
 
 
+class DamagedShard(Exception):
+    """A shard whose tar stream is not whole; the reader turns it into a ``DamagedDataError``
+    naming the dataset and the fix."""
+
+
 def ustar_members(shard: Path) -> list[tuple[str, int, int]] | None:
     """(name, data offset, size) of the regular members, read from the 512-byte ustar headers and
     the pax records webdataset's writer puts before each (``path``, ``size`` honoured, the rest
     irrelevant here): tarfile parses a header in about 100 us, seconds for the 200,000 headers of a
     50,000 image set. None when the shard holds anything else (GNU long names, pax global headers,
-    base-256 sizes, a bad checksum, no end marker): ``tarfile`` reads those and reports errors."""
+    base-256 sizes, a bad checksum): ``tarfile`` reads those and reports errors. ``DamagedShard``
+    when the stream is cut short (see ``stream_damage``)."""
     members = []
     extended: dict[bytes, bytes] = {}  # a pax header's records, for the member that follows it
     with open(shard, "rb") as handle:
@@ -116,7 +125,7 @@ def ustar_members(shard: Path) -> list[tuple[str, int, int]] | None:
             handle.seek(offset)
             block = handle.read(512)
             if block == _ZERO_BLOCK:
-                return members  # end-of-archive marker
+                break  # end-of-archive marker
             typeflag = block[156:157]
             if (typeflag not in _PLAIN_TYPES and typeflag != b"x") or block[124] & 0x80:
                 return None
@@ -145,7 +154,36 @@ def ustar_members(shard: Path) -> list[tuple[str, int, int]] | None:
             if typeflag in (b"0", b"\0"):
                 members.append((name.decode("utf-8", "surrogateescape"), offset + 512, size))
             offset += 512 + (size + 511) // 512 * 512
-    return None  # no end-of-archive marker: let tarfile judge the truncation
+        damage = stream_damage(handle, offset, end)
+    if damage:
+        raise DamagedShard(damage)
+    return members
+
+
+def stream_damage(handle: BinaryIO, stop: int, size: int) -> str | None:
+    """Why a shard whose headers were read up to byte ``stop`` is not a whole tar stream, or None.
+
+    A whole stream ends with an end-of-archive block of 512 zero bytes at ``stop`` (tarfile and
+    webdataset's writer write two, GNU tar accepts one) and holds only zeros after it (the padding
+    to 10240-byte records). A stream that stops anywhere else was cut short: at a sample boundary
+    (no end blocks), inside a header, or inside a member's data; a header reader that stops on
+    such a file would otherwise read it as a smaller dataset."""
+    if size == 0:
+        return "it is an empty file (0 bytes), not a tar"
+    if stop > size:
+        return f"a member runs to byte {stop}, past the end of the file at byte {size} (the file was cut short)"
+    if stop == size:
+        return f"its tar stream stops at byte {size} with no end-of-archive blocks (the file was cut short)"
+    handle.seek(stop)
+    block = handle.read(512)
+    if len(block) < 512:
+        return f"it ends inside a tar header at byte {stop}, {len(block)} of its 512 bytes (the file was cut short)"
+    if block != _ZERO_BLOCK:
+        return f"it holds an unreadable tar header at byte {stop} of {size}"
+    while chunk := handle.read(1 << 20):
+        if chunk.count(0) != len(chunk):
+            return f"it holds data after its end-of-archive block at byte {stop} of {size}, which its index misses"
+    return None
 
 
 def _pax_records(data: bytes) -> dict[bytes, bytes] | None:
@@ -166,12 +204,12 @@ def _pax_records(data: bytes) -> dict[bytes, bytes] | None:
 
 def _tar_members(shard: Path) -> Iterator[dict[str, Any]]:
     """The regular members of one shard as webdataset's file samples, with (offset, size) in
-    place of the bytes: headers only, the data is skipped by seeking."""
+    place of the bytes: headers only, the data is skipped by seeking. ``DamagedShard`` when the
+    stream is not whole, ``AuditError`` when it is not an uncompressed tar."""
     try:
         members = ustar_members(shard)
         if members is None:
-            with tarfile.open(shard, mode="r:") as tar:
-                members = [(info.name, info.offset_data, info.size) for info in tar if info.isreg()]
+            members = _tarfile_members(shard)
     except (tarfile.TarError, OSError) as error:
         raise AuditError(f"{shard} is not a readable uncompressed tar shard ({error}); download it again") from None
     for name, offset, size in members:
@@ -180,6 +218,24 @@ def _tar_members(shard: Path) -> Iterator[dict[str, Any]]:
         if _SKIP_META.match(name):
             continue
         yield {"fname": name, "data": (offset, size), "__url__": str(shard)}
+
+
+def _tarfile_members(shard: Path) -> list[tuple[str, int, int]]:
+    """``ustar_members`` for what it leaves to tarfile. tarfile stops without a word at a header
+    cut short or unreadable after the first one, so where it stopped is judged as for ours."""
+    with open(shard, "rb") as handle, tarfile.open(fileobj=handle, mode="r:") as tar:
+        members = []
+        stopped: tarfile.ReadError | None = None
+        try:
+            members.extend((info.name, info.offset_data, info.size) for info in tar if info.isreg())
+        except tarfile.ReadError as error:  # a member's data past the end of the file, a cut pax header
+            stopped = error
+        damage = stream_damage(handle, tar.offset, os.fstat(handle.fileno()).st_size)
+    if damage:
+        raise DamagedShard(damage)
+    if stopped is not None:
+        raise stopped  # unreadable where the stream looks whole: reported as not a readable tar
+    return members
 
 
 def _read_text(path: Path) -> str:
@@ -203,16 +259,23 @@ def split_shards(split_folder: Path, name: str) -> list[Path]:
     return shards
 
 
-def _index_split(root: Path, split: str, name: str) -> list[tuple[str, int, Path, int, int]]:
-    """(sample id, cls, shard, image offset, image size) of every sample of one split."""
+def _index_split(root: Path, split: str, name: str) -> tuple[list[tuple[str, int, Path, int, int]], list[str]]:
+    """(sample id, cls, shard, image offset, image size) of every sample of one split, and the
+    notices for the user (an empty shard among several)."""
     from webdataset.tariterators import group_by_keys
 
     rows: list[tuple[str, int, Path, int, int]] = []
-    for number, shard in enumerate(split_shards(root / split, name)):
+    shards = split_shards(root / split, name)
+    empty = []
+    for number, shard in enumerate(shards):
         try:
             samples = list(group_by_keys(_tar_members(shard)))
         except ValueError as error:  # a key with two members of one extension
             raise AuditError(f"{name}: {shard}: {error}") from None
+        except DamagedShard as damage:
+            raise DamagedDataError(f"{name}: shard {shard} is damaged: {damage}; {_refetch(root, name)}") from None
+        if not samples:
+            empty.append(shard)
         with open(shard, "rb") as handle:
             for sample in samples:
                 key = sample["__key__"]
@@ -227,10 +290,27 @@ def _index_split(root: Path, split: str, name: str) -> list[tuple[str, int, Path
                 if not text.lstrip("-").isdigit():
                     raise AuditError(f"{name}: sample {key} of {shard} has cls {text!r}, not an integer")
                 rows.append((f"{split}/{number}/{key}", int(text), shard, *sample[image]))
+    if len(empty) == len(shards):
+        raise DamagedDataError(f"{name}: the {len(shards)} shard(s) of {root / split} hold no samples (empty tars); "
+                               f"{_refetch(root, name)}")
     ids = [row[0] for row in rows]
     if len(set(ids)) != len(ids):
         raise AuditError(f"{name}: {root / split} holds a sample key twice in one shard; rebuild the shards")
-    return rows
+    notices = [f"{len(empty)} of the {len(shards)} shards of {root / split} hold no samples (empty tars: "
+               f"{', '.join(s.name for s in empty[:3])}{'...' if len(empty) > 3 else ''}); the others are read. "
+               f"If they should hold samples, {_refetch(root, name)}"] if empty else []
+    return rows, notices
+
+
+def _refetch(root: Path, name: str) -> str:
+    """How to get a whole copy of the folder: `audit fetch` where it can download it (it fetches
+    into a folder that is not there yet), else from where it came."""
+    from auditkit.data.catalog import FETCHABLE
+
+    known = CLIP_BENCHMARK_NAMES.get(name, f"{root.parent.name}/{root.name}")  # transfer: wds/vtab/<task>
+    if f"wds/{known}" in FETCHABLE:
+        return f"re-download it: delete {root} and run `audit fetch wds/{known}`"
+    return "copy the folder again from where it came (a whole shard ends with the tar end-of-archive blocks)"
 
 
 def _class_names(root: Path, name: str) -> list[str]:
@@ -299,7 +379,7 @@ def read_wds_imagenet(root: Path, name: str) -> DatasetSource:
     subset = subset_indices(_SUBSETS[name]) if name in _SUBSETS else None
     index_of, how = imagenet_label_map(names, subset or range(1000), name)
     split = _evaluation_split(root, name)
-    rows = _index_split(root, split, name)
+    rows, notices = _index_split(root, split, name)
     samples = []
     for row, (sample_id, cls, shard, offset, size) in enumerate(rows):
         if not 0 <= cls < len(index_of):
@@ -316,7 +396,7 @@ def read_wds_imagenet(root: Path, name: str) -> DatasetSource:
             "shards": len({s.path for s in samples})}
     if name == "imagenet-val":
         info["file_names"] = "not in the webdataset (keys s%07d): ReaL and ImageNet-X match by val file name"
-    return DatasetSource(name, root, tuple(samples), class_indices=subset, info=info,
+    return DatasetSource(name, root, tuple(samples), class_indices=subset, info=info, notices=tuple(notices),
                          table=ShardTable([(shard, offset, size) for _, _, shard, offset, size in rows]))
 
 
@@ -331,8 +411,11 @@ def read_wds_transfer(root: Path, name: str) -> DatasetSource:
         raise AuditError(f"{name}: {root} has two folders for one split ({', '.join(present)}); keep one")
     samples: list[Sample] = []
     locations: list[tuple[Path, int, int]] = []
+    notices: list[str] = []
     for folder, split in present.items():
-        for sample_id, cls, shard, offset, size in _index_split(root, folder, name):
+        rows, split_notices = _index_split(root, folder, name)
+        notices.extend(split_notices)
+        for sample_id, cls, shard, offset, size in rows:
             if not 0 <= cls < len(names):
                 raise AuditError(f"{name}: sample {sample_id} has cls {cls}, outside the {len(names)} classes of "
                                  "classnames.txt; the folder is inconsistent")
@@ -343,7 +426,7 @@ def read_wds_transfer(root: Path, name: str) -> DatasetSource:
     if not counts["train"] or not counts["test"]:
         raise AuditError(f"{name}: {root} needs train and test splits for a linear probe (found {counts}); "
                          "download both splits of the CLIP_benchmark task")
-    return DatasetSource(name, root, tuple(samples), table=ShardTable(locations), info={
+    return DatasetSource(name, root, tuple(samples), table=ShardTable(locations), notices=tuple(notices), info={
         "task": "transfer", "layout": "CLIP_benchmark webdataset", "splits": counts, "classes": len(names),
         "class_names": names, "labels": "the dataset's own classes (0..k-1, classnames.txt), not ImageNet's",
     })
@@ -375,7 +458,7 @@ def read_wds_objectnet(root: Path, name: str = "objectnet") -> DatasetSource:
         raise AuditError(f"{name}: the class names of this webdataset folder are not the 113 ObjectNet classes that "
                          f"overlap ImageNet (e.g. {unknown[0]!r}); export it with CLIP_benchmark or use the release")
     split = _evaluation_split(root, name)
-    rows = _index_split(root, split, name)
+    rows, notices = _index_split(root, split, name)
     samples = []
     for row, (sample_id, cls, shard, offset, size) in enumerate(rows):
         if not 0 <= cls < len(by_cls):
@@ -386,7 +469,7 @@ def read_wds_objectnet(root: Path, name: str = "objectnet") -> DatasetSource:
                               size=size))
     return DatasetSource(name, root, tuple(samples), class_indices=class_sublist(), info={
         "layout": "CLIP_benchmark webdataset", "split": split, "labels": how, "border_crop_px": BORDER,
-        "shards": len({s.path for s in samples})},
+        "shards": len({s.path for s in samples})}, notices=tuple(notices),
         table=BorderCroppedShardTable([(shard, offset, size) for _, _, shard, offset, size in rows]))
 
 

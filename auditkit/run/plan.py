@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from auditkit.data.source import DatasetSource
-from auditkit.errors import AuditError
+from auditkit.errors import AuditError, DamagedDataError
 from auditkit.records import Notice, Skipped
 from auditkit.run.config import RunConfig
 from auditkit.subjects import Subject
@@ -85,6 +85,8 @@ def build_plan(subject: Subject, suites: list[Suite], config: RunConfig) -> Plan
         if dataset not in sources and dataset not in missing:
             try:
                 sources[dataset] = subject.open_dataset(dataset, config.data_root, config.data_overrides).limited(config.limit)
+            except DamagedDataError:
+                raise  # damaged data is refused, never planned as a skip
             except AuditError as error:
                 missing[dataset] = str(error)
         return dataset in sources
@@ -116,7 +118,10 @@ def build_plan(subject: Subject, suites: list[Suite], config: RunConfig) -> Plan
         plans.append(plan)
     requests = list(dict.fromkeys(r for p in plans for r in p.requests))
     stored = {r: subject.stored(r, sources[r.dataset]) for r in requests}
-    return Plan(subject.name, plans, sources, missing, stored, made_datasets(plans, sources, config))
+    # what a reader could read but the user should know (an empty shard), before anything runs
+    read_notices = [Notice("all suites", name, message)
+                    for name, source in sources.items() for message in source.notices]
+    return Plan(subject.name, plans, sources, missing, stored, read_notices + made_datasets(plans, sources, config))
 
 
 def made_datasets(plans: list[SuitePlan], sources: dict[str, DatasetSource], config: RunConfig) -> list[Notice]:

@@ -25,8 +25,8 @@ from auditkit.data.classes import class_names, imagenet_wnids, subset_indices
 from auditkit.data.imagenet import read_imagenet_r
 from auditkit.data.robustness import read_imagenet_v2
 from auditkit.data.source import ImageDataset
-from auditkit.data.wds import is_wds_folder, read_wds_imagenet
-from auditkit.errors import AuditError
+from auditkit.data.wds import DamagedShard, is_wds_folder, read_wds_imagenet
+from auditkit.errors import AuditError, DamagedDataError
 
 
 @pytest.fixture(scope="module")
@@ -284,4 +284,147 @@ def test_the_header_reader_equals_tarfile_and_leaves_pax_to_it(imagenet_r, tmp_p
     assert [m["fname"] for m in _tar_members(gnu)] == [long_name]
     truncated = tmp_path / "cut.tar"
     truncated.write_bytes((folder / "test" / "0.tar").read_bytes()[:1500])
-    assert ustar_members(truncated) is None  # no end marker: tarfile decides
+    with pytest.raises(DamagedShard, match="ends inside a tar header at byte 1024"):
+        ustar_members(truncated)  # a cut shard is never a shorter member list
+
+
+@pytest.fixture(scope="module")
+def eight_per_shard(tmp_path_factory, exporter) -> Path:
+    """imagenet-r exported by CLIP_benchmark, 16 images in two shards of 8 (pax headers before
+    every member, two end-of-archive blocks, padded to 10240-byte records)."""
+    root = tmp_path_factory.mktemp("eight")
+    r_wnids = [imagenet_wnids()[i] for i in subset_indices("imagenet_r")]
+    pairs = []
+    for k in range(16):
+        path = root / "released" / r_wnids[k % 4] / f"art_{k}.jpg"
+        _jpeg(path, seed=200 + k)
+        pairs.append((str(path), k % 4))
+    _export(exporter, pairs, [class_names()[i] for i in subset_indices("imagenet_r")], root / "wds", max_count=8)
+    return root / "wds"
+
+
+def _members(shard: Path) -> list:
+    import tarfile
+
+    with tarfile.open(shard) as tar:
+        return list(tar)
+
+
+def _with_shard(folder: Path, into: Path, data: bytes) -> Path:
+    """A copy of ``folder`` whose shard 0 holds ``data``."""
+    import shutil
+
+    shutil.copytree(folder, into)
+    (into / "test" / "0.tar").write_bytes(data)
+    return into
+
+
+@pytest.mark.parametrize("where", ["sample boundary", "pax header", "ustar header", "member data",
+                                   "end blocks", "zero bytes"])
+def test_a_cut_shard_is_refused_naming_it_and_the_fix(eight_per_shard, tmp_path, where) -> None:
+    """Cut at a sample boundary or inside a header, tar's own reader stops without a word and
+    the shard reads as 6 of its 8 samples; every cut is refused, naming the shard and the fix."""
+    data = (eight_per_shard / "test" / "0.tar").read_bytes()
+    members = _members(eight_per_shard / "test" / "0.tar")
+    seventh = members[12]  # s0000006.cls: its pax header starts at a sample boundary
+    assert seventh.name == "s0000006.cls" and len(members) == 16
+    last = members[-1]
+    cut = {"sample boundary": seventh.offset, "pax header": seventh.offset + 100,
+           "ustar header": seventh.offset + 1024 + 300, "member data": members[13].offset_data + 500,
+           "end blocks": last.offset_data + (last.size + 511) // 512 * 512, "zero bytes": 0}[where]
+    assert len(read_wds_imagenet(eight_per_shard, "imagenet-r")) == 16  # the whole shard
+    copy = _with_shard(eight_per_shard, tmp_path / "cut", data[:cut])
+    with pytest.raises(DamagedDataError) as refused:
+        read_wds_imagenet(copy, "imagenet-r")
+    message = str(refused.value)
+    assert "\n" not in message and f"shard {copy / 'test' / '0.tar'} is damaged" in message
+    assert f"delete {copy} and run `audit fetch wds/imagenet-r`" in message
+
+
+def test_whole_tars_of_every_writer_are_read_and_data_past_the_end_block_is_refused(eight_per_shard,
+                                                                                     tmp_path) -> None:
+    """Python's tarfile (each format, file and stream mode) and webdataset's writer end a tar with
+    two zero blocks padded to 10240-byte records; one zero block (GNU tar accepts it) or no padding
+    is whole too. A shard with data after its end block, or a tarfile-read (GNU long name) shard
+    cut short, is damaged."""
+    import tarfile
+
+    import webdataset
+
+    from auditkit.data.wds import _tar_members
+
+    for number, (form, mode) in enumerate([(f, m) for f in ("USTAR", "GNU", "PAX") for m in ("w", "w|")]):
+        shard = tmp_path / f"{number}.tar"
+        with tarfile.open(shard, mode, format=getattr(tarfile, f"{form}_FORMAT")) as tar:
+            for name in ("s0.cls", "s0.jpg", "s1.cls", "s1.jpg"):
+                info = tarfile.TarInfo(name)
+                info.size = 700
+                tar.addfile(info, io.BytesIO(b"1" * 700))
+        assert shard.stat().st_size % 10240 == 0 and len(list(_tar_members(shard))) == 4
+    written = tmp_path / "webdataset.tar"
+    with webdataset.TarWriter(str(written)) as writer:
+        writer.write({"__key__": "s0", "cls": b"1", "jpg": b"2" * 900})
+    assert [m["fname"] for m in _tar_members(written)] == ["s0.cls", "s0.jpg"]
+    data = (eight_per_shard / "test" / "0.tar").read_bytes()
+    last = _members(eight_per_shard / "test" / "0.tar")[-1]
+    end = last.offset_data + (last.size + 511) // 512 * 512
+    for whole in (data[:end + 512], data[:end + 1024]):  # one end block; two, unpadded
+        copy = _with_shard(eight_per_shard, tmp_path / str(len(whole)), whole)
+        assert len(read_wds_imagenet(copy, "imagenet-r")) == 16
+    appended = _with_shard(eight_per_shard, tmp_path / "appended", data[:end + 512] + data[:end])
+    with pytest.raises(DamagedDataError, match="data after its end-of-archive block .* which its index misses"):
+        read_wds_imagenet(appended, "imagenet-r")
+    long_name = tmp_path / "long.tar"  # GNU long names: read by tarfile, which stops silently at a cut
+    with tarfile.open(long_name, "w", format=tarfile.GNU_FORMAT) as tar:
+        for key in ("s" + "0" * 120, "s" + "1" * 120):
+            for ext, body in (("cls", b"1"), ("jpg", b"3" * 600)):
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+    assert len(list(_tar_members(long_name))) == 4
+    cut = tmp_path / "long_cut.tar"
+    cut.write_bytes(long_name.read_bytes()[:_members(long_name)[2].offset])  # at the second sample
+    with pytest.raises(DamagedShard, match="no end-of-archive blocks"):
+        list(_tar_members(cut))
+
+
+def test_an_empty_shard_among_several_gives_a_notice(eight_per_shard, tmp_path) -> None:
+    """An empty tar (end blocks only) is read as no samples with a notice; every shard empty is refused."""
+    empty = bytes(10240)
+    copy = _with_shard(eight_per_shard, tmp_path / "one", empty)
+    source = read_wds_imagenet(copy, "imagenet-r")
+    assert len(source) == 8 and len(source.notices) == 1
+    assert source.notices[0].startswith(f"1 of the 2 shards of {copy / 'test'} hold no samples (empty tars: 0.tar)")
+    assert not read_wds_imagenet(eight_per_shard, "imagenet-r").notices
+    (copy / "test" / "1.tar").write_bytes(empty)
+    with pytest.raises(DamagedDataError, match="the 2 shard\\(s\\) of .* hold no samples"):
+        read_wds_imagenet(copy, "imagenet-r")
+
+
+def test_the_cli_refuses_a_cut_shard_in_one_line_and_notes_an_empty_one(eight_per_shard, tiny_model_file, tmp_path,
+                                                                        capsys) -> None:
+    """The run and its dry run exit 2 with one line (never a plan of 14 of the 16 images); an
+    empty shard among several is a note in the plan."""
+    from tests.engine.test_bad_input import one_error_line
+
+    from auditkit.cli import main
+
+    data = (eight_per_shard / "test" / "0.tar").read_bytes()
+    cut = _with_shard(eight_per_shard, tmp_path / "cut", data[:_members(eight_per_shard / "test" / "0.tar")[12].offset])
+
+    def args(folder: Path, out: str, *extra: str) -> list[str]:
+        return ["run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration",
+                "--data", f"imagenet-r={folder}", "--datasets", "imagenet-r", "--data-root", str(tmp_path / "none"),
+                "--out", str(tmp_path / out), "--cache", str(tmp_path / "cache"), "--workers", "0", "--no-progress",
+                *extra]
+
+    for extra in (["--dry-run"], []):
+        err = one_error_line(capsys, args(cut, "out", *extra))
+        assert f"imagenet-r: shard {cut / 'test' / '0.tar'} is damaged" in err and "audit fetch wds/imagenet-r" in err
+    assert not (tmp_path / "out").exists()
+    empty = _with_shard(eight_per_shard, tmp_path / "empty", bytes(10240))
+    main(args(empty, "planned", "--dry-run"))
+    plan = capsys.readouterr().out.splitlines()
+    assert "  imagenet-r  none  logits  8 images  forward" in plan
+    assert any(line.startswith(f"note: all suites: 1 of the 2 shards of {empty / 'test'} hold no samples")
+               for line in plan)
