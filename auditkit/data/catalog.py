@@ -20,7 +20,7 @@ import auditkit.data.datasets as entry_modules
 from auditkit.data.entry import DatasetEntry
 from auditkit.data.source import DatasetSource
 from auditkit.data.transfer import read_transfer
-from auditkit.data.wds import is_wds_folder, read_wds
+from auditkit.data.wds import CLIP_BENCHMARK_NAMES, COPY_AGAIN, is_wds_folder, read_wds
 from auditkit.errors import AuditError
 from auditkit.fetch import Fetchable, install, network_allowed
 from auditkit.registry import Registry, did_you_mean
@@ -95,7 +95,7 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
         )
     if is_wds_folder(root):  # CLIP_benchmark's webdataset form of any dataset that has one
         transfer = isinstance(entry.reader, partial) and entry.reader.func is read_transfer
-        return read_wds(root, name, transfer)
+        return read_wds(root, name, transfer, refetch_hint(root, name))
     return entry.reader(root)
 
 
@@ -226,3 +226,13 @@ def fetch(name: str, data_root: Path, progress: bool = True, say: Callable[[str]
     installed = install(fetchable, target, data_root / ".downloads", progress, say)
     say(f"audit fetch {name}: installed at {installed} ({fetchable.source})")
     return installed
+
+
+def refetch_hint(root: Path, name: str) -> str:
+    """How to get a whole copy of webdataset folder ``root`` (the fix a damaged shard's message
+    names): `audit fetch` where it can download it (into a folder that is not there yet), else
+    from where it came."""
+    known = CLIP_BENCHMARK_NAMES.get(name, f"{root.parent.name}/{root.name}")  # transfer: wds/vtab/<task>
+    if f"wds/{known}" in FETCHABLE:
+        return f"re-download it: delete {root} and run `audit fetch wds/{known}`"
+    return COPY_AGAIN

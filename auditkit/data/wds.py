@@ -57,6 +57,9 @@ _SUBSETS = {"imagenet-a": "imagenet_a", "imagenet-r": "imagenet_r"}
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
 _SKIP_META = re.compile(r"__[^/]*__($|/)")  # webdataset's tar_file_iterator skip_meta default
 _ZERO_BLOCK = bytes(512)
+# The fix a damaged or empty shard's message ends with, where the reader is not told a better one
+# (the catalog tells it `audit fetch wds/<name>` where that can download the folder: catalog.refetch_hint)
+COPY_AGAIN = "copy the folder again from where it came (a whole shard ends with the tar end-of-archive blocks)"
 _PLAIN_TYPES = (b"0", b"\0", b"1", b"2", b"3", b"4", b"5", b"6")  # files, links, devices, folders, fifos
 
 
@@ -259,9 +262,10 @@ def split_shards(split_folder: Path, name: str) -> list[Path]:
     return shards
 
 
-def _index_split(root: Path, split: str, name: str) -> tuple[list[tuple[str, int, Path, int, int]], list[str]]:
+def _index_split(root: Path, split: str, name: str, refetch: str = COPY_AGAIN,
+                 ) -> tuple[list[tuple[str, int, Path, int, int]], list[str]]:
     """(sample id, cls, shard, image offset, image size) of every sample of one split, and the
-    notices for the user (an empty shard among several)."""
+    notices for the user (an empty shard among several); ``refetch``: how to get a whole copy."""
     from webdataset.tariterators import group_by_keys
 
     rows: list[tuple[str, int, Path, int, int]] = []
@@ -273,7 +277,7 @@ def _index_split(root: Path, split: str, name: str) -> tuple[list[tuple[str, int
         except ValueError as error:  # a key with two members of one extension
             raise AuditError(f"{name}: {shard}: {error}") from None
         except DamagedShard as damage:
-            raise DamagedDataError(f"{name}: shard {shard} is damaged: {damage}; {_refetch(root, name)}") from None
+            raise DamagedDataError(f"{name}: shard {shard} is damaged: {damage}; {refetch}") from None
         if not samples:
             empty.append(shard)
         with open(shard, "rb") as handle:
@@ -292,25 +296,14 @@ def _index_split(root: Path, split: str, name: str) -> tuple[list[tuple[str, int
                 rows.append((f"{split}/{number}/{key}", int(text), shard, *sample[image]))
     if len(empty) == len(shards):
         raise DamagedDataError(f"{name}: the {len(shards)} shard(s) of {root / split} hold no samples (empty tars); "
-                               f"{_refetch(root, name)}")
+                               f"{refetch}")
     ids = [row[0] for row in rows]
     if len(set(ids)) != len(ids):
         raise AuditError(f"{name}: {root / split} holds a sample key twice in one shard; rebuild the shards")
     notices = [f"{len(empty)} of the {len(shards)} shards of {root / split} hold no samples (empty tars: "
                f"{', '.join(s.name for s in empty[:3])}{'...' if len(empty) > 3 else ''}); the others are read. "
-               f"If they should hold samples, {_refetch(root, name)}"] if empty else []
+               f"If they should hold samples, {refetch}"] if empty else []
     return rows, notices
-
-
-def _refetch(root: Path, name: str) -> str:
-    """How to get a whole copy of the folder: `audit fetch` where it can download it (it fetches
-    into a folder that is not there yet), else from where it came."""
-    from auditkit.data.catalog import FETCHABLE
-
-    known = CLIP_BENCHMARK_NAMES.get(name, f"{root.parent.name}/{root.name}")  # transfer: wds/vtab/<task>
-    if f"wds/{known}" in FETCHABLE:
-        return f"re-download it: delete {root} and run `audit fetch wds/{known}`"
-    return "copy the folder again from where it came (a whole shard ends with the tar end-of-archive blocks)"
 
 
 def _class_names(root: Path, name: str) -> list[str]:
@@ -370,7 +363,7 @@ def _evaluation_split(root: Path, name: str) -> str:
     raise AuditError(f"{name}: {root} has splits {', '.join(splits)} and no test/; keep the evaluation split only")
 
 
-def read_wds_imagenet(root: Path, name: str) -> DatasetSource:
+def read_wds_imagenet(root: Path, name: str, refetch: str = COPY_AGAIN) -> DatasetSource:
     """An ImageNet-labelled evaluation set (val, V2, Sketch, A, R) from its webdataset folder."""
     from auditkit.data.classes import subset_indices
 
@@ -379,7 +372,7 @@ def read_wds_imagenet(root: Path, name: str) -> DatasetSource:
     subset = subset_indices(_SUBSETS[name]) if name in _SUBSETS else None
     index_of, how = imagenet_label_map(names, subset or range(1000), name)
     split = _evaluation_split(root, name)
-    rows, notices = _index_split(root, split, name)
+    rows, notices = _index_split(root, split, name, refetch)
     samples = []
     for row, (sample_id, cls, shard, offset, size) in enumerate(rows):
         if not 0 <= cls < len(index_of):
@@ -400,7 +393,7 @@ def read_wds_imagenet(root: Path, name: str) -> DatasetSource:
                          table=ShardTable([(shard, offset, size) for _, _, shard, offset, size in rows]))
 
 
-def read_wds_transfer(root: Path, name: str) -> DatasetSource:
+def read_wds_transfer(root: Path, name: str, refetch: str = COPY_AGAIN) -> DatasetSource:
     """A transfer task (e.g. CLIP_benchmark ``wds/vtab/<task>``): its own classes 0..k-1, samples
     carry their split as an attribute like the other transfer layouts."""
     _check_type(root, name)
@@ -413,7 +406,7 @@ def read_wds_transfer(root: Path, name: str) -> DatasetSource:
     locations: list[tuple[Path, int, int]] = []
     notices: list[str] = []
     for folder, split in present.items():
-        rows, split_notices = _index_split(root, folder, name)
+        rows, split_notices = _index_split(root, folder, name, refetch)
         notices.extend(split_notices)
         for sample_id, cls, shard, offset, size in rows:
             if not 0 <= cls < len(names):
@@ -432,7 +425,7 @@ def read_wds_transfer(root: Path, name: str) -> DatasetSource:
     })
 
 
-def read_wds_objectnet(root: Path, name: str = "objectnet") -> DatasetSource:
+def read_wds_objectnet(root: Path, name: str = "objectnet", refetch: str = COPY_AGAIN) -> DatasetSource:
     """CLIP_benchmark's ``wds/objectnet``: its 113 classes are the ObjectNet classes that overlap
     ImageNet, named by their ObjectNet label in lower case, in the order of their sorted image
     folders (its ``ObjectNetDataset``). Each is scored, as the released reader does, against its
@@ -458,7 +451,7 @@ def read_wds_objectnet(root: Path, name: str = "objectnet") -> DatasetSource:
         raise AuditError(f"{name}: the class names of this webdataset folder are not the 113 ObjectNet classes that "
                          f"overlap ImageNet (e.g. {unknown[0]!r}); export it with CLIP_benchmark or use the release")
     split = _evaluation_split(root, name)
-    rows, notices = _index_split(root, split, name)
+    rows, notices = _index_split(root, split, name, refetch)
     samples = []
     for row, (sample_id, cls, shard, offset, size) in enumerate(rows):
         if not 0 <= cls < len(by_cls):
@@ -473,14 +466,15 @@ def read_wds_objectnet(root: Path, name: str = "objectnet") -> DatasetSource:
         table=BorderCroppedShardTable([(shard, offset, size) for _, _, shard, offset, size in rows]))
 
 
-def read_wds(root: Path, name: str, transfer: bool) -> DatasetSource:
-    """Dispatch for the catalog: ImageNet evaluation sets by name, any transfer dataset."""
+def read_wds(root: Path, name: str, transfer: bool, refetch: str = COPY_AGAIN) -> DatasetSource:
+    """Dispatch for the catalog: ImageNet evaluation sets by name, any transfer dataset;
+    ``refetch``: how to get a whole copy, for the message of a damaged shard."""
     if transfer:
-        return read_wds_transfer(root, name)
+        return read_wds_transfer(root, name, refetch)
     if name == "objectnet":
-        return read_wds_objectnet(root, name)
+        return read_wds_objectnet(root, name, refetch)
     if name in CLIP_BENCHMARK_NAMES:
-        return read_wds_imagenet(root, name)
+        return read_wds_imagenet(root, name, refetch)
     raise AuditError(f"{name} is not read from a CLIP_benchmark webdataset folder ({root}); "
                      f"the webdataset form covers {', '.join(CLIP_BENCHMARK_NAMES)} and transfer tasks. "
                      f"Point --data {name} at its released layout")

@@ -25,7 +25,7 @@ from auditkit.data.classes import class_names, imagenet_wnids, subset_indices
 from auditkit.data.imagenet import read_imagenet_r
 from auditkit.data.robustness import read_imagenet_v2
 from auditkit.data.source import ImageDataset
-from auditkit.data.wds import DamagedShard, is_wds_folder, read_wds_imagenet
+from auditkit.data.wds import COPY_AGAIN, DamagedShard, is_wds_folder, read_wds_imagenet
 from auditkit.errors import AuditError, DamagedDataError
 
 
@@ -338,7 +338,10 @@ def test_a_cut_shard_is_refused_naming_it_and_the_fix(eight_per_shard, tmp_path,
         read_wds_imagenet(copy, "imagenet-r")
     message = str(refused.value)
     assert "\n" not in message and f"shard {copy / 'test' / '0.tar'} is damaged" in message
-    assert f"delete {copy} and run `audit fetch wds/imagenet-r`" in message
+    assert message.endswith(COPY_AGAIN)  # the reader alone knows no download; the catalog names it
+    with pytest.raises(DamagedDataError) as refused:
+        open_dataset("imagenet-r", tmp_path, {"imagenet-r": str(copy)})
+    assert f"delete {copy} and run `audit fetch wds/imagenet-r`" in str(refused.value)
 
 
 def test_whole_tars_of_every_writer_are_read_and_data_past_the_end_block_is_refused(eight_per_shard,
