@@ -216,6 +216,35 @@ def sample_path_key(relative: str) -> tuple[str, str, str] | None:
 PER_SAMPLE_DIR = "per_sample"
 
 
+def read_per_sample(path: Path, run_dir: Path) -> dict[str, Any]:
+    """The arrays of one per-sample file of the run in ``run_dir`` (name -> numpy array), read
+    in full here, the one place they are read, or one ``AuditError`` naming the file and the two
+    ways on. A damaged .npz fails in many ways (a truncated zip, a bad CRC, an empty file whose
+    EOFError click would report as Ctrl-C, a .npy or pickle under the name): to the user each is
+    the same damaged file."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    from auditkit.errors import AuditError
+
+    damaged = AuditError(f"{path} is damaged (truncated or not an .npz of `audit run`); rerun `audit run` "
+                         f"into {run_dir} to write it again, or delete {run_dir / PER_SAMPLE_DIR} to go on "
+                         "without its per-sample tests and figures")
+    unreadable = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, OSError)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array: no archive of named arrays
+            raise damaged
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    except PermissionError as error:  # the CLI's own OSError line speaks of writing
+        raise AuditError(f"{path} cannot be read ({error.strerror}); make it readable") from None
+    except unreadable:
+        raise damaged from None
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """The JSON object in ``path`` (results.json, compare.json), or one ``AuditError`` saying
     where the text stops being JSON or what it holds instead."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from auditkit.errors import AuditError
-from auditkit.records import PER_SAMPLE_DIR, RESULTS_FILE, MetricRecord, RunResults, read_results, sample_path_key
+from auditkit.records import PER_SAMPLE_DIR, RESULTS_FILE, MetricRecord, RunResults, read_per_sample, read_results, sample_path_key
 from auditkit.records_v1 import v1_sample_files
 
 
@@ -69,9 +69,7 @@ class Run:
     def samples(self, suite: str, dataset: str, condition: str) -> dict[str, np.ndarray]:
         key = (suite, dataset, condition)
         if key not in self._samples:
-            path = self.sample_files()[key]
-            with np.load(path, allow_pickle=False) as archive:
-                self._samples[key] = {name: archive[name] for name in archive.files}
+            self._samples[key] = read_per_sample(self.sample_files()[key], self.directory)
         return self._samples[key]
 
 

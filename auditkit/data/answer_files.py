@@ -51,15 +51,30 @@ def csv_files(path: Path, kind: str) -> list[Path]:
     return files
 
 
+def read_text(file: Path) -> str:
+    """A CSV's (or gzipped CSV's) text, decoded as UTF-8 whatever the locale.
+
+    ``utf-8-sig`` drops the byte-order mark Excel's "CSV UTF-8" starts with (read as plain UTF-8
+    it would glue itself to the first column's name, and ``subj`` would be reported missing).
+    Another encoding (Latin-1, Windows-1252) is refused naming the line of the first byte that is
+    not UTF-8: decoding the whole file at once gives that byte's true offset."""
+    data = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise AuditError(f"{file}:{line}: byte {data[error.start]:#04x} is not UTF-8; re-save the file "
+                         "as UTF-8 (in Excel: Save As, CSV UTF-8)") from None
+
+
 def read_rows(file: Path, required: tuple[str, ...], schema: tuple[str, ...]) -> list[dict[str, str]]:
     """A CSV's (or gzipped CSV's) rows as dicts; missing ``required`` columns are refused."""
-    opened = gzip.open(file, "rt", newline="") if file.suffix == ".gz" else file.open(newline="")
-    with opened as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise AuditError(f"{file} lacks columns {missing}; expected the columns {', '.join(schema)}")
-        return list(reader)
+    # newline="": line ends (CRLF from Excel too) are left to the csv module, as its docs ask
+    reader = csv.DictReader(io.StringIO(read_text(file), newline=""))
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise AuditError(f"{file} lacks columns {missing}; expected the columns {', '.join(schema)}")
+    return list(reader)
 
 
 @dataclass(frozen=True)
