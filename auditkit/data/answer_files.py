@@ -58,7 +58,11 @@ def read_text(file: Path) -> str:
     it would glue itself to the first column's name, and ``subj`` would be reported missing).
     Another encoding (Latin-1, Windows-1252) is refused naming the line of the first byte that is
     not UTF-8: decoding the whole file at once gives that byte's true offset."""
-    data = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
+    try:
+        data = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError; a cut stream an EOFError
+        raise AuditError(f"{file} is not a whole gzip file ({error}); copy it again, or unpack it "
+                         "and give the .csv") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

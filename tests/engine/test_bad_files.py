@@ -41,6 +41,15 @@ def test_a_latin1_decisions_file_is_one_line_naming_it(name, dry_run, tmp_path, 
     assert f"{csv}:2: byte 0xe9 is not UTF-8" in err and "re-save the file as UTF-8" in err
 
 
+@pytest.mark.parametrize("cut", ["half", "not gzip"])
+def test_a_damaged_gzipped_decisions_file_is_one_line_naming_it(cut, tmp_path, capsys):
+    whole = gzip.compress(RESNET50.read_bytes())
+    csv = tmp_path / "cue-conflict_resnet50_session-1.csv.gz"
+    csv.write_bytes(whole[: len(whole) // 2] if cut == "half" else RESNET50.read_bytes())
+    err = one_error_line(capsys, decisions_run(csv, tmp_path / "out", "--dry-run"))
+    assert f"{csv} is not a whole gzip file" in err and "copy it again" in err
+
+
 def test_an_excel_csv_utf8_file_reads_as_the_plain_one(tmp_path):
     """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines with CRLF: the same
     trials, the same numbers as the plain file (it was refused as lacking `subj`)."""
