@@ -183,10 +183,14 @@ class ForwardPasses:
         if output == "features":
             return lambda images, positions: adapter.features(images)
         if output == "layers":
+            kept = entry.layout() is not None  # read once, not a file read per batch
+
             def layers(images: torch.Tensor, positions: list[int]) -> torch.Tensor:
+                nonlocal kept
                 named = adapter.layer_features(images)
-                if entry.layout() is None:  # the names and widths the concatenated rows no longer carry
+                if not kept:  # the names and widths the concatenated rows no longer carry
                     entry.keep_layout([(name, int(t.shape[1])) for name, t in named.items()])
+                    kept = True
                 return torch.cat([t.float() for t in named.values()], 1)
 
             return layers
