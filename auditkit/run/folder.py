@@ -14,8 +14,8 @@ skipped: a shard or a category folder gone since the last run) is a failed run t
 ``--out`` holds a run's records: those stay exactly as they were and the staging folder is
 dropped (issue 27). Into a new or empty ``--out`` (or over a run that computed nothing either)
 it is still written, results.json and a report listing every skip with its fix: that folder
-is how the user learns what to fix, and nothing is lost by writing it. A lock beside the folder (``filelock``) stops a
-second run from writing the same ``--out`` at the same time. A folder holding another run's
+is how the user learns what to fix, and nothing is lost by writing it. A lock beside the folder
+(``filelock``) stops a second run from writing the same ``--out`` at the same time. A folder holding another run's
 results (another model, or the same model under another command) is replaced only with
 ``--overwrite``; re-running the same command replaces its own results.
 
