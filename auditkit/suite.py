@@ -95,6 +95,9 @@ class Predictions:
     features: np.ndarray | None = None  # (n, d) output "features"
     layers: dict[str, np.ndarray] | None = None  # output "layers": name -> (n, d_layer), in depth order
     model_name: str = ""  # the model that answered (the reference model's name for "reference")
+    # a trained condition's answers (``finetune``): what the training kept besides the weights
+    # (recipe, per-epoch history, cost, the model.pt path); rows are the task's test split
+    training: Mapping[str, Any] | None = None
 
     @property
     def answered(self) -> tuple[str, ...]:

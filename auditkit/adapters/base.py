@@ -56,6 +56,13 @@ class ModelAdapter(abc.ABC):
         (= ``features``). The base: the penultimate only."""
         return {"penultimate": self.features(images)}
 
+    def backbone(self) -> nn.Module:
+        """A trainable copy of the network up to ``features``: images -> (batch, d), the
+        original left untouched (the ``finetune`` suite trains it under a new head). Override
+        to make a model fine-tunable; the base has none."""
+        raise UnsupportedOutput(f"{self.name} cannot be fine-tuned: implement ModelAdapter.backbone() "
+                                "(a trainable nn.Module from images to features)")
+
     def to(self, device: str | torch.device) -> "ModelAdapter":
         self.device = torch.device(device)
         return self
@@ -150,6 +157,24 @@ class ClassifierAdapter(ModelAdapter):
             return self.module.forward_head(self.module.forward_features(x), pre_logits=True)
         return _classifier_input(self.module, x, self.name)
 
+    def backbone(self) -> nn.Module:
+        """A deep copy, in train mode: timm models through ``forward_head(forward_features(x),
+        pre_logits=True)``; other modules with their last ``nn.Linear`` (the classifier)
+        replaced by the identity, so the output is the classifier's input, as ``features``."""
+        module = copy.deepcopy(self.module).to(self.device)
+        for parameter in module.parameters():
+            parameter.requires_grad_(True)
+        if hasattr(module, "forward_features") and hasattr(module, "forward_head"):
+            return PreLogits(module)
+        named = [name for name, m in module.named_modules() if isinstance(m, nn.Linear)]
+        if not named:
+            raise UnsupportedOutput(f"{self.name} has no nn.Linear classifier to replace: give a ModelAdapter "
+                                    "with backbone()")
+        parent_name, _, attribute = named[-1].rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, attribute, nn.Identity())
+        return module
+
     def layer_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """timm models with ``forward_intermediates``: each stage / block output (named by timm's
         ``feature_info``) averaged over space (ViTs: over patch tokens), then the penultimate."""
@@ -164,6 +189,17 @@ class ClassifierAdapter(ModelAdapter):
         layers = {name: pooled_over_space(t) for name, t in zip(names, intermediates)}
         layers["penultimate"] = self.module.forward_head(final, pre_logits=True)
         return layers
+
+
+class PreLogits(nn.Module):
+    """A timm model cut before its classifier: the pooled, pre-logits embedding."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(images), pre_logits=True)
 
 
 def pooled_over_space(tensor: torch.Tensor) -> torch.Tensor:

@@ -116,6 +116,15 @@ class ZeroShotClipAdapter(ModelAdapter):
         os.replace(tmp, path)
         return head
 
+    def backbone(self) -> torch.nn.Module:
+        """A trainable copy of the image tower (images -> the image embedding, unnormalised)."""
+        import copy
+
+        visual = copy.deepcopy(self.model.visual).to(self.device)
+        for parameter in visual.parameters():
+            parameter.requires_grad_(True)
+        return visual
+
     @contextlib.contextmanager
     def input_resolution(self, size: int) -> Iterator[None]:
         """open_clip towers on a timm trunk (ConvNeXt) run natively or are resampled like timm

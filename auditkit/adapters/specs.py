@@ -115,6 +115,21 @@ def _load_python_family(target: str, options: ModelOptions, preset: str | None) 
     return _override(load_python(target, options), options)
 
 
+def _load_finetuned_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
+    """A model fine-tuned by the finetune suite: its parent loaded by the spec it was trained
+    from, then the trained weights (``auditkit.train.adapted``)."""
+    import auditkit.train.adapted as adapted
+
+    if options.weights:
+        raise AuditError("finetuned:PATH is its own weights; it takes no --weights")
+    path = Path(target)
+    kept = adapted.read_model_file(path)
+    parent = load_model(kept["parent_spec"], options)
+    if not isinstance(parent, ModelAdapter):
+        raise AuditError(f"finetuned:{path}: its parent {kept['parent_spec']} is not a live model")
+    return adapted.from_model_file(kept, parent, path)
+
+
 def _recorded(kind: str, observer: type) -> Callable[[str, ModelOptions, str | None], RecordedObserver]:
     def load(path: str, options: ModelOptions, preset: str | None) -> RecordedObserver:
         if options.weights:
@@ -133,6 +148,8 @@ FAMILIES.register("open_clip", SpecFamily((("open_clip:ARCH/PRETRAINED",
 FAMILIES.register("python", SpecFamily((("python:MODULE:FACTORY", "your nn.Module (with pretrained_cfg) or ModelAdapter"),
                                         ("python:path/to/file.py:FACTORY", "the same, from a file")),
                                        _load_python_family))
+FAMILIES.register("finetuned", SpecFamily((("finetuned:PATH", "a model fine-tuned by the finetune suite "
+                                            "(its model.pt)"),), _load_finetuned_family))
 FAMILIES.register("decisions", SpecFamily((("decisions:PATH", "recorded decisions (model-vs-human CSV; a folder "
                                             "= one pooled observer)"),), _recorded("decisions", DecisionsObserver), True))
 FAMILIES.register("predictions", SpecFamily((("predictions:PATH", "recorded ImageNet val top-1 (imagenet_x CSV; a "

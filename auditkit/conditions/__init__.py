@@ -18,6 +18,7 @@ Grammar (``E`` in 1/255 of the pixel range; numbers written shortest, ``scale/1`
 ``corrupt/<name>/<severity>``   ImageNet-C made from val (auditkit.data.corruptions)
 ``fgsm/eps<E>``                 untargeted L-inf FGSM on the resized, cropped pixels
 ``pgd/eps<E>/steps<S>/seed<K>`` untargeted L-inf PGD, S steps of 2.5 E/S, seeded random start
+``finetune/<r>/frac<f>/seed<k>`` fine-tuned on fraction f of train under recipe r, repeat k (test logits)
 ==============================  =====================================================================
 
 A record aggregated over several conditions names them with ``*`` in parameter positions
@@ -36,6 +37,7 @@ from __future__ import annotations
 from auditkit.conditions.attacks import Attack, Fgsm, Pgd
 from auditkit.conditions.base import WILDCARD, Condition, Pattern
 from auditkit.conditions.corruption import Corruption
+from auditkit.conditions.finetune import Finetune
 from auditkit.conditions.plain import Native, Plain
 from auditkit.conditions.views import Resolution, Scale, Shift
 from auditkit.errors import AuditError
@@ -43,10 +45,10 @@ from auditkit.registry import did_you_mean
 
 # kind name -> class, in the order the grammar is shown
 KINDS: dict[str, type[Condition]] = {
-    kind.kind: kind for kind in (Plain, Native, Scale, Shift, Resolution, Corruption, Fgsm, Pgd)
+    kind.kind: kind for kind in (Plain, Native, Scale, Shift, Resolution, Corruption, Fgsm, Pgd, Finetune)
 }
 
-__all__ = ["KINDS", "WILDCARD", "Attack", "Condition", "Corruption", "Fgsm", "Native", "Pattern", "Pgd", "Plain",
+__all__ = ["KINDS", "WILDCARD", "Attack", "Condition", "Corruption", "Fgsm", "Finetune", "Native", "Pattern", "Pgd", "Plain",
            "Resolution", "Scale", "Shift", "describe", "forms", "matches", "parse", "parse_pattern"]
 
 

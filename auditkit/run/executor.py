@@ -30,7 +30,7 @@ from auditkit.distributed import Ranks
 from auditkit.errors import AuditError
 from auditkit.progress import forward_progress
 from auditkit.run.config import RunConfig
-from auditkit.store import PredictionStore, StoreEntry
+from auditkit.store import PredictionStore, StoreEntry, store_key
 from auditkit.suite import Predictions
 
 
@@ -75,12 +75,83 @@ class ForwardPasses:
     def stored_entry(self, source: DatasetSource, condition: Condition, output: str = "logits") -> StoreEntry | None:
         """The store entry ``predict`` would read, if it exists; None when it does not. Reads only
         (the dry-run plan must not write)."""
+        if getattr(condition, "trains", False):
+            return self.trained_entry(source, condition)
         return self.store.find(**self._entry_key(source, condition, output))
 
     # ------------------------------------------------------------------ answers
     def predict(self, source: DatasetSource, condition: Condition, output: str = "logits") -> Predictions:
         """Logits (or features, layers) of every sample under ``condition``: the store's shards,
-        the missing ones forwarded first (under torchrun, each rank forwards its share of them)."""
+        the missing ones forwarded first (under torchrun, each rank forwards its share of them).
+        A trained condition (``finetune``) is answered by its trained copy (``_trained``)."""
+        if getattr(condition, "trains", False):
+            if output != "logits":
+                raise AuditError(f"condition {condition} gives logits only")
+            return self._trained(source, condition)
+        return self._stored(source, condition, output)
+
+    # ------------------------------------------------------------------ trained conditions
+    def _training(self, source: DatasetSource, condition: Condition) -> "TrainedAnswer":
+        """Where the training of ``condition`` on ``source`` lives and what its answer's store
+        entry is; nothing is trained or written."""
+        import auditkit.train.adapted as adapted
+        import auditkit.train.finetune as finetune
+
+        recipe = condition.resolved  # type: ignore[attr-defined]
+        splits = finetune.task_splits(source, recipe, condition.fraction, condition.seed)  # type: ignore[attr-defined]
+        key = {**condition.store_key(), "precision": finetune.precision_of(self.adapter.device)}
+        folder = self.store.path(store_key(self.adapter.fingerprint, source.manifest_hash, key, output="trained"))
+        test = replace(source, samples=tuple(source.samples[i] for i in splits.test), info={**source.info, "split": "test"})
+        child = adapted.child_fingerprint(self.adapter.fingerprint, source.manifest_hash, key)
+        return TrainedAnswer(splits, key, folder, test, child)
+
+    def trained_entry(self, source: DatasetSource, condition: Condition) -> StoreEntry | None:
+        """The store entry of a trained condition's test logits, if it exists (reads only)."""
+        answer = self._training(source, condition)
+        return self.store.find(**{**self._entry_key(answer.test, condition, "logits"), "model_fingerprint": answer.child})
+
+    def training_plan(self, source: DatasetSource, condition: Condition) -> dict[str, Any]:
+        """What answering a trained condition costs: its train / val / test images, the most
+        steps the recipe takes, whether it is trained already (``audit run --dry-run``)."""
+        import auditkit.train.finetune as finetune
+
+        answer = self._training(source, condition)
+        recipe = condition.resolved  # type: ignore[attr-defined]
+        return {"train": len(answer.splits.train), "val": len(answer.splits.val), "test": len(answer.test),
+                "steps": finetune.planned_steps(len(answer.splits.train), recipe), "batch_size": recipe.batch_size,
+                "trained": finetune.summary(answer.folder) is not None,
+                "resumes_after_epoch": finetune.resumable_epoch(answer.folder)}
+
+    def _trained(self, source: DatasetSource, condition: Condition) -> Predictions:
+        """The test-split logits of the copy trained under ``condition``: from the store, else
+        the copy is trained (or resumed, or loaded from its model.pt) and its logits forwarded."""
+        import auditkit.train.adapted as adapted
+        import auditkit.train.finetune as finetune
+
+        answer = self._training(source, condition)
+        adapter = self.adapter
+        name = f"{adapter.name}+{condition}"
+        entry = self.store.find(**{**self._entry_key(answer.test, condition, "logits"), "model_fingerprint": answer.child})
+        network = None
+        if entry is None or entry.missing():
+            answer.folder.mkdir(parents=True, exist_ok=True)
+            job = finetune.TrainingJob(adapter, source, condition, answer.folder, answer.splits,  # type: ignore[arg-type]
+                                       workers=self.config.workers, progress=self.config.progress, ranks=self.ranks,
+                                       label=f"{source.name} {condition}", parent_spec=adapter.name,
+                                       training_key=answer.key)
+            network = finetune.train(job)
+        preprocess = adapter.preprocess.with_overrides(input_size=condition.input_size(adapter.preprocess))  # type: ignore[attr-defined]
+        child = adapted.AdaptedModel(network, name, preprocess, answer.child,
+                                     {"adapted_from": adapter.fingerprint, "condition": str(condition)})
+        passes = ForwardPasses(child, self.store, self.config, self.log, self.ranks, measured=False)
+        predictions = passes._stored(answer.test, condition, "logits")
+        kept = finetune.summary(answer.folder) if self.ranks.leader else None
+        training = None if kept is None else {**kept, "model_file": str(answer.folder / finetune.MODEL_FILE),
+                                              "notes": list(answer.splits.notes)}
+        return replace(predictions, training=training, model_name=adapter.name)
+
+    def _stored(self, source: DatasetSource, condition: Condition, output: str = "logits") -> Predictions:
+        """``predict`` for a condition that transforms images (every kind but the trained ones)."""
         adapter, config, log, ranks = self.adapter, self.config, self.log, self.ranks
         entry = self.store.entry(**self._entry_key(source, condition, output),
                                  describe={"model": adapter.name, "dataset": source.name})
@@ -275,6 +346,18 @@ class ForwardPasses:
                     rows, hashes = rows[size:], hashes[size:]
                     shard = next(pending, None)
                 advance(len(by_position))
+
+
+@dataclass(frozen=True)
+class TrainedAnswer:
+    """A trained condition on one task: its splits, its training's store key and folder, the
+    test split it answers on, and the trained copy's fingerprint."""
+
+    splits: Any  # auditkit.train.finetune.Splits
+    key: dict[str, Any]
+    folder: Any  # Path
+    test: DatasetSource
+    child: str
 
 
 def layer_layout(adapter: ModelAdapter) -> list[tuple[str, int]]:

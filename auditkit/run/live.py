@@ -74,15 +74,22 @@ class LiveModel(Subject):
         refused = self.refuses(request)
         if refused is not None:
             return Unavailable(refused)
+        from auditkit.train.finetune import UntrainableTask
+
         try:
             return self._answering(request).predict(source, request.condition, request.output)
-        except (UnsupportedResolution, UnsupportedOutput) as reason:
+        except (UnsupportedResolution, UnsupportedOutput, UntrainableTask) as reason:
             return Unavailable(str(reason))
 
     def stored(self, request: PredictionRequest, source: DatasetSource) -> bool | None:
         if self.refuses(request) is not None:
             return None
-        entry = self._answering(request).stored_entry(source, request.condition, request.output)
+        from auditkit.train.finetune import UntrainableTask
+
+        try:
+            entry = self._answering(request).stored_entry(source, request.condition, request.output)
+        except UntrainableTask:
+            return False
         return entry is not None and not entry.missing()
 
     def reference(self) -> dict[str, Any] | None:
