@@ -23,7 +23,7 @@ import auditkit.adapters.base as base
 import auditkit.adapters.weights as weights
 from auditkit.adapters.preprocess import PreprocessConfig
 from auditkit.errors import AuditError
-from auditkit.train.finetune import MODEL_FORMAT, FineTuned, _load, build_network
+from auditkit.train.finetune import MODEL_FORMAT, FineTuned, build_network, load_checkpoint
 
 
 def child_fingerprint(parent_fingerprint: str, manifest_hash: str, training_key: dict[str, Any]) -> str:
@@ -91,7 +91,7 @@ def read_model_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise AuditError(f"finetuned:{path}: no such file; give the model.pt of a finished fine-tuning "
                          "(its path is in the finetune suite's records folder, see docs/suites/finetune.md)")
-    kept = _load(path)
+    kept = load_checkpoint(path)
     if not isinstance(kept, dict) or kept.get("format") != MODEL_FORMAT or "state_dict" not in kept:
         raise AuditError(f"finetuned:{path} is not a model.pt written by auditkit's finetune suite")
     return kept

@@ -214,12 +214,12 @@ def train(job: TrainingJob) -> FineTuned:
     torch.manual_seed(sample_seed(job.condition.seed, "head"))
     network = build_network(adapter, splits.classes, recipe, job.size)
     if done.is_file():
-        network.load_state_dict(_load(done)["state_dict"])
+        network.load_state_dict(load_checkpoint(done)["state_dict"])
         return network.eval()
     if job.ranks.world > 1 and device.type == "cuda":
         network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
     Loop(job, network).run()
-    network.load_state_dict(_load(done)["state_dict"])
+    network.load_state_dict(load_checkpoint(done)["state_dict"])
     return network.eval()
 
 
@@ -285,7 +285,7 @@ class Loop:
         folder = job.folder
         state_file = folder / STATE_FILE
         if state_file.is_file():
-            self._restore(_load(state_file))
+            self._restore(load_checkpoint(state_file))
             self._say(f"resumed after epoch {self.epoch} (step {self.step})")
         else:
             self._say(f"training: {len(job.splits.train)} train / {len(job.splits.val)} val images, "
@@ -507,7 +507,7 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

@@ -31,6 +31,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "auditkit.plotstyle": ("auditkit.", "suites"),
     "auditkit.field": ("suites", *RUNNER, *VIEWS),
     "auditkit.subjects": ("suites", "auditkit.adapters", "auditkit.field", *RUNNER, *VIEWS),
+    "auditkit.train": ("suites", "auditkit.field", *RUNNER, *VIEWS),
     "suites": (*RUNNER, *VIEWS),
     "auditkit.run": VIEWS,
 }

@@ -48,7 +48,7 @@ def test_training_is_bit_identical_and_a_rerun_trains_and_forwards_nothing(tmp_p
     task = write_task(tmp_path / "task")
     first = run_audit(tiny_adapter(), config(tmp_path, task, cache=tmp_path / "a"))
     second = run_audit(tiny_adapter(), config(tmp_path, task, cache=tmp_path / "b"))
-    a, b = (finetune._load(_trained_folders(tmp_path / c)[0] / "model.pt") for c in ("a", "b"))
+    a, b = (finetune.load_checkpoint(_trained_folders(tmp_path / c)[0] / "model.pt") for c in ("a", "b"))
     timing = ("seconds", "images_per_second")
     assert [{k: v for k, v in h.items() if k not in timing} for h in a["history"]] == \
         [{k: v for k, v in h.items() if k not in timing} for h in b["history"]]
@@ -95,8 +95,8 @@ def test_killed_after_an_epoch_resumes_and_ends_identical(tmp_path, monkeypatch)
     folder = next(p.parent for p in (tmp_path / "cut" / "store").glob("*/*/state.pt"))
     assert finetune.resumable_epoch(folder) == 2
     run_audit(tiny_adapter(), config(tmp_path, task, cache=tmp_path / "cut"))
-    whole = finetune._load(_trained_folders(tmp_path / "whole")[0] / "model.pt")
-    cut = finetune._load(_trained_folders(tmp_path / "cut")[0] / "model.pt")
+    whole = finetune.load_checkpoint(_trained_folders(tmp_path / "whole")[0] / "model.pt")
+    cut = finetune.load_checkpoint(_trained_folders(tmp_path / "cut")[0] / "model.pt")
     for name, tensor in whole["state_dict"].items():
         assert torch.equal(tensor, cut["state_dict"][name]), name
     assert [h["val_loss"] for h in whole["history"]] == [h["val_loss"] for h in cut["history"]]
@@ -109,7 +109,7 @@ def test_the_frozen_warm_up_leaves_every_backbone_parameter_and_buffer_unchanged
     before = {k: v.clone() for k, v in adapter.backbone().state_dict().items()}
     # the whole budget inside the warm-up: only the head may move
     run_audit(adapter, config(tmp_path, task, warmup_steps="1000", max_epochs="2"))
-    kept = finetune._load(_trained_folders(tmp_path / "cache")[0] / "model.pt")["state_dict"]
+    kept = finetune.load_checkpoint(_trained_folders(tmp_path / "cache")[0] / "model.pt")["state_dict"]
     for name, tensor in before.items():
         assert torch.equal(kept[f"backbone.{name}"], tensor), name
     # the head did train: it left the initial weights train() drew for it

@@ -1,0 +1,116 @@
+"""Fine-tuning across processes: a run killed with SIGKILL mid-training resumes and ends
+bit-identical to an uninterrupted one; two gloo ranks under torchrun train to the weights of one
+process at the same global batch (within float tolerance: the gradient mean is summed in
+another order)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.engine.test_distributed import launch_env, torchrun_audit
+from tests.engine.test_run import REPO
+from tests.train.fixtures import QUICK, write_task
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
+MODEL = '''
+import torch
+from torch import nn
+
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(8, 1000)
+        self.pretrained_cfg = {"input_size": (3, 16, 16), "crop_pct": 1.0, "interpolation": "bilinear",
+                               "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+
+    def forward(self, x):
+        return self.classifier(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
+def make():
+    torch.manual_seed(0)
+    return TinyNet()
+'''
+
+
+def _args(model: Path, task: Path, out: Path, cache: Path, **options: str) -> list[str]:
+    chosen = {**QUICK, **options}
+    return ["run", "--model", f"python:{model}:make", "--suites", "finetune", "--data", f"transfer={task}",
+            "--datasets", "transfer", "--data-root", str(out / "no-data"), "--out", str(out), "--cache", str(cache),
+            "--workers", "0", "--no-progress", *[f"--option=finetune.{k}={v}" for k, v in chosen.items()]]
+
+
+def _model_file(cache: Path) -> dict:
+    (path,) = cache.glob("store/*/*/model.pt")
+    return torch.load(path, weights_only=True)
+
+
+def _run(args: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "auditkit", *args], cwd=REPO, env=launch_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Path, Path]:
+    model = tmp_path / "tiny_model.py"
+    model.write_text(MODEL)
+    return model, write_task(tmp_path / "task")
+
+
+def test_kill_9_mid_training_resumes_bit_identical(world, tmp_path):
+    model, task = world
+    long = {"max_epochs": "30", "early_stop_patience": "0"}
+    _run(_args(model, task, tmp_path / "whole", tmp_path / "cache-whole", **long))
+
+    cache = tmp_path / "cache-cut"
+    process = subprocess.Popen([sys.executable, "-m", "auditkit", *_args(model, task, tmp_path / "cut", cache, **long)],
+                               cwd=REPO, env=launch_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        progress = list(cache.glob("store/*/*/state.json"))
+        if progress and json.loads(progress[0].read_text() or "{}").get("epoch", 0) >= 3:
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be killed: " + process.stderr.read().decode()[-1500:]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not list(cache.glob("store/*/*/model.pt")), "killed mid-training: no model.pt yet"
+    _run(_args(model, task, tmp_path / "cut", cache, **long))
+
+    whole, cut = _model_file(tmp_path / "cache-whole"), _model_file(cache)
+    for name, tensor in whole["state_dict"].items():
+        assert torch.equal(tensor, cut["state_dict"][name]), name
+    strip = lambda history: [(h["epoch"], h["train_loss"], h["val_loss"]) for h in history]  # noqa: E731
+    assert strip(whole["history"]) == strip(cut["history"])
+    (log,) = cache.glob("store/*/*/train.log")
+    assert "resumed after epoch" in log.read_text()
+    records = json.loads((tmp_path / "cut" / "results.json").read_text())["records"]
+    assert records == json.loads((tmp_path / "whole" / "results.json").read_text())["records"]
+
+
+def test_two_gloo_ranks_train_what_one_process_trains(world, tmp_path):
+    model, task = world
+    _run(_args(model, task, tmp_path / "one", tmp_path / "cache-1"))
+    torchrun_audit(_args(model, task, tmp_path / "two", tmp_path / "cache-2"))
+    one, two = _model_file(tmp_path / "cache-1"), _model_file(tmp_path / "cache-2")
+    assert two["cost"]["processes"] == 2 and one["cost"]["processes"] == 1
+    assert [h["step"] for h in one["history"]] == [h["step"] for h in two["history"]]
+    for name, tensor in one["state_dict"].items():
+        assert torch.allclose(tensor, two["state_dict"][name], atol=1e-5, rtol=1e-4), name
+    top1 = lambda out: {r["condition"]: r["value"] for r in json.loads((out / "results.json").read_text())["records"]  # noqa: E731
+                        if r["metric"] == "top1"}
+    assert top1(tmp_path / "two") == pytest.approx(top1(tmp_path / "one"), abs=1 / 24)
