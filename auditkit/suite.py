@@ -221,14 +221,16 @@ class SuiteOption:
     An option that changes what the model is asked (not only how answers are scored) does so
     through the suite's ``requests`` (a condition, an output): those are the prediction store's
     key, so the store keeps one entry per value and never serves one value's answers to another.
-    No option today changes predictions (``er_scale`` and ``er_baseline`` only change how
-    robustness scores the same answers)."""
+    Such an option says so (``asks``): the finetune suite's recipe fields change the conditions
+    it requests; ``er_scale`` and ``er_baseline`` only change how robustness scores the same
+    answers."""
 
     name: str
     type: type = str  # one of OPTION_TYPES
     choices: tuple[object, ...] = ()  # allowed values (empty: any value of the type)
     default: object = None  # None: unset (the suite then does without it)
     help: str = ""
+    asks: bool = False  # the value changes the suite's requests (so the store key), not only its scoring
 
     def __post_init__(self) -> None:
         if self.type not in OPTION_TYPES:

@@ -90,8 +90,8 @@ class FinetuneSuite(Suite):
     better = {"top1": "higher", "linear_probe_top1": "higher", "finetune_gain": "higher"}
     options = (
         SuiteOption("recipe", str, tuple(RECIPES), "zhou2021", "the fine-tuning protocol (zhou2021: Zhou et al. 2021 "
-                    "section 3.1; vtab: task_adaptation's VTAB-1k script)"),
-        *(SuiteOption(f.name, str, (), None, _field_help(f.name)) for f in RECIPE_FIELDS),
+                    "section 3.1; vtab: task_adaptation's VTAB-1k script)", asks=True),
+        *(SuiteOption(f.name, str, (), None, _field_help(f.name), asks=True) for f in RECIPE_FIELDS),
     )
 
     def recipe(self) -> Recipe:

@@ -91,14 +91,21 @@ def test_audit_ls_suites_lists_every_option(capsys):
 
 def test_no_option_of_a_suite_changes_its_requests():
     """Options that change only how answers are scored keep the store key (the requests) as it is;
-    an option that changed the requests would get store entries of its own (next test)."""
+    an option that changes the requests says so (``asks``) and gets store entries of its own
+    (next test); the finetune suite's recipe is one."""
+    asking = []
     for name in SUITES.names():
         suite = get_suite(name)
         for option in suite.options:
             for value in option.choices:
                 changed = get_suite(name)
                 changed.configure({option.name: value})
-                assert changed.requests() == suite.requests(), (name, option.name, value)
+                if option.asks:
+                    asking.append((name, option.name))
+                    assert value == option.default or changed.requests() != suite.requests(), (name, option.name, value)
+                else:
+                    assert changed.requests() == suite.requests(), (name, option.name, value)
+    assert ("finetune", "recipe") in asking
 
 
 class ResolutionSuite(Suite):
