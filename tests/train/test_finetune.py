@@ -192,3 +192,46 @@ def test_a_bad_recipe_field_is_one_line(tmp_path, options, message):
     with pytest.raises(AuditError, match=message):
         run_audit(tiny_adapter(), config(tmp_path, task, **options))
     assert not (tmp_path / "cache" / "store").exists() or not list((tmp_path / "cache" / "store").glob("*/*/state.pt"))
+
+
+def test_the_trained_copy_loads_as_a_model_and_answers_as_it_was_scored(tmp_path):
+    import auditkit.train.adapted as adapted
+    from auditkit.data.transfer import read_transfer
+
+    task = write_task(tmp_path / "task")
+    parent = tiny_adapter()
+    results = run_audit(parent, config(tmp_path, task))
+    path = _trained_folders(tmp_path / "cache")[0] / "model.pt"
+    child = adapted.from_model_file(adapted.read_model_file(path.parent), parent, path)
+    assert child.fingerprint != parent.fingerprint and child.name.startswith("tiny+finetune/")
+    condition = next(r.condition for r in results.records if r.metric == "top1" and not r.aggregate)
+    arrays = np.load(tmp_path / "out" / per_sample_path("finetune", "transfer", condition))
+    source = read_transfer(task, "transfer")
+    test = [s for s in source.samples if s.attribute("split") == "test"]
+    transform = child.preprocess.transform()
+    from PIL import Image
+
+    images = torch.stack([transform(Image.open(s.path)) for s in test])
+    with torch.no_grad():
+        predicted = child.logits(images).argmax(1).numpy()
+    assert list(arrays["sample_id"]) == [s.sample_id for s in test]
+    assert (predicted == arrays["prediction"]).all()
+    # a parent with other weights is refused in one line
+    with pytest.raises(AuditError, match="other weights"):
+        adapted.from_model_file(adapted.read_model_file(path), tiny_adapter(seed=1), path)
+    with pytest.raises(AuditError, match="not a model.pt"):
+        bad = tmp_path / "bad.pt"
+        torch.save({"something": 1}, bad)
+        adapted.read_model_file(bad)
+
+
+def test_recorded_answers_cannot_be_fine_tuned_and_say_so(tmp_path):
+    from auditkit.adapters.specs import load_model
+    from tests.engine.test_subjects import _spec
+
+    task = write_task(tmp_path / "task", {"train": 9, "val": 3, "test": 3})
+    observer = load_model(_spec("decisions", tmp_path))
+    results = run_audit(observer, config(tmp_path, task))
+    reasons = [s.reason for s in results.skipped if s.suite == "finetune"]
+    assert reasons and not [r for r in results.records if r.suite == "finetune"], results.skipped
+    assert not (tmp_path / "cache" / "store").exists() or not list((tmp_path / "cache" / "store").glob("*/*/state.pt"))
