@@ -77,6 +77,12 @@ class Subject(abc.ABC):
         (False), or the subject forwards nothing (None: recorded answers). Reads only."""
         return None
 
+    def training_plan(self, request: PredictionRequest, source: DatasetSource) -> dict[str, Any] | None:
+        """What answering a trained request (``finetune``) would cost: its images, the most
+        steps, an estimate of the time, whether it is trained or would resume; None for a
+        request that trains nothing. Reads only (``audit run --dry-run``)."""
+        return None
+
     def reference(self) -> dict[str, Any] | None:
         """The second model that answers ``model="reference"`` requests, described; None: none."""
         return None

@@ -117,8 +117,15 @@ class ForwardPasses:
 
         answer = self._training(source, condition)
         recipe = condition.resolved  # type: ignore[attr-defined]
+        steps = finetune.planned_steps(len(answer.splits.train), recipe)
+        # a training step is about three forward passes of its images (forward, backward), at
+        # the training size; the forward speed is the one kept in the store for this device
+        speed = (self.store.facts(self._speed_key()) or {}).get("images_per_second")
+        size = condition.input_size(self.adapter.preprocess)  # type: ignore[attr-defined]
+        scale = (self.adapter.preprocess.input_size / size) ** 2
+        seconds = steps * recipe.batch_size * 3 / (speed * scale) if speed else None
         return {"train": len(answer.splits.train), "val": len(answer.splits.val), "test": len(answer.test),
-                "steps": finetune.planned_steps(len(answer.splits.train), recipe), "batch_size": recipe.batch_size,
+                "steps": steps, "batch_size": recipe.batch_size, "estimated_seconds": seconds,
                 "trained": finetune.summary(answer.folder) is not None,
                 "resumes_after_epoch": finetune.resumable_epoch(answer.folder)}
 

@@ -92,6 +92,16 @@ class LiveModel(Subject):
             return False
         return entry is not None and not entry.missing()
 
+    def training_plan(self, request: PredictionRequest, source: DatasetSource) -> dict[str, Any] | None:
+        from auditkit.train.finetune import UntrainableTask
+
+        if not getattr(request.condition, "trains", False) or self.refuses(request) is not None:
+            return None
+        try:
+            return self._answering(request).training_plan(source, request.condition)
+        except UntrainableTask as reason:
+            return {"refused": str(reason)}
+
     def reference(self) -> dict[str, Any] | None:
         return None if self.second is None else self.second.adapter.describe()
 

@@ -10,6 +10,8 @@ but forwards and writes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from dataclasses import dataclass, field
 
 from auditkit.data.source import DatasetSource
@@ -40,6 +42,8 @@ class Plan:
     # request -> True (in the store), False (to forward), None (recorded answers: nothing forwarded)
     stored: dict[PredictionRequest, bool | None]
     notices: list[Notice] = field(default_factory=list)  # missing datasets made from others, with the cost
+    # trained requests (finetune) -> what training them costs (``Subject.training_plan``)
+    training: dict[PredictionRequest, dict] = field(default_factory=dict)
 
     def requests(self) -> list[PredictionRequest]:
         """Every request of every suite, once (a request several suites read is answered once)."""
@@ -51,7 +55,8 @@ class Plan:
     def lines(self) -> list[str]:
         """The plan as text: per suite, each request with its image count and where its answers
         come from, then each skip with its reason."""
-        forward = sum(self.images(r) for r in self.requests() if self.stored[r] is False)
+        forward = sum(self.training[r].get("test", 0) if r in self.training else self.images(r)
+                      for r in self.requests() if self.stored[r] is False)
         count = len(self.requests())
         out = [f"plan for {self.subject}: {count} request{'' if count == 1 else 's'}, {forward} images to forward"]
         for plan in self.suites:
@@ -61,6 +66,9 @@ class Plan:
                 where = {True: "store", False: "forward", None: "recorded"}[self.stored[request]]
                 output = request.output if request.model == "subject" else f"{request.output} of the reference model"
                 made = f"  (stands in for {plan.made_for[request]})" if request in plan.made_for else ""
+                if request in self.training:
+                    out.append(f"  {request.dataset}  {request.condition}  {training_line(self.training[request], where)}")
+                    continue
                 out.append(f"  {request.dataset}  {request.condition}  {output}  {self.images(request)} images  "
                            f"{where}{made}")
             for skipped in plan.skipped:
@@ -69,6 +77,22 @@ class Plan:
                 out.append("  nothing to run")
         out.extend(f"note: {n.suite}: {n.message}" for n in self.notices)
         return out
+
+
+def training_line(cost: dict, where: str) -> str:
+    """One trained request in the plan: trained already, or the steps and time it would take."""
+    if "refused" in cost:
+        return f"skipped: {cost['refused']}"
+    images = f"{cost['train']} train / {cost['val']} val / {cost['test']} test images"
+    if where == "store":
+        return f"{images}  store (trained, logits kept)"
+    if cost["trained"]:
+        return f"{images}  trained; forward {cost['test']} test images"
+    seconds = cost["estimated_seconds"]
+    time = (f"about {dt.timedelta(seconds=round(seconds))} (3 x the forward speed kept in the store)" if seconds
+            else "time unknown until the model's forward speed is in the store (any run of it measures it)")
+    resume = (f", resumes after epoch {cost['resumes_after_epoch']}" if cost["resumes_after_epoch"] is not None else "")
+    return f"{images}  train: at most {cost['steps']} steps of {cost['batch_size']}{resume}, {time}"
 
 
 def requested(suite: Suite, config: RunConfig) -> list[PredictionRequest]:
@@ -118,10 +142,12 @@ def build_plan(subject: Subject, suites: list[Suite], config: RunConfig) -> Plan
         plans.append(plan)
     requests = list(dict.fromkeys(r for p in plans for r in p.requests))
     stored = {r: subject.stored(r, sources[r.dataset]) for r in requests}
+    training = {r: cost for r in requests if (cost := subject.training_plan(r, sources[r.dataset])) is not None}
     # what a reader could read but the user should know (an empty shard), before anything runs
     read_notices = [Notice("all suites", name, message)
                     for name, source in sources.items() for message in source.notices]
-    return Plan(subject.name, plans, sources, missing, stored, read_notices + made_datasets(plans, sources, config))
+    return Plan(subject.name, plans, sources, missing, stored, read_notices + made_datasets(plans, sources, config),
+                training)
 
 
 def made_datasets(plans: list[SuitePlan], sources: dict[str, DatasetSource], config: RunConfig) -> list[Notice]:

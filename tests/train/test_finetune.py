@@ -235,3 +235,17 @@ def test_recorded_answers_cannot_be_fine_tuned_and_say_so(tmp_path):
     reasons = [s.reason for s in results.skipped if s.suite == "finetune"]
     assert reasons and not [r for r in results.records if r.suite == "finetune"], results.skipped
     assert not (tmp_path / "cache" / "store").exists() or not list((tmp_path / "cache" / "store").glob("*/*/state.pt"))
+
+
+def test_the_dry_run_shows_the_training_cost_and_trains_nothing(tmp_path):
+    from auditkit.run import plan_audit
+
+    task = write_task(tmp_path / "task")
+    before = plan_audit(tiny_adapter(), config(tmp_path, task)).lines()
+    trained = [line for line in before if "finetune/" in line]
+    # 48 train images less a held-out nothing (the task has val), batches of 8, at most 6 epochs
+    assert trained and "48 train / 12 val / 24 test images" in trained[0] and "at most 36 steps of 8" in trained[0], before
+    assert not (tmp_path / "cache" / "store").exists() or not list((tmp_path / "cache" / "store").glob("*/*/*.pt"))
+    run_audit(tiny_adapter(), config(tmp_path, task))
+    after = plan_audit(tiny_adapter(), config(tmp_path, task)).lines()
+    assert any("finetune/" in line and "store (trained" in line for line in after), after

@@ -98,8 +98,10 @@ def test_kill_9_mid_training_resumes_bit_identical(world, tmp_path):
     assert strip(whole["history"]) == strip(cut["history"])
     (log,) = cache.glob("store/*/*/train.log")
     assert "resumed after epoch" in log.read_text()
-    records = json.loads((tmp_path / "cut" / "results.json").read_text())["records"]
-    assert records == json.loads((tmp_path / "whole" / "results.json").read_text())["records"]
+    timed = ("train_seconds", "train_images_per_second", "peak_memory_mb")  # the clock's, not the model's
+    numbers = lambda out: [r for r in json.loads((out / "results.json").read_text())["records"]  # noqa: E731
+                           if r["metric"] not in timed]
+    assert numbers(tmp_path / "cut") == numbers(tmp_path / "whole")
 
 
 def test_two_gloo_ranks_train_what_one_process_trains(world, tmp_path):
