@@ -73,6 +73,15 @@ def looking_only() -> Iterator[None]:
         _MAKE_ABSENT.reset(token)
 
 
+_MADE_BEFORE = "before it starts"  # the end of the dry run's message for a dataset the run makes
+
+
+def made_by_the_run(reason: str) -> bool:
+    """Whether a dry run's skip ``reason`` is a dataset the run downloads or builds first (so
+    the run computes on it: the dry run is not refused for it)."""
+    return reason.endswith(_MADE_BEFORE)
+
+
 def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> DatasetSource:
     """Read a dataset or raise one ``AuditError`` saying where we looked and how to provide it."""
     entry = DATASETS.get(name)
@@ -82,7 +91,7 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
     makeable = (entry.build is not None or entry.fetch is not None) and entry.name not in overrides
     if not root.is_dir() and makeable and not _MAKE_ABSENT.get():
         what = "builds it there" if entry.build is not None else "downloads it there (when online)"
-        raise AuditError(f"dataset {name} is not at {root} yet; `audit run` {what} before it starts")
+        raise AuditError(f"dataset {name} is not at {root} yet; `audit run` {what} {_MADE_BEFORE}")
     if not root.is_dir() and entry.build is not None and entry.name not in overrides:
         entry.build(root)
     if not root.is_dir() and entry.fetch is not None and entry.name not in overrides:
