@@ -1,0 +1,165 @@
+"""Bad input on the newer surfaces (issue 27, items 6-12): the console says why, a dry run exits
+as the run would, several models and comparisons keep to their folders, decisions CSVs,
+`audit fetch`, and the smaller ones. Each through the CLI (or the function it calls)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from auditkit.cli import main
+from tests.compare.fixtures import DESIGN, make_val, model_file, run_model
+from tests.engine.test_bad_input import one_error_line
+from tests.engine.test_run import audit_args
+
+
+def exit_code(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- item 6: the console names the skip of the dataset the user gave ------------------------------
+
+def robustness_on(folder: Path, tiny_model_file: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return ["run", "--model", f"python:{tiny_model_file}:make", "--suites", "robustness",
+            "--data", f"imagenet-r={folder}", "--data-root", str(tmp_path / "no-data"), "--out", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache"), "--workers", "0", "--no-progress", *extra]
+
+
+def test_nothing_computed_leads_with_the_named_datasets_skip(tiny_model_file, tmp_path, capsys):
+    """imagenet-val (missing, not named) is the run's first skip; the line leads with imagenet-r,
+    the dataset given with --data, and its real reason."""
+    given = tmp_path / "r"
+    (given / "n01440764").mkdir(parents=True)
+    (given / "n01440764" / "a.txt").write_text("not an image")
+    (given / "cats").mkdir()
+    err = one_error_line(capsys, robustness_on(given, tiny_model_file, tmp_path))
+    lead = err.split("each in the report): ", 1)[1]
+    assert lead.startswith("imagenet-r (robustness): imagenet-r:"), err
+    assert "is not one of the dataset's classes" in lead and "imagenet-val" not in lead.split("; also")[0]
+
+
+# --- item 7: a dry run exits as the run would ------------------------------------------------------
+
+def test_dry_run_refuses_what_the_run_refuses(tiny_model_file, val_folder, tmp_path, cache_dir, capsys):
+    nothing = ["run", "--model", f"python:{tiny_model_file}:make", "--suites", "calibration", "--data-root",
+               str(tmp_path / "no-data"), "--out", str(tmp_path / "none"), "--cache", str(cache_dir), "--dry-run"]
+    assert exit_code(nothing) == 2
+    captured = capsys.readouterr()
+    assert "skipped imagenet-val: dataset imagenet-val not found" in captured.out  # the plan is printed first
+    assert captured.err.startswith("audit: error: nothing could be computed") and not (tmp_path / "none").exists()
+
+    out = tmp_path / "out"
+    main(audit_args(tiny_model_file, val_folder, out, cache_dir))
+    capsys.readouterr()
+    assert exit_code([*audit_args(tiny_model_file, val_folder, out, cache_dir), "--dry-run"]) == 0  # its own run
+    other = tiny_model_file.with_name("other_model.py")
+    other.write_text(tiny_model_file.read_text().replace("manual_seed(0)", "manual_seed(1)"))
+    capsys.readouterr()
+    assert exit_code([*audit_args(other, val_folder, out, cache_dir), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds results of another model" in err and "--overwrite" in err
+    assert exit_code([*audit_args(other, val_folder, out, cache_dir), "--dry-run", "--overwrite"]) == 0
+
+
+# --- item 10: several models ---------------------------------------------------------------------
+
+def several(specs: list[str], val: Path, out: Path, tmp_path: Path) -> list[str]:
+    return ["run", *[a for spec in specs for a in ("--model", spec)], "--suites", "calibration",
+            "--data", f"imagenet-val={val}", "--data-root", str(tmp_path / "none"), "--out", str(out),
+            "--cache", str(tmp_path / "cache"), "--workers", "0", "--no-progress", "--batch-size", "8"]
+
+
+def test_the_same_model_twice_is_refused(tmp_path, capsys):
+    spec = f"python:{model_file(tmp_path, 0)}:make"
+    err = one_error_line(capsys, several([spec, spec], tmp_path / "val", tmp_path / "models", tmp_path))
+    assert f"--model {spec} is given twice" in err and not (tmp_path / "models").exists()
+
+
+def test_several_models_are_refused_into_one_runs_folder(tmp_path, capsys):
+    val = make_val(tmp_path / "val", DESIGN)
+    single = run_model(tmp_path, 0, val, tmp_path / "single")
+    before = snapshot(single)
+    capsys.readouterr()
+    specs = [f"python:{model_file(tmp_path, k)}:make" for k in (0, 1)]
+    for extra in ([], ["--overwrite"], ["--dry-run"]):
+        err = one_error_line(capsys, [*several(specs, val, single, tmp_path), *extra])
+        assert "holds the results of one run" in err and "give another --out" in err
+    assert snapshot(single) == before
+
+
+def test_a_changed_model_list_leaves_no_stale_comparison(tmp_path, capsys):
+    val = make_val(tmp_path / "val", DESIGN)
+    out = tmp_path / "models"
+    a, b = (f"python:{model_file(tmp_path, k)}:make" for k in (0, 1))
+    main(several([a, b], val, out, tmp_path))
+    assert (out / "compare" / "compare.json").is_file()
+    (out / "compare" / "figures" / "of_an_earlier_list.png").write_bytes(b"old")
+    main(several([a, b], val, out, tmp_path))  # rebuilt whole: the earlier figure is gone
+    assert not (out / "compare" / "figures" / "of_an_earlier_list.png").exists()
+    assert exit_code(several([a, "efficientnet_lit0"], val, out, tmp_path)) == 2  # one model ran: nothing compares
+    assert not (out / "compare").exists()
+
+
+# --- item 9: audit compare --out -----------------------------------------------------------------
+
+@pytest.fixture
+def two_runs(tmp_path) -> tuple[Path, Path]:
+    val = make_val(tmp_path / "val", DESIGN)
+    return run_model(tmp_path, 0, val, tmp_path / "runs" / "m0"), run_model(tmp_path, 1, val, tmp_path / "runs" / "m1")
+
+
+def test_compare_into_a_runs_folder_needs_overwrite(two_runs, tmp_path, capsys):
+    m0, m1 = two_runs
+    before = snapshot(m0)
+    capsys.readouterr()
+    err = one_error_line(capsys, ["compare", str(m0), str(m1), "--out", str(m0)])
+    assert f"--out {m0.absolute()} holds an audit run's results" in err and "--overwrite" in err
+    assert snapshot(m0) == before
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    err = one_error_line(capsys, ["compare", str(m0), str(m1), "--out", str(mine), "--overwrite"])
+    assert "not a comparison's folder" in err and (mine / "thesis.tex").read_text() == "precious"
+
+    target = tmp_path / "cmp"
+    main(["compare", str(m0), str(m1), "--out", str(target)])
+    (target / "figures" / "stale.png").write_bytes(b"old")
+    main(["compare", str(m0), str(m1), "--out", str(target)])  # its own folder: replaced whole
+    assert not (target / "figures" / "stale.png").exists() and (target / "compare.json").is_file()
+    main(["compare", str(m1), str(target.parent / "runs" / "m0"), "--out", str(m1), "--overwrite"])
+    assert (m1 / "compare.json").is_file() and not (m1 / "results.json").exists()
+    assert not [p for p in tmp_path.rglob(".*lock")]
+
+
+def test_zero_paired_tests_say_why(two_runs, tmp_path, capsys):
+    for run in two_runs:
+        shutil.rmtree(run / "per_sample")
+    capsys.readouterr()
+    main(["compare", *map(str, two_runs), "--out", str(tmp_path / "cmp")])
+    said = capsys.readouterr().out
+    assert "2 runs, 0 paired tests (0 significant): no per-sample files in" in said
+    assert "rerun `audit run` into that folder" in said
+
+
+# --- item 12: the smaller ones -------------------------------------------------------------------
+
+def test_progress_flags_are_not_part_of_a_runs_identity(tiny_model_file, val_folder, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    args = audit_args(tiny_model_file, val_folder, out, cache_dir)
+    main(args)
+    without = [a for a in args if a != "--no-progress"]
+    main(without)  # was refused as "another run" of the same model
+    main([*without, "--progress"])
+    assert json.loads((out / "results.json").read_text())["records"]
+    assert not list(tmp_path.glob(".out*"))  # no lock file left behind
