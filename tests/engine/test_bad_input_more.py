@@ -163,3 +163,77 @@ def test_progress_flags_are_not_part_of_a_runs_identity(tiny_model_file, val_fol
     main([*without, "--progress"])
     assert json.loads((out / "results.json").read_text())["records"]
     assert not list(tmp_path.glob(".out*"))  # no lock file left behind
+
+
+# --- item 8: decisions CSVs ----------------------------------------------------------------------
+
+RESNET50 = Path(__file__).resolve().parents[2] / "suites" / "shape_bias" / "reference" / "cue-conflict_resnet50_session-1.csv"
+
+
+def decisions_file(tmp_path: Path, lines: list[str], name: str = "cue-conflict_mine_session-1.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def decisions_args(csv: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--model", f"decisions:{csv}", "--suites", "shape_bias", "--out", str(out),
+            "--cache", str(out.parent / "cache"), "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("delimiter, said", [(";", "semicolons (;)"), ("\t", "tabs")])
+def test_a_semicolon_or_tab_file_is_named_as_such(delimiter, said, tmp_path, capsys):
+    lines = RESNET50.read_text().splitlines()
+    csv = decisions_file(tmp_path, [line.replace(",", delimiter) for line in lines])
+    err = one_error_line(capsys, decisions_args(csv, tmp_path / "out", "--dry-run"))
+    assert f"{csv}: its columns are separated by {said}, not commas" in err and "lacks columns" not in err
+
+
+def test_a_header_only_file_says_so(tmp_path, capsys):
+    csv = decisions_file(tmp_path, RESNET50.read_text().splitlines()[:1])
+    err = one_error_line(capsys, decisions_args(csv, tmp_path / "out", "--dry-run"))
+    assert f"{csv} holds only its header, no trial" in err
+
+
+def answered(line: str, answer) -> str:  # type: ignore[no-untyped-def]
+    """A decisions row with its object_response (column 5) replaced by ``answer(old)``."""
+    cells = line.split(",")
+    cells[4] = answer(cells[4])
+    return ",".join(cells)
+
+
+def shape_bias_values(out: Path) -> dict[tuple[str, str], tuple[float, int]]:
+    records = json.loads((out / "results.json").read_text())["records"]
+    return {(r["subset"], r["metric"]): (r["value"], r["n"]) for r in records}
+
+
+def test_duplicated_trials_count_once_or_are_refused(tmp_path, capsys):
+    lines = RESNET50.read_text().splitlines()
+    copied = decisions_file(tmp_path, [*lines, *lines[1:8]])
+    main(decisions_args(copied, tmp_path / "copied"))
+    assert "7 trials recorded twice, with the same values, were counted once" in capsys.readouterr().err
+    main(decisions_args(RESNET50, tmp_path / "plain"))
+    assert shape_bias_values(tmp_path / "copied") == shape_bias_values(tmp_path / "plain")  # not counted twice
+    notices = json.loads((tmp_path / "copied" / "results.json").read_text())["notices"]
+    assert any("7 trials recorded twice" in n["message"] for n in notices)
+
+    other_answer = answered(lines[1], lambda answer: "chair")
+    assert other_answer != lines[1]
+    capsys.readouterr()
+    conflicting = decisions_file(tmp_path, [*lines, other_answer], "cue-conflict_conflicting_session-1.csv")
+    err = one_error_line(capsys, decisions_args(conflicting, tmp_path / "conflicting"))
+    assert f"{conflicting}:{len(lines) + 1}: subject resnet50's trial 1 on airplane1-bicycle2.png is also at " \
+           f"{conflicting}:2, with other values" in err
+
+
+def test_unknown_answers_and_an_all_na_file_get_a_notice(tmp_path, capsys):
+    lines = RESNET50.read_text().splitlines()
+    typo = decisions_file(tmp_path, [lines[0], *(answered(line, lambda a: "bottel" if a == "bottle" else a)
+                                                 for line in lines[1:])])
+    bottles = sum(line.split(",")[4] == "bottle" for line in lines[1:])
+    main(decisions_args(typo, tmp_path / "typo", "--dry-run"))
+    assert f"{typo.name}: {bottles} answers are not one of the 16 categories ('bottel')" in capsys.readouterr().out
+    none = decisions_file(tmp_path, [lines[0], *(answered(line, lambda a: "na") for line in lines[1:])],
+                          "cue-conflict_none_session-1.csv")
+    exit_code(decisions_args(none, tmp_path / "none"))
+    assert f"{none.name}: every answer is 'na' (no response)" in capsys.readouterr().err
