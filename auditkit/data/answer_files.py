@@ -137,7 +137,7 @@ def read_decisions(files: list[Path]) -> Trials:
     (human sessions prefix it); a model's session name is the released one (``..._dnn_...``); a
     human's session name is kept as recorded (its trial number is the subject's own).
 
-    A trial (subject, session, trial, image) recorded twice counts once: an exact copy of its
+    A trial (dataset, subject, session, trial, image) recorded twice counts once: an exact copy of its
     row is dropped with a notice giving the count, two rows that disagree are refused (which
     one is the subject's answer cannot be guessed). A file with a header and no trial is refused;
     answers outside the 16 categories and a file of "na" answers only are read with a notice
@@ -161,11 +161,12 @@ def read_decisions(files: list[Path]) -> Trials:
             category = parse_name(dataset, name).category
             if row["category"] != category:
                 raise AuditError(f"{file}:{line}: category {row['category']!r} but the image is a {category}")
-            trial = (row["subj"], row.get("session", ""), row.get("trial", ""), name)
+            # edge and silhouette share image names (airplane1.png): a trial is one dataset's
+            trial = (dataset.catalog_name, row["subj"], row.get("session", ""), row.get("trial", ""), name)
             if trial in seen:
                 first_file, first_line, first_row = seen[trial]
                 if first_row != row:
-                    raise AuditError(f"{file}:{line}: subject {trial[0]}'s trial {trial[2] or '?'} on {name} is also "
+                    raise AuditError(f"{file}:{line}: subject {trial[1]}'s trial {trial[3] or '?'} on {name} is also "
                                      f"at {first_file}:{first_line}, with other values; keep the one that is right")
                 copies[dataset.catalog_name] = copies.get(dataset.catalog_name, 0) + 1
                 continue

@@ -237,3 +237,79 @@ def test_unknown_answers_and_an_all_na_file_get_a_notice(tmp_path, capsys):
                           "cue-conflict_none_session-1.csv")
     exit_code(decisions_args(none, tmp_path / "none"))
     assert f"{none.name}: every answer is 'na' (no response)" in capsys.readouterr().err
+
+
+# --- item 11: audit fetch ------------------------------------------------------------------------
+
+def test_a_data_root_that_is_a_file_is_one_line(tmp_path, capsys):
+    root = tmp_path / "data.tar"
+    root.write_bytes(b"an archive, not a folder")
+    for args in (["fetch", "imagenet-r"], ["ls", "datasets"], ["fetch", "imagenet-r", "--data-root", str(root / "x")]):
+        if "--data-root" not in args:
+            args = [*args, "--data-root", str(root)]
+        err = one_error_line(capsys, args)
+        assert f"data root {Path(args[-1])}" in err and "not a folder" in err and "--data-root" in err
+
+
+def test_a_part_of_cue_conflict_is_not_already_there(tmp_path, capsys):
+    from tests.conftest import SHARED, require
+
+    stimuli = require(SHARED / "data" / "cue-conflict", "cue-conflict stimuli")
+    part = tmp_path / "data" / "cue-conflict"
+    for path in sorted(stimuli.glob("*/*.png"))[:9]:
+        (part / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, part / path.parent.name / path.name)
+    err = one_error_line(capsys, ["fetch", "cue-conflict", "--data-root", str(tmp_path / "data")])
+    assert f"{part} is there but not whole (the stimuli do not match the published set (9 files" in err
+    assert "delete it and run `audit fetch cue-conflict` again" in err
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    (whole / "cue-conflict").symlink_to(stimuli)
+    main(["fetch", "cue-conflict", "--data-root", str(whole)])
+    assert "already at" in capsys.readouterr().err
+
+
+@pytest.fixture
+def test_server(monkeypatch):
+    from tests.engine.test_fetch import Server
+
+    for variable in ("HF_HUB_OFFLINE", "AUDITKIT_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    running = Server()
+    monkeypatch.setenv("HF_ENDPOINT", running.url)
+    yield running
+    running.close()
+
+
+def test_a_half_unpacked_folder_is_not_already_there(test_server, tmp_path, monkeypatch, capsys):
+    from auditkit.data import catalog
+    from tests.engine.test_fetch import _entry, _imagenet_r_archive
+
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", _entry(test_server, "imagenet-r", _imagenet_r_archive()))
+    main(["fetch", "imagenet-r", "--data-root", str(tmp_path), "--no-progress"])
+    unpacked = sorted(p for p in (tmp_path / "imagenet-r").iterdir() if p.is_dir())
+    for image in unpacked[-1].iterdir():  # tar stopped after making the last class folder
+        image.unlink()
+    capsys.readouterr()
+    err = one_error_line(capsys, ["fetch", "imagenet-r", "--data-root", str(tmp_path)])
+    assert f"{tmp_path / 'imagenet-r'} is there but not whole" in err and "holds no images" in err
+
+
+def test_an_archive_already_downloaded_is_installed_offline(test_server, tmp_path, monkeypatch, capsys):
+    from auditkit.data import catalog
+    from tests.engine.test_fetch import _entry, _imagenet_r_archive
+
+    archive = _imagenet_r_archive()
+    monkeypatch.setitem(catalog.FETCHABLE, "imagenet-r", _entry(test_server, "imagenet-r", archive))
+    (tmp_path / ".downloads").mkdir()
+    (tmp_path / ".downloads" / "imagenet-r.tar").write_bytes(archive)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    main(["fetch", "imagenet-r", "--data-root", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert "offline; installing from" in err and "installed at" in err and not test_server.requests
+    assert len(catalog.open_dataset("imagenet-r", tmp_path, {})) == 6
+    (tmp_path / ".downloads" / "imagenet-r.tar").write_bytes(archive[:-1] + b"x")  # a changed archive: refused
+    shutil.rmtree(tmp_path / "imagenet-r")
+    assert exit_code(["fetch", "imagenet-r", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "does not match its published sha256" in err and not test_server.requests
