@@ -177,7 +177,7 @@ def _dry_run(models: list[str], options: ModelOptions, config: RunConfig, overwr
             continue
         skipped = [s for suite in plan.suites for s in suite.skipped]
         if not plan.requests() and not any(made_by_the_run(s.reason) for s in skipped):
-            error = nothing_computed(RunResults(header={}, skipped=skipped), config.named_datasets())
+            error = nothing_computed(RunResults(header={}, skipped=skipped), config.named_datasets(), "each in the plan")
             if error is not None:
                 errors.append((spec, error))
     if not errors:

@@ -121,6 +121,8 @@ def parse_data_overrides(pairs: list[str]) -> dict[str, str]:
         if not Path(path).expanduser().is_dir():
             raise AuditError(f"--data {name}={path} is a file, not a folder; give the folder that holds "
                              f"the dataset ({DATASETS.get(name).layout})")
+        if name in overrides:
+            raise AuditError(f"--data {name}= is given twice ({overrides[name]} and {path}); give each dataset once")
         overrides[name] = path
     return overrides
 

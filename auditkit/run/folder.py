@@ -267,7 +267,7 @@ def holds_records(out_dir: Path) -> bool:
         return True
 
 
-def nothing_computed(results: RunResults, named: tuple[str, ...] = ()) -> AuditError | None:
+def nothing_computed(results: RunResults, named: tuple[str, ...] = (), listed: str = "each in the report") -> AuditError | None:
     """The error a run that computed no record ends with (into a new folder it is written all
     the same: the report lists every skip with its fix; over a run's records it is not written,
     ``audit_into``); None when it computed something.
@@ -293,7 +293,7 @@ def nothing_computed(results: RunResults, named: tuple[str, ...] = ()) -> AuditE
     others = [s for s in skipped_by_dataset(ordered[1:]) if s.dataset != lead.dataset
               and (s.dataset in named or lead.dataset not in named)][:2]
     also = "".join(f"; also {s.line()}" for s in others)
-    return AuditError(f"nothing could be computed ({len(results.skipped)} skipped, each in the report): "
+    return AuditError(f"nothing could be computed ({len(results.skipped)} skipped, {listed}): "
                       f"{lead.dataset} ({lead.suite}): {lead.reason}{also}")
 
 

@@ -313,3 +313,67 @@ def test_an_archive_already_downloaded_is_installed_offline(test_server, tmp_pat
     assert exit_code(["fetch", "imagenet-r", "--data-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "does not match its published sha256" in err and not test_server.requests
+
+
+# --- item 12: the smaller ones (continued) -------------------------------------------------------
+
+def test_the_same_data_name_twice_is_refused(tiny_model_file, val_folder, tmp_path, capsys):
+    args = audit_args(tiny_model_file, val_folder, tmp_path / "out", tmp_path / "cache")
+    err = one_error_line(capsys, [*args, "--data", f"imagenet-val={tmp_path}"])
+    assert f"--data imagenet-val= is given twice ({val_folder} and {tmp_path})" in err
+
+
+SIBLING_FACTORY = """
+from my_layers import Tiny
+
+def make():
+    return Tiny()
+"""
+
+
+def test_a_factory_file_imports_the_module_beside_it(tiny_model_file, val_folder, tmp_path, cache_dir):
+    import sys
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "my_layers.py").write_text(tiny_model_file.read_text())
+    (folder / "model.py").write_text(SIBLING_FACTORY)
+    path_before = list(sys.path)
+    try:
+        main(audit_args(folder / "model.py", val_folder, tmp_path / "out", cache_dir))
+        first = json.loads((tmp_path / "out" / "results.json").read_text())["header"]["model"]
+        assert sys.path == path_before  # the folder was on the path only while the factory ran
+        # the module beside it is part of the model's identity: edited, the model is another one
+        (folder / "my_layers.py").write_text(tiny_model_file.read_text().replace("* 3", "* 2"))
+        sys.modules.pop("my_layers")
+        main(audit_args(folder / "model.py", val_folder, tmp_path / "edited", cache_dir))
+        edited = json.loads((tmp_path / "edited" / "results.json").read_text())["header"]["model"]
+        assert first["fingerprint"] != edited["fingerprint"]
+    finally:
+        sys.modules.pop("my_layers", None)
+
+
+@pytest.mark.subprocess
+def test_sigterm_says_interrupted_and_exits_143(tiny_model_file, val_folder, tmp_path, cache_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.engine.test_run import REPO, SLOW_MODEL
+
+    slow = tmp_path / "slow_model.py"
+    slow.write_text(SLOW_MODEL.format(tiny=str(tiny_model_file)))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "auditkit", *audit_args(slow, val_folder, out, cache_dir)]
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(cache_dir.glob("store/*/*/shard-*.npz")) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "audit: interrupted; rerun the same command to resume"
+    assert not out.exists() and not list(tmp_path.glob(".out*"))  # no staging folder, no lock file
