@@ -103,7 +103,7 @@ def run(
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
-    from auditkit.data.catalog import parse_data_overrides
+    from auditkit.data.catalog import check_data_root, parse_data_overrides
     from auditkit.run.config import RunConfig, default_workers
     from auditkit.run.folder import audit_into, audit_many, check_several, folder_name, output_folder
     from auditkit.run.options import suite_options
@@ -119,6 +119,7 @@ def run(
                         "--out")
     suite_names = _split_suites(suites)
     overrides = parse_data_overrides(data)
+    check_data_root(data_root(data_root_dir))  # a file: every dataset would read as "not found" under it
     cache_dir = cache_root(cache)
     options = ModelOptions(
         weights=weights, preprocess=preprocess, input_size=input_size, crop_pct=crop_pct,

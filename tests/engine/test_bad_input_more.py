@@ -244,7 +244,8 @@ def test_unknown_answers_and_an_all_na_file_get_a_notice(tmp_path, capsys):
 def test_a_data_root_that_is_a_file_is_one_line(tmp_path, capsys):
     root = tmp_path / "data.tar"
     root.write_bytes(b"an archive, not a folder")
-    for args in (["fetch", "imagenet-r"], ["ls", "datasets"], ["fetch", "imagenet-r", "--data-root", str(root / "x")]):
+    for args in (["fetch", "imagenet-r"], ["ls", "datasets"], ["fetch", "imagenet-r", "--data-root", str(root / "x")],
+                 ["run", "--model", "efficientnet_lite0", "--suites", "calibration", "--out", str(tmp_path / "out")]):
         if "--data-root" not in args:
             args = [*args, "--data-root", str(root)]
         err = one_error_line(capsys, args)
