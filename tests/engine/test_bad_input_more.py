@@ -355,6 +355,7 @@ def test_a_factory_file_imports_the_module_beside_it(tiny_model_file, val_folder
 
 
 @pytest.mark.subprocess
+@pytest.mark.slow  # as test_run's kill -9 test: a real process, killed mid-run
 def test_sigterm_says_interrupted_and_exits_143(tiny_model_file, val_folder, tmp_path, cache_dir):
     import os
     import signal
