@@ -285,7 +285,7 @@ def _fetch_archives(fetchable: Fetchable, target: Path, downloads: Path, progres
     for url, digest, size, folders in zip(fetchable.urls, fetchable.digests, fetchable.sizes, contents):
         if url.startswith("https://huggingface.co/"):  # HF_ENDPOINT: a mirror serves the hub's files
             url = _hub_endpoint() + url[len("https://huggingface.co"):]
-        filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        filename = _archive_name(url)
         if fetchable.layout == "merge" and folders and all((target / f).is_dir() for f in folders):
             say(f"audit fetch {fetchable.name}: {filename} is already unpacked in {target}")
             continue
@@ -330,6 +330,53 @@ def _fetch_hub_folder(fetchable: Fetchable, target: Path, downloads: Path, progr
     return target
 
 
+def _archive_name(url: str) -> str:
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+def incomplete(fetchable: Fetchable, target: Path) -> str:
+    """What is wrong with an existing ``target`` as ``fetchable``'s install, "" when nothing that
+    can be checked is (it is then "already there"): its content digest where one is declared
+    (cue-conflict with 9 of its 1280 stimuli is not), every listed shard of a webdataset."""
+    from auditkit.data.wds import is_wds_folder, split_shards
+
+    if not target.is_dir():
+        return "not a folder"
+    if fetchable.content_check is not None:
+        problem = fetchable.content_check(target)
+        children = [c for c in target.iterdir() if c.is_dir()]
+        if problem and len(children) == 1:  # unpacked by hand one level deeper: read as such too
+            problem = fetchable.content_check(children[0]) and problem
+        return problem
+    if fetchable.layout == "wds":
+        if not is_wds_folder(target):
+            return "no <split>/nshards.txt"
+        try:
+            for split in sorted(p.parent for p in target.glob("*/nshards.txt")):
+                split_shards(split, fetchable.name)
+        except AuditError as error:
+            return str(error)
+    return ""
+
+
+def downloaded_archives(fetchable: Fetchable, target: Path, downloads: Path) -> list[Path] | None:
+    """The archives in ``downloads`` that install ``fetchable`` without the network (an earlier
+    fetch stopped after downloading, or they were copied there), None when some is missing
+    or only the hub can check it (its digest is read from the hub's listing)."""
+    if fetchable.layout == "wds":
+        return None
+    contents = fetchable.contents or ((),) * len(fetchable.urls)
+    waiting = []
+    for url, digest, folders in zip(fetchable.urls, fetchable.digests, contents):
+        if fetchable.layout == "merge" and folders and all((target / f).is_dir() for f in folders):
+            continue
+        archive = downloads / _archive_name(url)
+        if digest == HUB or not archive.is_file():
+            return None
+        waiting.append(archive)
+    return waiting or None
+
+
 def install(fetchable: Fetchable, target: Path, downloads: Path, progress: bool = True,
             say: Callable[[str], None] = print) -> Path:
     """Download ``fetchable`` into ``downloads``, verify it and install it at ``target``.
@@ -338,11 +385,18 @@ def install(fetchable: Fetchable, target: Path, downloads: Path, progress: bool 
     (cue-conflict) alike. Raises one-line ``AuditError``s (offline, unreachable, a digest or
     content mismatch, an unwritable folder)."""
     if fetchable.layout != "merge" and target.exists():
+        problem = incomplete(fetchable, target)
+        if problem:
+            raise AuditError(f"audit fetch {fetchable.name}: {target} is there but not whole ({problem}); delete it "
+                             f"and run `audit fetch {fetchable.name}` again")
         say(f"audit fetch {fetchable.name}: already at {target}; nothing to do (delete it to fetch again)")
         return target
     if not network_allowed():
-        raise AuditError(f"audit fetch {fetchable.name}: downloads are off (AUDITKIT_OFFLINE / HF_HUB_OFFLINE is "
-                         f"set); unset it, or fetch on a machine with network access and copy {target}")
+        waiting = downloaded_archives(fetchable, target, downloads)
+        if waiting is None:
+            raise AuditError(f"audit fetch {fetchable.name}: downloads are off (AUDITKIT_OFFLINE / HF_HUB_OFFLINE is "
+                             f"set); unset it, or fetch on a machine with network access and copy {target}")
+        say(f"audit fetch {fetchable.name}: offline; installing from {', '.join(map(str, waiting))}, downloaded before")
     try:
         if fetchable.layout == "wds":
             return _fetch_hub_folder(fetchable, target, downloads, progress, say)

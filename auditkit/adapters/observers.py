@@ -128,7 +128,8 @@ class DecisionsObserver(RecordedObserver):
         # one sample per trial: a pooled observer has each stimulus once per subject
         samples = tuple(Sample(path=self.files[0], label=-1, sample_id=str(i))
                         for i in self.trials.sample_ids[self._rows_of(dataset)])
-        return DatasetSource(dataset, self.path, samples, info={"labels": "recorded decisions", "trials": len(samples)})
+        return DatasetSource(dataset, self.path, samples, info={"labels": "recorded decisions", "trials": len(samples)},
+                             notices=self.trials.notices_for(dataset))
 
     def answers(self, source: DatasetSource, condition: str) -> dict[str, np.ndarray]:
         return {"decisions": self.trials.responses[self._rows_of(source.name)][: len(source)]}

@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -314,15 +315,17 @@ def load_python(target: str, options: ModelOptions) -> ModelAdapter:
             f"python:{target} must be python:MODULE:FACTORY or python:path/to/file.py:FACTORY"
         )
     label = f"python:{target}"
-    module, source_file = _import_user_module(location, label)
-    factory = getattr(module, factory_name, None)
-    if not callable(factory):
-        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
-        raise AuditError(
-            f"{location} has no callable {factory_name!r}{did_you_mean(factory_name, names)}"
-        )
-    built = _call_user_code(label, factory)
-    code_sha256 = hashlib.sha256(Path(source_file).read_bytes()).hexdigest() if source_file else None
+    imported_before = set(sys.modules)
+    with _folder_on_path(location):
+        module, source_file = _import_user_module(location, label)
+        factory = getattr(module, factory_name, None)
+        if not callable(factory):
+            names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+            raise AuditError(
+                f"{location} has no callable {factory_name!r}{did_you_mean(factory_name, names)}"
+            )
+        built = _call_user_code(label, factory)
+    code_sha256 = _code_sha256(source_file, [sys.modules[n] for n in set(sys.modules) - imported_before])
     if isinstance(built, ModelAdapter):
         if options.weights:
             raise AuditError(f"{label} returns a ModelAdapter; load --weights inside it instead")
@@ -357,6 +360,42 @@ def _call_user_code(label: str, call: Callable[[], T]) -> T:
         raise
     except Exception as error:  # anything the user's code raises, SyntaxError included
         raise UserCodeError.from_exception(error, label) from None
+
+
+def _code_sha256(source_file: str | None, imported: list[object]) -> str | None:
+    """The factory file's sha256; with the modules it imported from beside it (``_folder_on_path``)
+    hashed in too, so editing ``my_layers.py`` changes the model's identity (and its cache key)
+    as editing the factory file does. A file importing nothing beside it keeps its plain sha256."""
+    if not source_file:
+        return None
+    folder = Path(source_file).parent
+    siblings = sorted({Path(f) for f in (getattr(m, "__file__", None) for m in imported) if f}
+                      - {Path(source_file)})
+    siblings = [f for f in siblings if f.is_file() and folder in f.parents]
+    digest = hashlib.sha256(Path(source_file).read_bytes())
+    if not siblings:
+        return digest.hexdigest()
+    for sibling in siblings:
+        digest.update(f"\n{sibling.relative_to(folder).as_posix()}\n".encode() + sibling.read_bytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _folder_on_path(location: str) -> Iterator[None]:
+    """A factory file's folder first on ``sys.path`` while it is imported and called, as
+    ``python file.py`` would put it, so ``import my_layers`` beside it works; removed after (its
+    modules stay imported), so a sibling named like a package auditkit imports later cannot
+    shadow it. A ``MODULE`` spec is found on the path as it is."""
+    folder = str(Path(location).expanduser().resolve().parent) if location.endswith(".py") or "/" in location else None
+    if folder is None or folder in sys.path:
+        yield
+        return
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
 
 
 def _import_user_module(location: str, label: str) -> tuple[object, str | None]:

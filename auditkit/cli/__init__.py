@@ -2,14 +2,17 @@
 that calls the engine (``auditkit.run.folder.audit_into`` for ``audit run``) and prints what it
 returns.
 
-User mistakes print one line (``audit: error: ...``) and exit 2; Ctrl-C exits 130 saying how to
-resume; nothing prints a traceback unless it is a bug in auditkit. That handling is ``main``'s,
+User mistakes print one line (``audit: error: ...``) and exit 2; Ctrl-C exits 130 and SIGTERM
+(``kill``, a batch scheduler's time limit) 143, both saying how to resume; nothing prints a
+traceback unless it is a bug in auditkit. That handling is ``main``'s,
 here, shared by every command.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import typer
 
@@ -24,9 +27,33 @@ _CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
 # click < 8.2 has no NoArgsIsHelpError (it prints the help and exits 0 itself); () matches nothing
 _NO_ARGS_IS_HELP = getattr(_CLICK_ERRORS, "NoArgsIsHelpError", ())
 INTERRUPTED = "audit: interrupted; rerun the same command to resume"
+TERMINATED_EXIT = 128 + signal.SIGTERM  # 143, what a shell reports for a process killed by SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, as Ctrl-C is: the same clean-up (the staging folder
+    dropped, the store's finished shards kept for the resume) and the same "interrupted" line."""
 
 
 def main(argv: list[str] | None = None) -> None:
+    terminated: list[int] = []  # typer turns Ctrl-C's exception into the code 130: remember which it was
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        terminated.append(signum)
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread (a caller's worker thread): SIGTERM keeps its default
+        previous = None
+    try:
+        _main(argv, terminated)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None, terminated: list[int]) -> None:
     try:
         code = app(args=argv, standalone_mode=False, prog_name="audit")
     except UserCodeError as error:
@@ -45,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):  # older typer / click turn Ctrl-C into Abort
         typer.echo(INTERRUPTED, err=True)
-        sys.exit(130)
+        sys.exit(TERMINATED_EXIT if terminated else 130)
     except OSError as error:
         import errno
 
@@ -57,8 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as exit_:
         code = exit_.exit_code
+    if code == 130 and terminated:  # typer returns Ctrl-C (and so SIGTERM's Terminated) as 130
+        code = TERMINATED_EXIT
     # Without standalone mode typer returns an Exit's code instead of exiting; Ctrl-C is Exit(130).
-    if code == 130:
+    if code in (130, TERMINATED_EXIT):
         typer.echo(INTERRUPTED, err=True)
     if isinstance(code, int) and code != 0:
         sys.exit(code)

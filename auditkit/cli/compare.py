@@ -28,18 +28,24 @@ def compare(
     resamples: int = typer.Option(1000, "--resamples", help="paired-bootstrap resamples"),
     seed: int = typer.Option(0, "--seed", help="seed of the paired bootstrap"),
     with_: list[str] = typer.Option([], "--with", help="published rows to add: testbed (the robustness testbed's models), beyond-inet (the paper's four models); repeatable or comma-separated"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an --out folder holding an audit run's results"),
 ) -> None:
     """Compare runs: models as columns, overlaid plots, paired tests on shared samples; for many
     models (and always), correlations, ranks and a leaderboard against the field."""
     from auditkit.compare import compare as compare_runs, load_runs
     from auditkit.compare.page import build_compare_page
-    from auditkit.run.folder import output_folder
+    from auditkit.compare.runs import unpaired_reason
+    from auditkit.run.folder import check_compare_replaceable, output_folder, write_comparison
 
     if resamples < 100:
         raise AuditError(f"--resamples must be at least 100 for a 95 % interval, got {resamples}")
     out = output_folder(out, "--out")
-    comparison = compare_runs(load_runs(runs, _collections(with_)), resamples=resamples, seed=seed)
-    page = build_compare_page(comparison, out)
+    check_compare_replaceable(out.absolute(), overwrite)  # before any run is read
+    loaded = load_runs(runs, _collections(with_))
+    comparison = compare_runs(loaded, resamples=resamples, seed=seed)
+    page = write_comparison(out, lambda staging: build_compare_page(comparison, staging), overwrite)
     significant = sum(1 for t in comparison.tests if t.stars)
-    typer.echo(f"{len(comparison.runs)} runs, {len(comparison.tests)} paired tests ({significant} significant)")
+    why = unpaired_reason(loaded) if not comparison.tests else None
+    typer.echo(f"{len(comparison.runs)} runs, {len(comparison.tests)} paired tests ({significant} significant)"
+               + (f": {why}" if why else ""))
     typer.echo(f"compare: {page}")

@@ -16,7 +16,9 @@ from auditkit.paths import cache_root, data_root
 from auditkit.store import SHARD_SIZE
 
 if TYPE_CHECKING:
+    from auditkit.adapters.specs import ModelOptions
     from auditkit.records import RunResults
+    from auditkit.run.config import RunConfig
     from auditkit.run.folder import ModelRun
 
 
@@ -101,13 +103,14 @@ def run(
 ) -> None:
     """Run suites on one model and write results.json, figures and report.html."""
     from auditkit.adapters.specs import ModelOptions, load_model
-    from auditkit.data.catalog import parse_data_overrides
+    from auditkit.data.catalog import check_data_root, parse_data_overrides
     from auditkit.run.config import RunConfig, default_workers
-    from auditkit.run.folder import audit_into, audit_many, folder_name, output_folder
+    from auditkit.run.folder import audit_into, audit_many, check_several, folder_name, output_folder
     from auditkit.run.options import suite_options
 
     _check_counts(input_size=input_size, workers=workers)
-    models = list(dict.fromkeys(model))
+    check_several(model)  # --model A --model A: refused, not silently one run
+    models = list(model)
     if len(models) > 1 and weights:
         raise AuditError("--weights names one model's file; run a model with its own --weights on its own")
     several = len(models) > 1
@@ -116,6 +119,7 @@ def run(
                         "--out")
     suite_names = _split_suites(suites)
     overrides = parse_data_overrides(data)
+    check_data_root(data_root(data_root_dir))  # a file: every dataset would read as "not found" under it
     cache_dir = cache_root(cache)
     options = ModelOptions(
         weights=weights, preprocess=preprocess, input_size=input_size, crop_pct=crop_pct,
@@ -132,14 +136,11 @@ def run(
         suite_options=suite_options(option, suite_names, {"--er-scale": er_scale}),
     )
     if dry_run:
-        from auditkit.run.audit import plan_audit
-
-        for spec in models:
-            typer.echo("\n".join(plan_audit(load_model(spec, options), config).lines()))
+        _dry_run(models, options, config, overwrite)
         return
     if not several:
         results = audit_into(out, config, load_model(models[0], options), overwrite=overwrite)
-        print_run(results, out)
+        print_run(results, out, config.named_datasets())
         return
     many = audit_many(out, config, models, options=options, overwrite=overwrite,
                       starting=lambda one: typer.echo(f"== {one.spec} -> {one.folder}", err=True),
@@ -149,6 +150,44 @@ def run(
     failure = many.failure()
     if failure is not None:
         raise failure
+
+
+def _dry_run(models: list[str], options: ModelOptions, config: RunConfig, overwrite: bool) -> None:
+    """Print each model's plan; then refuse (exit 2, as the run would) where the plan already
+    knows the run would: its --out holds another run, or nothing could be computed (issue 27,
+    item 7). A dataset the run would download or build first does not count as missing."""
+    from auditkit.adapters.specs import load_model
+    from auditkit.data.catalog import made_by_the_run
+    from auditkit.records import RunResults
+    from auditkit.run.audit import plan_audit
+    from auditkit.run.folder import check_replaceable, check_several_folder, folder_name, nothing_computed
+
+    several = len(models) > 1
+    if several:
+        check_several_folder(config.out_dir, overwrite)
+    errors: list[tuple[str, AuditError]] = []
+    for spec in models:
+        adapter = load_model(spec, options)
+        plan = plan_audit(adapter, config)
+        typer.echo("\n".join(plan.lines()))
+        folder = config.out_dir / folder_name(spec) if several else config.out_dir
+        try:
+            check_replaceable(folder.absolute(), adapter.name, config.command, overwrite)
+        except AuditError as error:
+            errors.append((spec, error))
+            continue
+        skipped = [s for suite in plan.suites for s in suite.skipped]
+        if not plan.requests() and not any(made_by_the_run(s.reason) for s in skipped):
+            error = nothing_computed(RunResults(header={}, skipped=skipped), config.named_datasets(), "each in the plan")
+            if error is not None:
+                errors.append((spec, error))
+    if not errors:
+        return
+    if not several:
+        raise errors[0][1]
+    for spec, error in errors:
+        typer.echo(f"audit: error: {spec}: {error}", err=True)
+    raise AuditError(f"{len(errors)} of {len(models)} models would fail ({', '.join(s for s, _ in errors)})")
 
 
 def _print_model(one: ModelRun) -> None:
@@ -162,14 +201,14 @@ def _print_model(one: ModelRun) -> None:
         typer.echo(f"audit: error: {one.spec}: {error}", err=True)
 
 
-def print_run(results: RunResults, folder: Path) -> None:
+def print_run(results: RunResults, folder: Path, named: tuple[str, ...] = ()) -> None:
     """What ``audit run`` (and ``audit demo``) print after ``audit_into``; a run that computed
     nothing ends in one error line (its new folder is written: the report lists every skip; over
     a run's records ``audit_into`` has already refused, keeping them)."""
     from auditkit.run.folder import nothing_computed
 
     _print_results(results, folder)
-    error = nothing_computed(results)
+    error = nothing_computed(results, named)
     if error is not None:
         raise error
 

@@ -212,3 +212,25 @@ def _short(setting: str, value: str) -> str:
 def _letter(index: int) -> str:
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     return letters[index] if index < len(letters) else f"{letters[index // 26 - 1]}{letters[index % 26]}"
+
+
+def unpaired_reason(runs: list[Run]) -> str | None:
+    """Why a comparison has no paired test, in words (it once said "0 paired tests" and no
+    more): the runs whose records lack their per-sample files, or that no two runs share a
+    (suite, dataset, condition) with per-sample files. None when the pages' notices say it."""
+    audited = [run for run in runs if not run.reference]
+    lacking = []
+    for run in audited:
+        keys = {(r.suite, r.dataset, r.condition) for r in run.records}
+        if keys and not keys & set(run.sample_files()):
+            lacking.append(run)
+    if lacking:
+        shown = ", ".join(f"{run.name} ({run.directory / PER_SAMPLE_DIR})" for run in lacking[:3])
+        return (f"no per-sample files in {shown}, and paired tests need them in both runs; rerun "
+                "`audit run` into that folder to write them (from the store, no forward pass)")
+    files = [set(run.sample_files()) for run in audited]
+    if len(files) >= 2 and not any(a & b for i, a in enumerate(files) for b in files[i + 1:]):
+        return "no two runs share a suite, dataset and condition with per-sample files; audit them on the same data"
+    if len(audited) < 2:
+        return "paired tests need two audited runs (published rows have no per-sample data)"
+    return None

@@ -71,12 +71,24 @@ def read_text(file: Path) -> str:
                          "as UTF-8 (in Excel: Save As, CSV UTF-8)") from None
 
 
+# what Excel writes instead of commas where the decimal mark is a comma, or as "Text (Tab delimited)"
+_OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs"}
+
+
 def read_rows(file: Path, required: tuple[str, ...], schema: tuple[str, ...]) -> list[dict[str, str]]:
-    """A CSV's (or gzipped CSV's) rows as dicts; missing ``required`` columns are refused."""
+    """A CSV's (or gzipped CSV's) rows as dicts; missing ``required`` columns are refused, and
+    a file whose columns are separated by semicolons or tabs is named as such (not read: a
+    decimal comma in such a file would be a column of its own in a comma-separated one)."""
     # newline="": line ends (CRLF from Excel too) are left to the csv module, as its docs ask
     reader = csv.DictReader(io.StringIO(read_text(file), newline=""))
-    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    fields = reader.fieldnames or []
+    missing = [c for c in required if c not in fields]
     if missing:
+        header = ",".join(fields)
+        for delimiter, said in _OTHER_DELIMITERS.items():
+            if all(c in header.split(delimiter) for c in required):
+                raise AuditError(f"{file}: its columns are separated by {said}, not commas; re-save it as "
+                                 "comma-separated CSV (in Excel: Save As, CSV UTF-8)")
         raise AuditError(f"{file} lacks columns {missing}; expected the columns {', '.join(schema)}")
     return list(reader)
 
@@ -90,6 +102,12 @@ class Trials:
     subjects: np.ndarray
     files: tuple[Path, ...]
     datasets: np.ndarray | None = None  # catalog name per row (cue-conflict, mvh-colour, ...)
+    # (catalog dataset name, message): what was read but the user should know (dropped copies of
+    # trials, answers outside the 16 categories, a file of "na" answers only)
+    notices: tuple[tuple[str, str], ...] = ()
+
+    def notices_for(self, dataset: str) -> tuple[str, ...]:
+        return tuple(message for name, message in self.notices if name == dataset)
 
 
 def decision_dataset(file: Path, rows: list[dict[str, str]]) -> Any:
@@ -117,23 +135,59 @@ def read_decisions(files: list[Path]) -> Trials:
     """Trials of model-vs-human decision files. Sample ids are the released file names where the
     recorded name gives them: cue-conflict, edge and silhouette names end in the released name
     (human sessions prefix it); a model's session name is the released one (``..._dnn_...``); a
-    human's session name is kept as recorded (its trial number is the subject's own)."""
+    human's session name is kept as recorded (its trial number is the subject's own).
+
+    A trial (dataset, subject, session, trial, image) recorded twice counts once: an exact copy of its
+    row is dropped with a notice giving the count, two rows that disagree are refused (which
+    one is the subject's answer cannot be guessed). A file with a header and no trial is refused;
+    answers outside the 16 categories and a file of "na" answers only are read with a notice
+    (both count as wrong answers)."""
+    from auditkit.data.cue_conflict import CATEGORIES
     from auditkit.data.model_vs_human import image_id, parse_name
 
     ids, responses, subjects, datasets = [], [], [], []
+    notices: list[tuple[str, str]] = []
+    seen: dict[tuple[str, ...], tuple[Path, int, dict[str, str]]] = {}
+    copies: dict[str, int] = {}
     for file in files:
         rows = read_rows(file, ("subj", "object_response", "category", "imagename"), DECISION_COLUMNS)
+        if not rows:
+            raise AuditError(f"{file} holds only its header, no trial; give a file with one row per trial "
+                             "(or leave it out)")
         dataset = decision_dataset(file, rows)
+        answers = []
         for line, row in enumerate(rows, 2):
             name = row["imagename"]
             category = parse_name(dataset, name).category
             if row["category"] != category:
                 raise AuditError(f"{file}:{line}: category {row['category']!r} but the image is a {category}")
+            # edge and silhouette share image names (airplane1.png): a trial is one dataset's
+            trial = (dataset.catalog_name, row["subj"], row.get("session", ""), row.get("trial", ""), name)
+            if trial in seen:
+                first_file, first_line, first_row = seen[trial]
+                if first_row != row:
+                    raise AuditError(f"{file}:{line}: subject {trial[1]}'s trial {trial[3] or '?'} on {name} is also "
+                                     f"at {first_file}:{first_line}, with other values; keep the one that is right")
+                copies[dataset.catalog_name] = copies.get(dataset.catalog_name, 0) + 1
+                continue
+            seen[trial] = (file, line, row)
+            answers.append(row["object_response"].strip())
             ids.append(image_id(name) if not dataset.sessions else name)
-            responses.append(row["object_response"].strip())
             subjects.append(row["subj"])
             datasets.append(dataset.catalog_name)
-    return Trials(np.array(ids), np.array(responses), np.array(subjects), tuple(files), np.array(datasets))
+        responses.extend(answers)
+        unknown = [a for a in answers if a not in CATEGORIES and a != "na"]
+        if unknown:
+            shown = ", ".join(repr(a) for a in dict.fromkeys(unknown[:50]))
+            notices.append((dataset.catalog_name, f"{file.name}: {len(unknown)} answers are not one of the 16 "
+                            f"categories ({shown}); they are scored as wrong answers"))
+        if answers and all(a == "na" for a in answers):
+            notices.append((dataset.catalog_name, f"{file.name}: every answer is 'na' (no response); "
+                            "its trials are scored as wrong answers"))
+    notices += [(name, f"{count} trials recorded twice, with the same values, were counted once")
+                for name, count in copies.items()]
+    return Trials(np.array(ids), np.array(responses), np.array(subjects), tuple(files), np.array(datasets),
+                  tuple(notices))
 
 
 def read_predictions(files: Iterable[Path]) -> dict[str, tuple[int, float]]:

@@ -22,7 +22,7 @@ from auditkit.data.source import DatasetSource
 from auditkit.data.transfer import read_transfer
 from auditkit.data.wds import CLIP_BENCHMARK_NAMES, COPY_AGAIN, is_wds_folder, read_wds
 from auditkit.errors import AuditError
-from auditkit.fetch import Fetchable, install, network_allowed
+from auditkit.fetch import Fetchable, incomplete, install, network_allowed
 from auditkit.registry import Registry, did_you_mean
 
 
@@ -73,6 +73,15 @@ def looking_only() -> Iterator[None]:
         _MAKE_ABSENT.reset(token)
 
 
+_MADE_BEFORE = "before it starts"  # the end of the dry run's message for a dataset the run makes
+
+
+def made_by_the_run(reason: str) -> bool:
+    """Whether a dry run's skip ``reason`` is a dataset the run downloads or builds first (so
+    the run computes on it: the dry run is not refused for it)."""
+    return reason.endswith(_MADE_BEFORE)
+
+
 def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> DatasetSource:
     """Read a dataset or raise one ``AuditError`` saying where we looked and how to provide it."""
     entry = DATASETS.get(name)
@@ -82,7 +91,7 @@ def open_dataset(name: str, data_root: Path, overrides: Mapping[str, str]) -> Da
     makeable = (entry.build is not None or entry.fetch is not None) and entry.name not in overrides
     if not root.is_dir() and makeable and not _MAKE_ABSENT.get():
         what = "builds it there" if entry.build is not None else "downloads it there (when online)"
-        raise AuditError(f"dataset {name} is not at {root} yet; `audit run` {what} before it starts")
+        raise AuditError(f"dataset {name} is not at {root} yet; `audit run` {what} {_MADE_BEFORE}")
     if not root.is_dir() and entry.build is not None and entry.name not in overrides:
         entry.build(root)
     if not root.is_dir() and entry.fetch is not None and entry.name not in overrides:
@@ -112,13 +121,28 @@ def parse_data_overrides(pairs: list[str]) -> dict[str, str]:
         if not Path(path).expanduser().is_dir():
             raise AuditError(f"--data {name}={path} is a file, not a folder; give the folder that holds "
                              f"the dataset ({DATASETS.get(name).layout})")
+        if name in overrides:
+            raise AuditError(f"--data {name}= is given twice ({overrides[name]} and {path}); give each dataset once")
         overrides[name] = path
     return overrides
+
+
+def check_data_root(data_root: Path) -> None:
+    """A data root that is a file (or under one) is refused in one line: `audit fetch` would fail
+    making ``.downloads/`` in it, and `audit ls datasets` list every dataset as not found."""
+    for folder in (data_root, *data_root.parents):
+        if folder.exists() and not folder.is_dir():
+            where = "is a file" if folder == data_root else f"is under the file {folder}"
+            raise AuditError(f"data root {data_root} {where}, not a folder; give a folder with --data-root "
+                             "(or $AUDITKIT_DATA)")
+        if folder.is_dir():
+            return
 
 
 def dataset_rows(data_root: Path, overrides: Mapping[str, str]) -> list[tuple[str, ...]]:
     """`audit ls datasets`: one row per dataset (name, status, how to fetch, where, layout), then
     the fetchable archives that fill no catalog dataset."""
+    check_data_root(data_root)
     rows: list[tuple[str, ...]] = []
     for name in DATASETS.names():
         entry = DATASETS.get(name)
@@ -218,9 +242,19 @@ def fetch(name: str, data_root: Path, progress: bool = True, say: Callable[[str]
     if name not in FETCHABLE:
         raise AuditError(f"audit fetch: unknown dataset {name!r}{did_you_mean(name, sorted(FETCHABLE))}; "
                          "`audit ls datasets` lists what can be fetched")
+    check_data_root(data_root)
     fetchable = FETCHABLE[name]
     target = data_root / fetchable.folder
     if fetchable.layout != "merge" and target.exists():
+        problem = incomplete(fetchable, target)
+        if not problem and FILLS[name]:
+            try:  # the reader's checks too: a half-unpacked class tree is not "already there"
+                open_dataset(FILLS[name], data_root, {FILLS[name]: str(target)})
+            except AuditError as error:
+                problem = str(error)
+        if problem:
+            raise AuditError(f"audit fetch {name}: {target} is there but not whole ({problem}); delete it and run "
+                             f"`audit fetch {name}` again")
         say(f"audit fetch {name}: already at {target}; nothing to do (delete it to fetch again)")
         return target
     installed = install(fetchable, target, data_root / ".downloads", progress, say)

@@ -40,6 +40,11 @@ class RunConfig:
     suite_options: dict[str, dict[str, object]] = field(default_factory=dict)
     datasets: tuple[str, ...] | None = None  # --datasets: every suite restricted to these; None = all
 
+    def named_datasets(self) -> tuple[str, ...]:
+        """The datasets the user named (``--data NAME=``, ``--datasets``): their skips are the
+        ones a run that computed nothing leads with (``auditkit.run.folder.nothing_computed``)."""
+        return tuple(dict.fromkeys([*self.data_overrides, *(self.datasets or ())]))
+
 
 def check_config(config: RunConfig) -> None:
     """Numbers and choices that would otherwise fail deep inside a forward pass, refused up front."""

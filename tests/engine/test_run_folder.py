@@ -47,8 +47,8 @@ def test_reused_out_holds_only_the_new_runs_files(tiny_model_file, val_folder, t
     assert not (out / "figures" / "left_by_an_earlier_run.png").exists()
     assert not (out / "decisions.csv").exists() and not (out / "per_sample" / "shape_bias").exists()
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == first
-    # nothing left beside it but the lock file
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == [".out.lock"]
+    # nothing left beside it, not even the lock file (issue 27, item 12)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
 
 
 def test_another_models_results_are_refused_unless_overwrite(tiny_model_file, val_folder, tmp_path, cache_dir, capsys):
@@ -110,7 +110,7 @@ def test_a_rerun_that_computes_nothing_keeps_the_previous_results(tiny_model_fil
     assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
     assert err.startswith("audit: error: nothing could be computed") and "\n" not in err, err
     assert f"{out} keeps its previous results, unchanged" in err
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == [".out.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
 
 
 def test_a_run_that_computes_nothing_into_a_new_folder_lists_its_skips(tiny_model_file, tmp_path, cache_dir, capsys):
