@@ -37,20 +37,21 @@ def write_task(root: Path, per_split: dict[str, int] | None = None, classes: int
 class TinyNet(nn.Module):
     """Conv -> ReLU -> pool -> 1000 ImageNet-style logits (the last Linear is the classifier)."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 8) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(8, 1000)
+        self.classifier = nn.Linear(width, 1000)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(torch.relu(self.conv(x))).flatten(1))
 
 
-def tiny_adapter(seed: int = 0) -> ClassifierAdapter:
+def tiny_adapter(seed: int = 0, width: int = 8) -> ClassifierAdapter:
+    """The tiny net; ``width`` channels (1 cannot tell three colours apart, 8 can)."""
     torch.manual_seed(seed)
     preprocess = PreprocessConfig("custom", input_size=SIZE, crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
-    return ClassifierAdapter(TinyNet(), "tiny", preprocess)
+    return ClassifierAdapter(TinyNet(width), "tiny", preprocess)
 
 
 # a recipe that trains the tiny net in seconds: zhou2021's structure, small numbers

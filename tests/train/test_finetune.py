@@ -249,3 +249,37 @@ def test_the_dry_run_shows_the_training_cost_and_trains_nothing(tmp_path):
     run_audit(tiny_adapter(), config(tmp_path, task))
     after = plan_audit(tiny_adapter(), config(tmp_path, task)).lines()
     assert any("finetune/" in line and "store (trained" in line for line in after), after
+
+
+def test_compare_puts_the_probe_and_fine_tune_rankings_side_by_side_with_spearman(tmp_path):
+    """Battle of the Backbones' question on any set of models: the field section of `audit
+    compare` correlates the linear-probe and fine-tuned top-1 across the compared models."""
+    from auditkit.cli import main
+
+    task = write_task(tmp_path / "task")
+    folders, models, records = [], [], []
+    for width in (1, 2, 8):  # capacities that rank apart on both protocols
+        adapter = tiny_adapter(0, width)
+        adapter.name = f"tiny{width}"
+        chosen = config(tmp_path, task, cache=tmp_path / "cache")
+        from dataclasses import replace
+
+        chosen = replace(chosen, out_dir=tmp_path / f"run{width}", suites=("linear_probe", "finetune"),
+                         suite_options={"finetune": chosen.suite_options["finetune"]})
+        records += run_audit(adapter, chosen).records
+        models.append(adapter.name)
+        folders.append(str(tmp_path / f"run{width}"))
+    main(["compare", *folders, "--out", str(tmp_path / "compare")])
+    assert "Against the field" in (tmp_path / "compare" / "compare.html").read_text()
+    from auditkit.compare.field import field_section
+    from suites import get_suite
+
+    section = field_section(models, records, {s: dict(get_suite(s).better) for s in ("linear_probe", "finetune")}, set())
+    assert section is not None
+    pairs = {(c.first, c.second): c for c in section.correlations if c.method == "spearman"}
+    probe, tuned = "linear_probe / transfer / top1", "finetune / transfer / top1"
+    found = pairs.get((probe, tuned)) or pairs.get((tuned, probe))
+    assert found is not None and found.n == 3, sorted(pairs)
+    table = {r.model: r.value for r in records if r.suite == "finetune" and r.metric == "top1" and r.aggregate}
+    assert len(set(table.values())) == 3, table  # three different fine-tuned accuracies to rank
+    assert -1 <= found.value <= 1 and found.ci_low <= found.value <= found.ci_high

@@ -1,0 +1,117 @@
+"""Fine-tuning speed: the finetune suite's training loop against a bare loop, in one run.
+
+    python benchmarks/finetune_speed.py [--model efficientnet_lite0] [--size 96] [--images 256] [--epochs 3]
+
+"suite" = ``auditkit.train.finetune``'s epochs (files read and decoded each epoch, the recipe's
+seeded augmentation per image, a DataLoader, the frozen warm-up's bookkeeping, gradient steps),
+timed over its training passes only (validation and checkpoints timed apart); "bare" = the same
+network, batch, optimiser and augmentation on tensors decoded once beforehand, in a plain
+``for`` loop. Also: the seconds one checkpoint (``state.pt``, written whole and renamed) takes,
+and the process's peak RSS after each epoch (it should stay flat: nothing accumulates).
+Writes nothing outside a temporary folder; prints one Markdown table row per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import auditkit.train.finetune as finetune  # noqa: E402
+from auditkit.adapters.specs import load_model  # noqa: E402
+from auditkit.conditions.finetune import Finetune  # noqa: E402
+from auditkit.data.transfer import read_transfer  # noqa: E402
+from auditkit.train.augment import train_transform  # noqa: E402
+from auditkit.train.recipes import ZHOU2021  # noqa: E402
+
+
+def write_images(root: Path, count: int, size: int) -> Path:
+    rng = np.random.default_rng(0)
+    for split, n in (("train", count), ("val", 32), ("test", 32)):
+        for k in range(n):
+            folder = root / split / f"class{k % 4}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (size * 2, size * 2, 3), dtype=np.uint8)).save(folder / f"{k}.jpg")
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    adapter = load_model(args.model)
+    recipe = ZHOU2021.with_changes({"input_size": str(args.size), "warmup_steps": "0", "max_epochs": str(args.epochs),
+                                    "early_stop_patience": "0", "seeds": "0"})
+    with tempfile.TemporaryDirectory() as tmp:
+        source = read_transfer(write_images(Path(tmp) / "task", args.images, args.size), "transfer")
+        condition = Finetune.of(recipe, 1.0, 0)
+        splits = finetune.task_splits(source, recipe, 1.0, 0)
+        job = finetune.TrainingJob(adapter, source, condition, Path(tmp) / "train", splits, workers=1, progress=False)
+        job.folder.mkdir()
+        torch.manual_seed(0)
+        network = finetune.build_network(adapter, splits.classes, recipe, args.size)
+        loop = finetune.Loop(job, network)
+        timed = {"train": 0.0, "save": 0.0, "rss": []}
+        train_epoch, save = loop._train_epoch, finetune._save
+
+        def timed_epoch():
+            started = time.perf_counter()
+            result = train_epoch()
+            timed["train"] += time.perf_counter() - started
+            timed["rss"].append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            return result
+
+        def timed_save(path, payload):
+            started = time.perf_counter()
+            save(path, payload)
+            if path.name == finetune.STATE_FILE:
+                timed["save"] += time.perf_counter() - started
+
+        loop._train_epoch = timed_epoch
+        finetune._save = timed_save
+        loop.run()
+        finetune._save = save
+        suite_rate = loop.step * recipe.batch_size / timed["train"]
+
+        # the bare loop: the same images decoded and augmented per batch from tensors in memory
+        transform = train_transform(recipe, adapter.preprocess, args.size)
+        decoded = [Image.open(source.samples[i].path).convert("RGB") for i in splits.train]
+        labels = torch.tensor([int(source.labels[i]) for i in splits.train])
+        torch.manual_seed(0)
+        bare = finetune.build_network(adapter, splits.classes, recipe, args.size).train()
+        optimizer = torch.optim.Adam(bare.parameters(), lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+        criterion = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        steps = 0
+        started = time.perf_counter()
+        for _ in range(args.epochs):
+            order = torch.randperm(len(decoded))
+            for k in range(len(decoded) // recipe.batch_size):
+                chosen = order[k * recipe.batch_size:(k + 1) * recipe.batch_size]
+                images = torch.stack([transform(decoded[i]) for i in chosen])
+                loss = criterion(bare(images), labels[chosen])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                steps += 1
+        bare_rate = steps * recipe.batch_size / (time.perf_counter() - started)
+    rss = ", ".join(f"{r:.0f}" for r in timed["rss"])
+    print("| model | size | suite img/s | bare img/s | **suite ÷ bare** | checkpoint s/epoch | peak RSS MB after each epoch |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {args.model} | {args.size} | {suite_rate:.1f} | {bare_rate:.1f} | **{suite_rate / bare_rate:.2f}** | "
+          f"{timed['save'] / args.epochs:.2f} | {rss} |")
+
+
+if __name__ == "__main__":
+    main()
