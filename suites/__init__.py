@@ -14,6 +14,7 @@ SUITES.register("linear_probe", "suites.linear_probe.suite:LinearProbeSuite")
 SUITES.register("cka", "suites.cka.suite:CkaSuite")
 SUITES.register("adversarial", "suites.adversarial.suite:AdversarialSuite")
 SUITES.register("human_ood", "suites.human_ood.suite:HumanOodSuite")
+SUITES.register("ood", "suites.ood.suite:OodSuite")
 
 
 def get_suite(name: str) -> Suite:
