@@ -138,6 +138,11 @@ def read_imagenet_o(root: Path) -> DatasetSource:
     if not samples:
         raise DamagedDataError(f"{name}: no images in {root} (an empty OOD set); expected imagenet-o/<wnid>/*.jpg")
     samples.sort(key=lambda s: s.sample_id)
-    index = {w: i for i, w in enumerate(imagenet_wnids())}
-    return DatasetSource(name, root, tuple(samples), class_indices=tuple(sorted(index[w] for w in allowed)),
+    return DatasetSource(name, root, tuple(samples), class_indices=imagenet_o_classes(),
                          info={"labels": "none (OOD); 200-class mask of Hendrycks' protocol"})
+
+
+def imagenet_o_classes() -> tuple[int, ...]:
+    """The ImageNet indices of ImageNet-O's 200 classes: the mask of Hendrycks' protocol."""
+    index = {w: i for i, w in enumerate(imagenet_wnids())}
+    return tuple(sorted(index[w] for w in imagenet_o_wnids()))

@@ -53,7 +53,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     iterations) minimising the mean NLL of ``logits / T`` on the ID val set, in float32 as there."""
     import torch
 
-    scores = torch.as_tensor(np.asarray(logits, dtype=np.float32))
+    scores = torch.tensor(np.asarray(logits, dtype=np.float32))
     target = torch.as_tensor(np.asarray(labels, dtype=np.int64))
     temperature = torch.nn.Parameter(torch.full((1,), TEMPERATURE_START))
     optimizer = torch.optim.LBFGS([temperature], lr=TEMPERATURE_LR, max_iter=TEMPERATURE_ITERATIONS)
@@ -66,6 +66,17 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
     optimizer.step(loss)
     return float(temperature.detach()[0])
+
+
+def nll_optimal_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The T that minimises the mean NLL (bounded scalar search over 0.05 ... 20): OpenOOD's 50
+    LBFGS iterations at lr 0.01 stop short of it (T moves ~0.3 from 1.5), so both are reported."""
+    from scipy.optimize import minimize_scalar
+
+    log_prob_of = lambda t: log_softmax(np.asarray(logits, dtype=np.float64) / t)  # noqa: E731
+    rows = np.arange(len(labels))
+    return float(minimize_scalar(lambda t: -log_prob_of(t)[rows, labels].mean(), bounds=(0.05, 20.0),
+                                 method="bounded", options={"xatol": 1e-4}).x)
 
 
 def logit_scores(logits: np.ndarray, temperature: float) -> dict[str, np.ndarray]:

@@ -47,13 +47,14 @@ from typing import Mapping
 
 import numpy as np
 
+from auditkit.data.ood import imagenet_o_classes
 from auditkit.errors import AuditError
 from auditkit.records import ALL, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOption, SuiteOutput
 from suites.ood.metrics import (
     FEATURE_METHODS, IMAGENET_O_MEASURES, KNN_K, LOGIT_METHODS, MEASURES, RankedScores, detection_metrics,
-    fit_temperature, knn_scores, logit_scores, measure_vector,
+    fit_temperature, knn_scores, logit_scores, measure_vector, nll_optimal_temperature,
 )
 
 IMAGENET_O = "imagenet-o"
@@ -216,7 +217,8 @@ class OodSuite(Suite):
         id_scores = scores_of(test_name, test)
         output.header.update({
             "temperature": {"value": temperature, "fitted_on": val_name, "images": int(len(val.labels)),
-                            "init": 1.5, "optimizer": "LBFGS lr 0.01, max_iter 50", "loss": "mean NLL"},
+                            "init": 1.5, "optimizer": "LBFGS lr 0.01, max_iter 50", "loss": "mean NLL",
+                            "nll_optimum": nll_optimal_temperature(val.logits, val.labels)},
             "id": {"fit": val_name, "test": test_name}, "near": list(roles["near"]), "far": list(roles["far"]),
             "knn": {"k": k, "bank": val_name, "images": int(len(bank))} if use_knn else "off",
             "fpr95_conventions": {"fpr95_ood_detected": "OpenOOD (OOD positive, 95 % of OOD detected)",
@@ -294,7 +296,7 @@ class OodSuite(Suite):
     def _score_imagenet_o(self, output: SuiteOutput, model: str, val: Predictions, test: Predictions,
                           imagenet_o: Predictions, temperature: float, seed: int) -> None:
         """Hendrycks' protocol: every score over the 200 ImageNet-O classes; ID = val images of them."""
-        classes = np.asarray(imagenet_o.source.class_indices)
+        classes = np.asarray(imagenet_o_classes())
         parts = [(p, np.flatnonzero(np.isin(p.labels, classes))) for p in (val, test)]
         id_logits = np.concatenate([p.logits[rows][:, classes] for p, rows in parts])
         if not len(id_logits):
