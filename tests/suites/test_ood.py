@@ -283,3 +283,21 @@ def test_audit_run_ood_end_to_end_on_a_tiny_model(tmp_path):
     assert {("imagenet-sketch", "knn_auroc"), ("far-ood", "msp_fpr95_id_kept"),
             ("imagenet-val", "temperature")} <= metrics
     assert list(out.glob("per_sample/ood/*"))
+    # the published leaderboard rows enter a comparison beside the run (the stretch goal of issue 26)
+    main(["compare", str(out), "--with", "openood", "--out", str(tmp_path / "compare")])
+    page = (tmp_path / "compare" / "compare.html").read_text()
+    assert "ResNet50 (OpenOOD v1.5)" in page
+
+
+def test_openood_rows_are_the_published_leaderboard_as_suite_records():
+    from auditkit.field.reference import reference_rows
+
+    rows = {r.header["model"]["name"]: r for r in reference_rows("openood")}
+    assert set(rows) == {"ResNet50 (OpenOOD v1.5)", "Swin-T (OpenOOD v1.5)", "ViT-B/16 (OpenOOD v1.5)"}
+    resnet = {(r.dataset, r.metric): r.value for r in rows["ResNet50 (OpenOOD v1.5)"].records}
+    # docs/protocols.md's figures: MSP 76.02 / 85.23, Energy 75.89 / 89.47, KNN 71.10 / 90.18
+    assert resnet[("near-ood", "msp_auroc")] == pytest.approx(0.7602)
+    assert resnet[("far-ood", "energy_auroc")] == pytest.approx(0.8947)
+    assert resnet[("far-ood", "knn_auroc")] == pytest.approx(0.9018)
+    suite = get_suite("ood")
+    assert all(r.metric in suite.metrics and r.suite == "ood" for row in rows.values() for r in row.records)
