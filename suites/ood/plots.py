@@ -37,7 +37,7 @@ def roc_curves(sets: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Fi
         axis.plot(np.r_[0, in_dist / in_dist[-1]], np.r_[0, ood / ood[-1]], color=PALETTE[index % len(PALETTE)],
                   label=f"{name} (AUROC {auroc:.3f})")
     axis.plot([0, 1], [0, 1], linestyle="--", color="#999999", linewidth=1, label="chance")
-    axis.axhline(0.95, color="#999999", linewidth=0.8, linestyle=":")
+    axis.axhline(0.95, color="#999999", linewidth=0.8, linestyle=":", label="95 % of OOD flagged (FPR@95)")
     axis.set_xlim(0, 1)
     axis.set_ylim(0, 1)
     axis.set_xlabel("ID images flagged as OOD (FPR)")

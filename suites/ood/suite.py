@@ -49,7 +49,7 @@ import numpy as np
 
 from auditkit.data.ood import imagenet_o_classes
 from auditkit.errors import AuditError
-from auditkit.records import ALL, Skipped
+from auditkit.records import ALL, MetricRecord, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOption, SuiteOutput
 from suites.ood.metrics import (
@@ -144,6 +144,14 @@ class OodSuite(Suite):
         if self.setting("knn"):
             wanted += [PredictionRequest(n, output="features") for n in names if n != IMAGENET_O]
         return wanted
+
+    def headline(self, record: MetricRecord) -> bool:
+        """OpenOOD's leaderboard numbers: every method's AUROC and FPR@95 (OpenOOD's convention)
+        on near-OOD, far-OOD and ImageNet-O, and the fitted T; per-set values are in the section."""
+        if record.metric == "temperature":
+            return True
+        return (record.dataset in (*GROUPS.values(), IMAGENET_O)
+                and record.metric.endswith(("_auroc", "_fpr95_ood_detected")) and super().headline(record))
 
     # --- per-sample arrays -> metrics (records and compare use this one path) ---------------------
     def sample_hits(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict:
@@ -240,7 +248,7 @@ class OodSuite(Suite):
             if names:
                 self._score_group(output, model, GROUPS[group], names, test, id_scores, ood_sets, scores_of, seed)
         if curves:
-            output.figures.append(SuiteFigure(test_name, "roc_msp", roc_curves(curves, f"{model}: MSP"),
+            output.figures.append(SuiteFigure(test_name, "roc_msp", roc_curves(curves, f"{model}: MSP, ID = {test_name}"),
                                               "ROC of MSP per OOD set (OOD positive)."))
         if IMAGENET_O in ood_sets:
             self._score_imagenet_o(output, model, val, test, ood_sets[IMAGENET_O], temperature, seed)
