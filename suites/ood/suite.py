@@ -49,7 +49,7 @@ import numpy as np
 
 from auditkit.data.ood import imagenet_o_classes
 from auditkit.errors import AuditError
-from auditkit.records import ALL, MetricRecord, Skipped
+from auditkit.records import ALL, MetricRecord, Notice, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import Metric, PredictionRequest, Predictions, Suite, SuiteFigure, SuiteOption, SuiteOutput
 from suites.ood.metrics import (
@@ -213,8 +213,10 @@ class OodSuite(Suite):
         k = int(self.setting("knn_k"))
         bank = features.get(val_name)
         use_knn = bool(self.setting("knn")) and bank is not None
-        if use_knn and not 1 <= k <= len(bank):
-            raise AuditError(f"ood.knn_k={k}: K must be between 1 and the {len(bank)} images of {val_name}")
+        if use_knn and not 1 <= k <= len(bank):  # the other scores stand; KNN alone is left out, said so
+            output.notices.append(Notice(self.name, val_name, f"KNN left out: K = {k} needs at least {k} images in "
+                                         f"its bank {val_name}, which has {len(bank)}; set --option ood.knn_k"))
+            use_knn = False
 
         def scores_of(name: str, prediction: Predictions) -> dict[str, np.ndarray]:
             scores = logit_scores(prediction.logits, temperature)

@@ -15,7 +15,10 @@ from sklearn import metrics as sk
 from sklearn.neighbors import NearestNeighbors
 
 from auditkit.data.classes import wnid_to_index
-from auditkit.data.ood import image_list, imagenet_o_wnids, read_imagenet_o, read_openood_set
+from auditkit.data.classes import imagenet_wnids
+from auditkit.data.ood import (
+    image_list, imagenet_o_wnids, read_imagenet_o, read_openood_imagenet, read_openood_set,
+)
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.errors import AuditError, DamagedDataError
 from auditkit.suite import PredictionRequest, Predictions
@@ -141,6 +144,22 @@ def test_textures_read_in_dtd_layout_and_refuse_a_missing_file(tmp_path):
         read_openood_set(tmp_path, name="textures", list_name="test_textures", layout="texture/<class>/*.jpg")
 
 
+def test_openood_id_split_reads_val_through_its_list_and_refuses_a_missing_file(tmp_path):
+    listed = image_list("val_imagenet")
+    for path, label in listed:  # val/<wnid>/<file>, the labels OpenOOD's list gives
+        target = tmp_path / "val" / imagenet_wnids()[label] / path.rpartition("/")[2]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+    write_image(tmp_path / "val" / imagenet_wnids()[0] / "ILSVRC2012_val_00000293.JPEG", np.random.default_rng(0))
+    source = read_openood_imagenet(tmp_path, name="openood-imagenet-val", list_name="val_imagenet")
+    assert len(source) == 5000 and "ILSVRC2012_val_00000293.JPEG" not in set(source.sample_ids)  # a test image
+    assert sorted(source.labels.tolist()) == sorted(label for _, label in listed)
+    first = listed[0][0].rpartition("/")[2]
+    next((tmp_path / "val").rglob(first)).unlink()
+    with pytest.raises(DamagedDataError, match="1 of the 5000 images of OpenOOD's val_imagenet list are not in"):
+        read_openood_imagenet(tmp_path, name="openood-imagenet-val", list_name="val_imagenet")
+
+
 def test_an_empty_ood_set_is_one_line(tmp_path):
     with pytest.raises(DamagedDataError, match=r"ninco: .* is empty \(an empty OOD set\)") as error:
         read_openood_set(tmp_path, name="ninco", list_name="test_ninco", layout="ninco/<class>/<file>")
@@ -223,6 +242,14 @@ def test_records_equal_sample_metrics_and_groups_are_means_of_sets():
     arrays = output.per_sample[("a", "none")]
     assert by_key[("a", "energy_auroc")].value == pytest.approx(
         sk.roc_auc_score(arrays["is_ood"], -arrays["score_energy"]), abs=1e-12)
+
+
+def test_a_knn_bank_smaller_than_k_leaves_knn_out_with_a_notice():
+    run = synthetic_run(np.random.default_rng(3), {"id-val": 8, "id-test": 20, "a": 10})
+    output = configured(near="a", far="", knn_k="50").evaluate("m", run, seed=0)
+    metrics = {r.metric for r in output.records}
+    assert "msp_auroc" in metrics and not any(m.startswith("knn_") for m in metrics)
+    assert any("KNN left out: K = 50" in n.message for n in output.notices)
 
 
 def test_an_ood_set_sharing_images_with_the_id_set_is_refused_with_the_count():
