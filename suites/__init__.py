@@ -15,6 +15,7 @@ SUITES.register("cka", "suites.cka.suite:CkaSuite")
 SUITES.register("adversarial", "suites.adversarial.suite:AdversarialSuite")
 SUITES.register("human_ood", "suites.human_ood.suite:HumanOodSuite")
 SUITES.register("finetune", "suites.finetune.suite:FinetuneSuite")
+SUITES.register("ood", "suites.ood.suite:OodSuite")
 
 
 def get_suite(name: str) -> Suite:

@@ -27,7 +27,7 @@ def compare(
     out: Path = typer.Option(Path("audit-out/compare"), "--out", "-o", help="output folder for compare.html"),
     resamples: int = typer.Option(1000, "--resamples", help="paired-bootstrap resamples"),
     seed: int = typer.Option(0, "--seed", help="seed of the paired bootstrap"),
-    with_: list[str] = typer.Option([], "--with", help="published rows to add: testbed (the robustness testbed's models), beyond-inet (the paper's four models); repeatable or comma-separated"),
+    with_: list[str] = typer.Option([], "--with", help="published rows to add: testbed (the robustness testbed's models), beyond-inet (the paper's four models), openood (OpenOOD v1.5's ImageNet-1K leaderboard); repeatable or comma-separated"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an --out folder holding an audit run's results"),
 ) -> None:
     """Compare runs: models as columns, overlaid plots, paired tests on shared samples; for many

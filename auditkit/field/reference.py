@@ -9,6 +9,7 @@ audited runs but never pairs it in a test.
 - ``beyond-inet``: the paper's four models (Vishniakov et al. 2024) with every number
   docs/protocols.md gives for them, each record's source naming its table or figure, plus
   open_clip's published zero-shot results for the two CLIP models as their own rows.
+- ``openood``: OpenOOD v1.5's ImageNet-1K leaderboard (near / far AUROC), ``auditkit/field/openood.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auditkit.errors import AuditError
+from auditkit.field.openood import openood_rows
 from auditkit.field.testbed import COMMIT, SOURCE, load_testbed_models
 from auditkit.records import ALL, MetricRecord, Notice, RunResults
 
-COLLECTIONS = ("testbed", "beyond-inet")
+COLLECTIONS = ("testbed", "beyond-inet", "openood")
 PAPER = "Vishniakov, Shen, Liu 2024, ConvNet vs Transformer, Supervised vs CLIP: Beyond ImageNet Accuracy"
 PAPER_MODELS = ("vit_b_sup", "convnext_b_sup", "vit_b_clip", "convnext_b_clip")
 
@@ -141,4 +143,6 @@ def reference_rows(collection: str) -> list[RunResults]:
         return testbed_rows()
     if collection == "beyond-inet":
         return beyond_inet_rows()
+    if collection == "openood":
+        return openood_rows()
     raise AuditError(f"unknown reference collection {collection!r}; use {' or '.join(COLLECTIONS)}")

@@ -96,4 +96,4 @@ def test_unknown_collection_is_one_line(many_runs, capsys):
         main(["compare", str(many_runs / "runs" / "r00"), "--with", "testbd", "--out", str(many_runs / "x")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        "audit: error: --with 'testbd': use testbed or beyond-inet (did you mean 'testbed'?)")
+        "audit: error: --with 'testbd': use testbed or beyond-inet or openood (did you mean 'testbed'?)")

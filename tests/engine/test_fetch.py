@@ -303,7 +303,7 @@ def test_the_cli_fetches_refuses_imagenet_and_lists_what_can_be_fetched(server, 
     listing = capsys.readouterr().out
     row = next(line for line in listing.splitlines() if line.startswith("imagenet-r "))
     assert "found, 6 images" in row and "audit fetch imagenet-r |" in row  # | wds/imagenet-r, folded
-    assert re.search(r"^imagenet-o .*not found; no reader yet", listing, re.M)
+    assert re.search(r"^wds/imagenet-o .*not found; no reader yet", listing, re.M)  # an archive filling no dataset
 
 
 def test_the_table_is_well_formed() -> None:

@@ -49,7 +49,10 @@ def every_suite(tmp_path_factory) -> Path:
           "--reference-model", f"python:{root / 'tiny.py'}:make",
           "--data-root", str(root / "data"), "--data", f"imagenet-val={root / 'val'}", "--data", f"pug-imagenet={pug}",
           "--data", f"cue-conflict={stimuli}", "--out", str(out), "--cache", str(root / "cache"),
-          "--no-progress", "--workers", "0", "--batch-size", "256"])
+          "--no-progress", "--workers", "0", "--batch-size", "256",
+          # ood: OpenOOD's sets are absent here; ID fit / scored sets and an OOD set from the fixtures
+          "--option", "ood.id_val=imagenet-val", "--option", "ood.id_test=pug-imagenet", "--option", "ood.near=",
+          "--option", "ood.far=cue-conflict", "--option", "ood.knn_k=5"])
     return out
 
 
