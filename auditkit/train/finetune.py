@@ -13,10 +13,12 @@ The folder holds:
 - ``train.log``: one line per epoch (epoch, step, losses, val accuracy, images/s, time left).
 
 Determinism (CPU): the batches of epoch ``e`` are a permutation seeded by (seed, e); each image's
-augmentation is seeded by (seed, e, position) (``augment.SeededImages``); dropout draws from the
-global generator, reseeded by (seed, e, rank) at the start of every epoch. Nothing random is
-carried from one epoch to the next outside ``state.pt``, so a resumed run continues bit-identical
-to an uninterrupted one.
+augmentation and its dropout mask before the head are seeded by (seed, e, position)
+(``augment.SeededImages``, ``Loop._dropout``), so they are the same whichever process holds the
+image. Randomness inside a backbone (a ViT's stochastic depth) draws from torch's generator,
+reseeded by (seed, e, rank) at the start of every epoch. Nothing random is carried from one
+epoch to the next outside ``state.pt``, so a resumed run continues bit-identical to an
+uninterrupted one.
 
 Under torchrun each rank takes an equal share of every global batch (``batch_size`` stays the
 global batch) and the ranks' gradients are averaged (all-reduce, the mean DistributedDataParallel
@@ -329,9 +331,10 @@ class Loop:
         mine = [batch[ranks.rank::ranks.world] for batch in batches]
         loader = torch.utils.data.DataLoader(self.train_images, batch_sampler=mine, num_workers=job.workers,
                                              pin_memory=self.device.type == "cuda")
-        torch.manual_seed(sample_seed(job.condition.seed, self.epoch, "dropout", ranks.rank))
+        # randomness inside a backbone (stochastic depth) draws from each rank's own generator
+        torch.manual_seed(sample_seed(job.condition.seed, self.epoch, "backbone", ranks.rank))
         total, seen = 0.0, 0
-        for images, labels, _ in loader:
+        for images, labels, positions in loader:
             frozen = self._set_learning_rates()
             network.train()
             if frozen:  # the backbone as it is: no gradient, BatchNorm statistics unchanged
@@ -341,7 +344,8 @@ class Loop:
             with _autocast(self.device):
                 with torch.no_grad() if frozen else contextlib.nullcontext():
                     features = network.backbone(images)
-                logits = network.head(network.dropout(features.reshape(len(images), -1)))
+                features = features.reshape(len(images), -1)
+                logits = network.head(self._dropout(features, positions))
                 loss = self.loss(logits.float(), labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -355,6 +359,19 @@ class Loop:
             self.stopped = f"{recipe.max_steps} steps"
         train_loss = ranks_mean(ranks, total, seen)
         return train_loss, ranks.total(seen)
+
+    def _dropout(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The head's dropout, its mask drawn per image from (seed, epoch, position): the same
+        masks whichever rank holds the image, so N processes train what one does."""
+        rate = self.recipe.head_dropout
+        if not rate:
+            return features
+        masks = []
+        for position in positions.tolist():
+            generator = torch.Generator().manual_seed(sample_seed(self.job.condition.seed, self.epoch, position, "dropout"))
+            masks.append(torch.rand(features.shape[1], generator=generator) >= rate)
+        keep = torch.stack(masks).to(features.device)
+        return features * keep / (1 - rate)
 
     def _in_warmup(self) -> bool:
         return self.step < self.recipe.warmup_steps

@@ -11,8 +11,10 @@ from auditkit.plotstyle import COLOURS as PALETTE  # Okabe-Ito, colour-blind-saf
 from auditkit.plotstyle import subplots
 
 
-def training_curves(model: str, dataset: str, histories: dict[str, list[dict[str, Any]]]) -> Figure:
-    """Per repeat: train loss (solid) and val loss (dashed) per epoch, and val top-1."""
+def training_curves(model: str, dataset: str, histories: dict[str, list[dict[str, Any]]],
+                    scored: dict[str, int] | None = None) -> Figure:
+    """Per repeat: train loss (solid) and val loss (dashed) per epoch, and val top-1; the
+    epoch whose weights are scored is marked with a dotted line."""
     figure, (losses, accuracy) = subplots(1, 2, figsize=(7.6, 3.2))
     for k, (condition, history) in enumerate(sorted(histories.items())):
         colour = PALETTE[k % len(PALETTE)]
@@ -24,6 +26,9 @@ def training_curves(model: str, dataset: str, histories: dict[str, list[dict[str
             losses.plot([v[0] for v in val], [v[1] for v in val], color=colour, linestyle="--", label=f"{label} val")
             accuracy.plot([v[0] for v in val], [100 * v[2] for v in val], color=colour, marker="o", markersize=3,
                           label=label)
+        if scored and condition in scored:
+            for axis in (losses, accuracy):
+                axis.axvline(scored[condition], color=colour, linestyle=":", linewidth=1)
     losses.set_xlabel("epoch")
     losses.set_ylabel("loss")
     losses.legend(fontsize=7, frameon=False)
@@ -53,9 +58,9 @@ def probe_vs_finetune(model: str, summary: dict[str, dict[str, float]]) -> Figur
             if np.isfinite(value):
                 axis.text(x, value + 1.5, f"{value:.1f}", ha="center", fontsize=8)
     axis.set_xticks(positions, names)
-    axis.set_ylim(0, 115)
+    axis.set_ylim(0, 125)
     axis.set_ylabel("top-1 on the test split (%)")
     axis.set_title(f"{model}: fine-tuning vs linear probe", fontsize=10)
-    axis.legend(fontsize=8, frameon=False, loc="upper right", ncol=2)
+    axis.legend(fontsize=8, frameon=False, loc="upper left", ncol=2)
     figure.tight_layout()
     return figure

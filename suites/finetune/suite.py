@@ -140,7 +140,7 @@ class FinetuneSuite(Suite):
             notes = next((p.training or {} for p in runs.values() if p.training), {}).get("notes", [])
             for note in notes:
                 output.notices.append(Notice(self.name, dataset, note))
-            curves = {}
+            curves, scored = {}, {}
             for fraction in sorted({c.fraction for c in runs}):
                 repeats = {c: p for c, p in runs.items() if c.fraction == fraction}
                 top1 = self._repeats(model, dataset, repeats, seed, output)
@@ -161,10 +161,11 @@ class FinetuneSuite(Suite):
                 if fraction == 1.0:
                     summary[dataset] = {"finetune": float(values.mean()), **({"probe": probe} if probe is not None else {})}
                 curves.update({str(c): p.training["history"] for c, p in repeats.items() if p.training})
+                scored.update({str(c): p.training["scored_epoch"] for c, p in repeats.items() if p.training})
             if curves:
-                output.figures.append(SuiteFigure(dataset, "training", training_curves(model, dataset, curves),
+                output.figures.append(SuiteFigure(dataset, "training", training_curves(model, dataset, curves, scored),
                                                   "Training of each repeat: train and val loss (left), val top-1 "
-                                                  "(right) per epoch; the scored epoch is marked."))
+                                                  "(right) per epoch; dotted: the epoch whose weights are scored."))
         if summary:
             output.figures.append(SuiteFigure("all-tasks", "finetune_vs_probe", probe_vs_finetune(model, summary),
                                               "Top-1 of the fine-tuned copy (mean of the repeats) and of the linear "
