@@ -53,7 +53,25 @@ OUTPUTS = {
     "logits": "the 1000 ImageNet logits (or the zero-shot head's)",
     "features": "the penultimate / pooled embedding (CLIP: the image embedding), ModelAdapter.features",
     "layers": "globally pooled outputs of the model's stages or blocks, ModelAdapter.layer_features",
+    "dense_features": "spatial feature maps (NCHW) at a stated stride, ModelAdapter.dense_features; "
+                      "dense_features[/last4][/cls]: the last four blocks, the class token concatenated",
 }
+
+
+@dataclass(frozen=True)
+class DenseFeatures:
+    """Output ``dense_features``: one (C, H, W) map per sample, stored flattened as rows
+    (the store holds float32 rows), with the map's shape and stride kept beside the entry."""
+
+    output: str  # the request output that gave them, e.g. "dense_features/cls"
+    values: np.ndarray  # (n, C * H * W) float32, memory-mapped
+    shape: tuple[int, int, int]  # (C, H, W)
+    stride: float  # input pixels per feature position
+    entry: Path  # the store entry's folder: heads trained on these features are kept beside them
+
+    def maps(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        """(len(rows), C, H, W) float32 maps of the given sample rows."""
+        return np.asarray(self.values[np.asarray(rows)], dtype=np.float32).reshape(-1, *self.shape)
 
 
 @dataclass(frozen=True)
@@ -94,14 +112,17 @@ class Predictions:
     top1_probability: np.ndarray | None = None  # (n,) their recorded softmax probability
     features: np.ndarray | None = None  # (n, d) output "features"
     layers: dict[str, np.ndarray] | None = None  # output "layers": name -> (n, d_layer), in depth order
+    dense: DenseFeatures | None = None  # output "dense_features"
     model_name: str = ""  # the model that answered (the reference model's name for "reference")
 
     @property
     def answered(self) -> tuple[str, ...]:
         """Which answers these predictions hold: ``logits``, ``top1`` (recorded classes),
-        ``decisions``, ``features``, ``layers`` (what ``Suite.accepts`` is matched against)."""
+        ``decisions``, ``features``, ``layers``, ``dense_features[...]`` (what ``Suite.accepts``
+        is matched against)."""
         held = {"logits": self.logits, "top1": self.top1, "decisions": self.decisions,
-                "features": self.features, "layers": self.layers}
+                "features": self.features, "layers": self.layers,
+                self.dense.output if self.dense is not None else "dense_features": self.dense}
         return tuple(name for name, value in held.items() if value is not None)
 
     @property
