@@ -239,14 +239,16 @@ class SuiteOption:
     An option that changes what the model is asked (not only how answers are scored) does so
     through the suite's ``requests`` (a condition, an output): those are the prediction store's
     key, so the store keeps one entry per value and never serves one value's answers to another.
-    No option today changes predictions (``er_scale`` and ``er_baseline`` only change how
-    robustness scores the same answers)."""
+    Such an option is declared ``asks=True`` (the dense suite's ``resolution``, ``blocks``,
+    ``class_token``); the others (``er_scale``, ``er_baseline``) only change how the same answers
+    are scored, and a test checks that they leave the requests as they are."""
 
     name: str
     type: type = str  # one of OPTION_TYPES
     choices: tuple[object, ...] = ()  # allowed values (empty: any value of the type)
     default: object = None  # None: unset (the suite then does without it)
     help: str = ""
+    asks: bool = False  # True: changes what the model is asked (the requests, hence the store key)
 
     def __post_init__(self) -> None:
         if self.type not in OPTION_TYPES:

@@ -18,3 +18,4 @@ SUITES.register("human_ood", "suites.human_ood.suite:HumanOodSuite")
 
 def get_suite(name: str) -> Suite:
     return SUITES.get(name)()
+SUITES.register("dense", "suites.dense.suite:DenseSuite")
