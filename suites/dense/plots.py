@@ -36,7 +36,7 @@ def class_iou_bars(model: str, dataset: str, arrays: Mapping[str, np.ndarray], c
     order = [k for k in np.argsort(-np.nan_to_num(first, nan=-1.0)) if np.isfinite(first[k])]
     if len(order) > MAX_BARS:
         order = order[: MAX_BARS // 2] + order[-MAX_BARS // 2:]
-    figure, axis = subplots(figsize=(6.4, 0.9 + 0.18 * len(order) * max(1, len(heads) / 1.5)))
+    figure, axis = subplots(figsize=(6.4, 1.4 + 0.18 * len(order) * max(1, len(heads) / 1.5)))
     height = 0.8 / len(heads)
     for h, head in enumerate(heads):
         positions = np.arange(len(order)) + h * height
@@ -70,6 +70,7 @@ def examples_figure(model: str, dataset: str, task: str, source: DatasetSource, 
     columns = 2 + len(heads)
     figure, axes = subplots(len(rows), columns, figsize=(2.0 * columns, 1.7 * len(rows) + 0.4), squeeze=False)
     colours = class_colours()
+    deepest = max((float(t[t > 0].max()) for t in truths if task == "depth" and (t > 0).any()), default=DEPTH_RANGE[1])
     for r, (row, truth) in enumerate(zip(rows, truths)):
         panels = [("image", _image(source, int(row))), ("ground truth", truth)]
         panels += [(f"{head} head", answers[f"{task}/{head}"][r]) for head in heads]
@@ -80,7 +81,7 @@ def examples_figure(model: str, dataset: str, task: str, source: DatasetSource, 
             elif task == "segmentation":
                 axis.imshow(panel, cmap=colours, vmin=0, vmax=255, interpolation="nearest")
             else:
-                shown = axis.imshow(np.where(panel > 0, panel, np.nan), cmap="viridis", vmin=0, vmax=DEPTH_RANGE[1] / 2)
+                shown = axis.imshow(np.where(panel > 0, panel, np.nan), cmap="viridis", vmin=0, vmax=deepest)
             axis.set_xticks([])
             axis.set_yticks([])
             if r == 0:
