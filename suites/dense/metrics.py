@@ -100,3 +100,26 @@ def depth_errors(prediction: np.ndarray, truth: np.ndarray, depth_range: tuple[f
         "delta2": float(np.mean(ratio < 1.25 ** 2)),
         "delta3": float(np.mean(ratio < 1.25 ** 3)),
     }
+
+
+class DepthProfile:
+    """RMSE (m) of valid pixels (as ``depth_errors`` counts them) pooled per bin of true depth,
+    accumulated one image at a time: the "error vs depth" figure."""
+
+    def __init__(self, edges: np.ndarray, depth_range: tuple[float, float] = DEPTH_RANGE) -> None:
+        self.edges, self.depth_range = edges, depth_range
+        self.squared = np.zeros(len(edges) - 1)
+        self.counts = np.zeros(len(edges) - 1)
+
+    def add(self, prediction: np.ndarray, truth: np.ndarray) -> None:
+        low, high = self.depth_range
+        valid = (truth > low) & (truth < high) & eigen_mask(truth.shape)
+        g, p = truth[valid].astype(np.float64), np.clip(prediction[valid].astype(np.float64), low, high)
+        index = np.clip(np.digitize(g, self.edges) - 1, 0, len(self.counts) - 1)
+        self.squared += np.bincount(index, (p - g) ** 2, minlength=len(self.counts))
+        self.counts += np.bincount(index, minlength=len(self.counts))
+
+    def rmse(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per bin: the RMSE (NaN for an empty bin) and its pixel count."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(self.squared / self.counts), self.counts

@@ -57,7 +57,9 @@ from auditkit.records import ALL, MetricRecord, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import DenseFeatures, Metric, PredictionRequest, Predictions, Suite, SuiteOption, SuiteOutput
 from suites.dense.heads import DEPTH_BINS, HEADS_FOLDER, HeadSpec, predict_map, train_head
-from suites.dense.metrics import DEPTH_METRICS, DEPTH_RANGE, class_iou, depth_errors, image_counts, segmentation_scores
+from suites.dense.metrics import (
+    DEPTH_METRICS, DEPTH_RANGE, DepthProfile, class_iou, depth_errors, image_counts, segmentation_scores,
+)
 
 HEADS = ("linear", "decoder")
 SEGMENTATION_METRICS = ("miou", "pixel_accuracy", "mean_accuracy")
@@ -180,33 +182,40 @@ class DenseSuite(Suite):
             with TargetReader(source) as reader:
                 for task in labels.tasks:
                     read = reader.segmentation if task == "segmentation" else reader.depth
-                    truths = [read(source.samples[int(row)]) for row in val]
+                    examples = [read(source.samples[int(row)]) for row in val[:EXAMPLES_SHOWN]]
                     profiles = {}
                     for head in self._heads():
                         spec = self._spec(head, task, dense, labels, seed)
                         trained, _ = train_head(spec, dense.maps, train, lambda row: read(source.samples[row]),
                                                 IGNORE_INDEX, dense.entry / HEADS_FOLDER, targets_key(source, labels, train))
-                        answers = [predict_map(trained, spec, dense.maps([int(row)])[0], truth.shape)
-                                   for row, truth in zip(val, truths)]
-                        shown[f"{task}/{head}"] = answers[:EXAMPLES_SHOWN]
+                        # one val image at a time: ADE20K's 2,000 label maps and answers would not fit at once
+                        per_image, profile, shown[f"{task}/{head}"] = [], DepthProfile(DEPTH_PROFILE_EDGES), []
+                        for k, row in enumerate(val):
+                            truth = read(source.samples[int(row)])
+                            answer = predict_map(trained, spec, dense.maps([int(row)])[0], truth.shape)
+                            if k < EXAMPLES_SHOWN:
+                                shown[f"{task}/{head}"].append(answer)
+                            if task == "segmentation":
+                                per_image.append(image_counts(answer, truth, len(labels.classes)))
+                            else:
+                                per_image.append(depth_errors(answer, truth))
+                                profile.add(answer, truth)
                         if task == "segmentation":
-                            counts = [image_counts(a, t, len(labels.classes)) for a, t in zip(answers, truths)]
                             for k, name in enumerate(COUNTS):
-                                arrays[f"{head}_{name}"] = np.stack([c[k] for c in counts])
+                                arrays[f"{head}_{name}"] = np.stack([c[k] for c in per_image])
                             output.records += self._segmentation_records(model, dataset, request, head, arrays,
                                                                          labels, seed)
                         else:
-                            errors = [depth_errors(a, t) for a, t in zip(answers, truths)]
                             for metric in DEPTH_METRICS:
-                                arrays[f"{head}_{metric}"] = np.array([e[metric] for e in errors])
+                                arrays[f"{head}_{metric}"] = np.array([e[metric] for e in per_image])
                             output.records += self._depth_records(model, dataset, request, head, arrays, seed)
-                            profiles[head] = depth_profile(answers, truths)
+                            profiles[head] = profile.rmse()
                     if task == "segmentation":
                         output.figures.append(class_iou_bars(model, dataset, arrays, labels.classes, self._heads()))
                     else:
                         output.figures.append(depth_error_profile(model, dataset, profiles, DEPTH_PROFILE_EDGES))
                     output.figures.append(examples_figure(model, dataset, task, source, val[:EXAMPLES_SHOWN],
-                                                          truths[:EXAMPLES_SHOWN], shown))
+                                                          examples, shown))
             output.add_samples(prediction, arrays, rows=val)
             output.header[dataset] = {"features": {"output": dense.output, "shape": list(dense.shape),
                                                    "stride": dense.stride}, "train_images": int(len(train)),
@@ -261,22 +270,3 @@ def targets_key(source: DatasetSource, labels: DenseLabels, train: np.ndarray) -
             sample = source.samples[int(row)]
             digest.update(f"{sample.sample_id}\t{Path(sample.attribute('target')).stat().st_size}\n".encode())
     return digest.hexdigest()
-
-
-def depth_profile(answers: list[np.ndarray], truths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """RMSE (m) of valid pixels pooled per ground-truth depth bin (``DEPTH_PROFILE_EDGES``) and
-    each bin's pixel count: the "error vs depth" figure."""
-    from suites.dense.metrics import eigen_mask
-
-    squared = np.zeros(len(DEPTH_PROFILE_EDGES) - 1)
-    counts = np.zeros(len(DEPTH_PROFILE_EDGES) - 1)
-    low, high = DEPTH_RANGE
-    for answer, truth in zip(answers, truths):
-        valid = (truth > low) & (truth < high) & eigen_mask(truth.shape)
-        g, p = truth[valid], np.clip(answer[valid], low, high)
-        index = np.clip(np.digitize(g, DEPTH_PROFILE_EDGES) - 1, 0, len(counts) - 1)
-        squared += np.bincount(index, (p - g) ** 2, minlength=len(counts))
-        counts += np.bincount(index, minlength=len(counts))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(squared / counts), counts
-

@@ -24,7 +24,7 @@ from auditkit.store import PredictionStore
 from auditkit.suite import PredictionRequest
 from suites.dense import heads as dense_heads
 from suites.dense.metrics import (
-    class_iou, confusion_matrix, depth_errors, image_counts, segmentation_scores,
+    DepthProfile, class_iou, confusion_matrix, depth_errors, image_counts, segmentation_scores,
 )
 from suites.dense.suite import DenseSuite
 from tests.suites.test_dense_layouts import write_nyu, write_voc2012
@@ -83,6 +83,10 @@ def test_hand_worked_depth_errors():
     full = np.full((480, 640), 2.0)
     full[:45] = 100.0  # outside the Eigen crop (and beyond 10 m): not scored
     assert depth_errors(np.full((480, 640), 2.0), np.where(full > 50, 3.0, full))["rmse"] == 0.0
+    profile = DepthProfile(np.arange(0.0, 11.0, 1.0))
+    profile.add(prediction, truth)  # errors 0 at 1 m, 0.5 at 2 m, 2 at 4 m; the 0 m pixel not scored
+    rmse, counts = profile.rmse()
+    assert list(counts[:5]) == [0, 1, 1, 0, 1] and rmse[1] == 0 and rmse[2] == 0.5 and rmse[4] == 2.0
 
 
 # ------------------------------------------------------------------ fixtures and models
