@@ -53,6 +53,7 @@ from auditkit.adapters.base import DenseSpec
 from auditkit.conditions import Squash
 from auditkit.data.dense_targets import IGNORE_INDEX, NYU_MAT, DenseLabels, TargetReader, dense_labels, split_of
 from auditkit.data.source import DatasetSource
+from auditkit.errors import AuditError
 from auditkit.records import ALL, MetricRecord, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import DenseFeatures, Metric, PredictionRequest, Predictions, Suite, SuiteOption, SuiteOutput
@@ -136,6 +137,12 @@ class DenseSuite(Suite):
         return record.subset == ALL and record.metric in ("miou", "rmse")
 
     def requests(self) -> list[PredictionRequest]:
+        """One request per dataset; the plan asks before anything runs, so bad numbers stop it here."""
+        for name in ("iterations", "batch_size"):
+            if int(self.setting(name)) < 1:  # type: ignore[call-overload]
+                raise AuditError(f"--option dense.{name}={self.setting(name)}: give a positive whole number")
+        if not float(self.setting("learning_rate")) > 0:  # type: ignore[arg-type]
+            raise AuditError(f"--option dense.learning_rate={self.setting('learning_rate')}: give a positive number")
         spec = DenseSpec(str(self.setting("blocks")), bool(self.setting("class_token")))
         condition = Squash(int(self.setting("resolution")))  # type: ignore[arg-type]
         return [PredictionRequest(dataset, condition, spec.output) for dataset in self.datasets]

@@ -232,6 +232,21 @@ def test_a_rerun_of_the_suite_trains_nothing(voc, tmp_path, monkeypatch):
     assert [r.value for r in first.records] == [r.value for r in again.records]
 
 
+def test_bad_training_options_are_one_line():
+    from auditkit.errors import AuditError
+
+    for setting, words in (({"iterations": 0}, "dense.iterations=0"), ({"batch_size": -1}, "dense.batch_size=-1"),
+                           ({"learning_rate": 0.0}, "dense.learning_rate=0.0")):
+        suite = DenseSuite()
+        suite.configure(setting)
+        with pytest.raises(AuditError, match=words):
+            suite.requests()
+    suite = DenseSuite()
+    suite.configure({"resolution": 0})
+    with pytest.raises(AuditError, match="positive number of pixels"):
+        suite.requests()
+
+
 def _depth_scene(rng: np.random.Generator, base: float, size: tuple[int, int] = (32, 48)) -> tuple[np.ndarray, np.ndarray]:
     """A grey ramp whose level is linear in depth (1 .. 9 m) around ``base`` m: a gentle slope, so
     upsampling features of 8 x 8 cells loses almost nothing (a step would be smoothed at every edge)."""
