@@ -226,6 +226,19 @@ class DenseSpec:
         return spec
 
 
+def dense_features_of(adapter: ModelAdapter, images: torch.Tensor, spec: DenseSpec) -> torch.Tensor:
+    """``adapter.dense_features`` for ``spec``, checked to be (batch, C, H, W). A user's adapter
+    may define ``dense_features(images)`` alone: it gives the default spec (the last block)."""
+    import inspect
+
+    if len(inspect.signature(adapter.dense_features).parameters) < 2:
+        if spec != DenseSpec():
+            raise UnsupportedOutput(f"{adapter.name}.dense_features(images) gives one map; {spec.output} asks for "
+                                    "more (accept a DenseSpec as its second argument)")
+        return checked_dense(adapter.dense_features(images), adapter.name)  # type: ignore[call-arg]
+    return checked_dense(adapter.dense_features(images, spec), adapter.name)
+
+
 def checked_dense(features: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(features, torch.Tensor) or features.ndim != 4:
         shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from auditkit.adapters.base import DenseSpec, ModelAdapter
+from auditkit.adapters.base import DenseSpec, ModelAdapter, dense_features_of
 from auditkit.adapters.facts import ModelFacts, counted, model_facts
 from auditkit.conditions import Condition, Plain
 from auditkit.data.source import DatasetSource, ImageDataset, collate
@@ -206,7 +206,7 @@ class ForwardPasses:
 
             def dense_maps(images: torch.Tensor, positions: list[int]) -> torch.Tensor:
                 nonlocal kept_shape
-                maps = adapter.dense_features(images, dense)
+                maps = dense_features_of(adapter, images, dense)
                 if not kept_shape:  # stride in 1/1000 pixel: the layout holds integers
                     entry.keep_layout([("channels", maps.shape[1]), ("height", maps.shape[2]), ("width", maps.shape[3]),
                                        ("stride", round(1000 * images.shape[-1] / maps.shape[3]))])

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from auditkit.adapters.base import ClassifierAdapter, DenseSpec, UnsupportedOutput
+from auditkit.adapters.base import ClassifierAdapter, DenseSpec, ModelAdapter, UnsupportedOutput
 from auditkit.adapters.preprocess import PreprocessConfig
 from auditkit.conditions import Squash, parse
 from auditkit.data.source import DatasetSource, Sample
@@ -143,3 +143,29 @@ def test_a_model_without_dense_features_is_unavailable_with_the_reason(tmp_path)
                      PredictionStore(tmp_path / "cache" / "store"), ForwardLog())
     answer = live.answer(PredictionRequest("dense-test", Squash(32), "dense_features"), _source(tmp_path))
     assert isinstance(answer, Unavailable) and "dense_features(images)" in answer.reason
+
+
+class OwnAdapter(ModelAdapter):
+    """A user's adapter that gives dense features with the one-argument signature."""
+
+    name = "own"
+    preprocess = PREPROCESS
+
+    def logits(self, images):
+        return torch.zeros(len(images), 1000)
+
+    def identity(self):
+        return {"kind": "own"}
+
+    def dense_features(self, images):
+        return images[:, :2, ::4, ::4]
+
+
+def test_a_users_adapter_with_dense_features_of_images_alone(tmp_path):
+    config = RunConfig(suites=(), out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", data_root=tmp_path,
+                       workers=0, progress=False, batch_size=2)
+    passes = ForwardPasses(OwnAdapter(), PredictionStore(tmp_path / "cache" / "store"), config, ForwardLog())
+    dense = passes.predict(_source(tmp_path), Squash(64), "dense_features").dense  # its native size
+    assert dense.shape == (2, 16, 16) and dense.stride == 4.0
+    with pytest.raises(UnsupportedOutput, match="accept a DenseSpec"):
+        passes.predict(_source(tmp_path), Squash(64), "dense_features/last4")
