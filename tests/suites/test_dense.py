@@ -256,6 +256,7 @@ def _depth_scene(rng: np.random.Generator, base: float, size: tuple[int, int] = 
     return (255 * np.repeat(level[..., None], 3, 2)).round().astype(np.uint8), depth.astype(np.float32)
 
 
+@pytest.mark.slow  # two heads of 300 + 100 iterations: about 30 s on 2 shared cores
 def test_depth_linear_in_a_feature_is_learned_and_segmentation_runs_beside_it(tmp_path):
     pytest.importorskip("h5py")
     rng = np.random.default_rng(1)
