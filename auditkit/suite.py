@@ -53,7 +53,25 @@ OUTPUTS = {
     "logits": "the 1000 ImageNet logits (or the zero-shot head's)",
     "features": "the penultimate / pooled embedding (CLIP: the image embedding), ModelAdapter.features",
     "layers": "globally pooled outputs of the model's stages or blocks, ModelAdapter.layer_features",
+    "dense_features": "spatial feature maps (NCHW) at a stated stride, ModelAdapter.dense_features; "
+                      "dense_features[/last4][/cls]: the last four blocks, the class token concatenated",
 }
+
+
+@dataclass(frozen=True)
+class DenseFeatures:
+    """Output ``dense_features``: one (C, H, W) map per sample, stored flattened as rows
+    (the store holds float32 rows), with the map's shape and stride kept beside the entry."""
+
+    output: str  # the request output that gave them, e.g. "dense_features/cls"
+    values: np.ndarray  # (n, C * H * W) float32, memory-mapped
+    shape: tuple[int, int, int]  # (C, H, W)
+    stride: float  # input pixels per feature position
+    entry: Path  # the store entry's folder: heads trained on these features are kept beside them
+
+    def maps(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        """(len(rows), C, H, W) float32 maps of the given sample rows."""
+        return np.asarray(self.values[np.asarray(rows)], dtype=np.float32).reshape(-1, *self.shape)
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ class Predictions:
     top1_probability: np.ndarray | None = None  # (n,) their recorded softmax probability
     features: np.ndarray | None = None  # (n, d) output "features"
     layers: dict[str, np.ndarray] | None = None  # output "layers": name -> (n, d_layer), in depth order
+    dense: DenseFeatures | None = None  # output "dense_features"
     model_name: str = ""  # the model that answered (the reference model's name for "reference")
     # a trained condition's answers (``finetune``): what the training kept besides the weights
     # (recipe, per-epoch history, cost, the model.pt path); rows are the task's test split
@@ -102,9 +121,11 @@ class Predictions:
     @property
     def answered(self) -> tuple[str, ...]:
         """Which answers these predictions hold: ``logits``, ``top1`` (recorded classes),
-        ``decisions``, ``features``, ``layers`` (what ``Suite.accepts`` is matched against)."""
+        ``decisions``, ``features``, ``layers``, ``dense_features[...]`` (what ``Suite.accepts``
+        is matched against)."""
         held = {"logits": self.logits, "top1": self.top1, "decisions": self.decisions,
-                "features": self.features, "layers": self.layers}
+                "features": self.features, "layers": self.layers,
+                self.dense.output if self.dense is not None else "dense_features": self.dense}
         return tuple(name for name, value in held.items() if value is not None)
 
     @property
@@ -222,8 +243,9 @@ class SuiteOption:
     through the suite's ``requests`` (a condition, an output): those are the prediction store's
     key, so the store keeps one entry per value and never serves one value's answers to another.
     Such an option says so (``asks``): the finetune suite's recipe fields change the conditions
-    it requests; ``er_scale`` and ``er_baseline`` only change how robustness scores the same
-    answers."""
+    it requests, the dense suite's ``resolution``, ``blocks`` and ``class_token`` its outputs;
+    ``er_scale`` and ``er_baseline`` only change how robustness scores the same answers, and a
+    test checks that such options leave the requests as they are."""
 
     name: str
     type: type = str  # one of OPTION_TYPES

@@ -20,3 +20,4 @@ SUITES.register("ood", "suites.ood.suite:OodSuite")
 
 def get_suite(name: str) -> Suite:
     return SUITES.get(name)()
+SUITES.register("dense", "suites.dense.suite:DenseSuite")

@@ -62,6 +62,9 @@ TINY_MODEL = textwrap.dedent(
         def forward(self, x):
             return self.fc(self.conv(x).mean((2, 3))) * 3
 
+        def dense_features(self, x):  # the dense suite's features: the conv's map, stride 4
+            return self.conv(x)
+
     def make():
         return Tiny()
     '''

@@ -1,7 +1,8 @@
 """The model adapter: a batch of preprocessed images -> logits over the 1000 ImageNet classes.
 
 The representation suites (linear probe, CKA) also ask for ``features`` (the penultimate / pooled
-embedding) and ``layer_features`` (pooled outputs of the stages or blocks); the adversarial suite
+embedding) and ``layer_features`` (pooled outputs of the stages or blocks), and the dense suite
+``dense_features`` (the spatial feature map, NCHW; ``DenseSpec``); the adversarial suite
 needs ``logits`` to be differentiable with respect to the images (the runner calls it under
 autograd). A subclass that cannot give features raises ``UnsupportedOutput``: the suites that
 need them are then listed as skipped with the reason.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import copy
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterator
 
@@ -62,6 +64,12 @@ class ModelAdapter(abc.ABC):
         to make a model fine-tunable; the base has none."""
         raise UnsupportedOutput(f"{self.name} cannot be fine-tuned: implement ModelAdapter.backbone() "
                                 "(a trainable nn.Module from images to features)")
+
+    def dense_features(self, images: torch.Tensor, spec: "DenseSpec | None" = None) -> torch.Tensor:
+        """(batch, C, H, W) spatial features for dense heads (``DenseSpec``: which blocks, class
+        token). Override to give them; the base has none."""
+        raise UnsupportedOutput(f"{self.name} gives no dense features: implement "
+                                "ModelAdapter.dense_features(images) returning (batch, C, H, W)")
 
     def to(self, device: str | torch.device) -> "ModelAdapter":
         self.device = torch.device(device)
@@ -189,6 +197,111 @@ class ClassifierAdapter(ModelAdapter):
         layers = {name: pooled_over_space(t) for name, t in zip(names, intermediates)}
         layers["penultimate"] = self.module.forward_head(final, pre_logits=True)
         return layers
+
+    def dense_features(self, images: torch.Tensor, spec: "DenseSpec | None" = None) -> torch.Tensor:
+        """timm models: ``forward_intermediates`` (``timm_dense_features``); a user's module
+        may give ``dense_features(images)`` itself (the last block, no class token)."""
+        spec = spec or DenseSpec()
+        x = images.to(self.device, memory_format=torch.channels_last)
+        if hasattr(self.module, "forward_intermediates"):
+            return timm_dense_features(self.module, x, spec, self.name)
+        if hasattr(self.module, "dense_features"):
+            if spec != DenseSpec():
+                raise UnsupportedOutput(f"{self.name}.dense_features gives one map; {spec.output} asks for more")
+            return checked_dense(self.module.dense_features(x), self.name)
+        raise UnsupportedOutput(f"{self.name} has neither timm's forward_intermediates nor dense_features(images); "
+                                "give the module a dense_features(images) returning (batch, C, H, W)")
+
+
+@dataclass(frozen=True)
+class DenseSpec:
+    """Which spatial features a dense head reads (Oquab et al. 2023, DINOv2 section 7.4): the last
+    block (``last``) or the last four concatenated (``last4``, DINOv2's "lin. 4"), with the class
+    token concatenated to every patch token (``class_token``, DINOv2's depth probe). Written as
+    the request output ``dense_features[/last4][/cls]``, which is part of the store key.
+
+        >>> DenseSpec.parse("dense_features/last4/cls")
+        DenseSpec(blocks='last4', class_token=True)
+        >>> DenseSpec(class_token=True).output
+        'dense_features/cls'
+    """
+
+    blocks: str = "last"  # "last" | "last4"
+    class_token: bool = False
+
+    @property
+    def output(self) -> str:
+        return "/".join(["dense_features"] + (["last4"] if self.blocks == "last4" else [])
+                        + (["cls"] if self.class_token else []))
+
+    @property
+    def indices(self) -> int:
+        return 4 if self.blocks == "last4" else 1
+
+    @classmethod
+    def parse(cls, output: str) -> "DenseSpec | None":
+        """The spec an output names; None for another output (``logits``, ``features``)."""
+        head, *rest = output.split("/")
+        if head != "dense_features":
+            return None
+        spec = cls(blocks="last4" if "last4" in rest else "last", class_token="cls" in rest)
+        if spec.output != output:
+            raise ValueError(f"output {output!r} is written dense_features[/last4][/cls]")
+        return spec
+
+
+def dense_features_of(adapter: ModelAdapter, images: torch.Tensor, spec: DenseSpec) -> torch.Tensor:
+    """``adapter.dense_features`` for ``spec``, checked to be (batch, C, H, W). A user's adapter
+    may define ``dense_features(images)`` alone: it gives the default spec (the last block)."""
+    import inspect
+
+    if len(inspect.signature(adapter.dense_features).parameters) < 2:
+        if spec != DenseSpec():
+            raise UnsupportedOutput(f"{adapter.name}.dense_features(images) gives one map; {spec.output} asks for "
+                                    "more (accept a DenseSpec as its second argument)")
+        return checked_dense(adapter.dense_features(images), adapter.name)  # type: ignore[call-arg]
+    return checked_dense(adapter.dense_features(images, spec), adapter.name)
+
+
+def checked_dense(features: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(features, torch.Tensor) or features.ndim != 4:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise UnsupportedOutput(f"{name}.dense_features returned {shape}; it must be a (batch, C, H, W) tensor")
+    return features
+
+
+def timm_dense_features(module: nn.Module, x: torch.Tensor, spec: DenseSpec, name: str) -> torch.Tensor:
+    """The last (or last four) blocks of a timm model as NCHW maps: ConvNet stages as they are,
+    ViT patch tokens (after the final norm, as DINOv2's ``get_intermediate_layers(norm=True)``)
+    reshaped to the patch grid, the class token broadcast over the grid and concatenated when
+    asked. Blocks are concatenated along channels; they must share one grid."""
+    import inspect
+
+    accepted = inspect.signature(module.forward_intermediates).parameters
+    options: dict[str, Any] = {"indices": spec.indices, "intermediates_only": True, "output_fmt": "NCHW"}
+    vit = "return_prefix_tokens" in accepted
+    if vit:
+        options.update(norm=True, return_prefix_tokens=spec.class_token)
+    elif spec.class_token:
+        raise UnsupportedOutput(f"{name} has no class token (a ConvNet); ask for dense_features without /cls")
+    maps = []
+    for block in module.forward_intermediates(x, **options):
+        if vit and spec.class_token:
+            patches, prefix = block
+            if prefix.shape[1] == 0:
+                raise UnsupportedOutput(f"{name} has no class token; ask for dense_features without /cls")
+            token = prefix[:, 0, :, None, None].expand(-1, -1, *patches.shape[2:])
+            block = torch.cat([patches, token], 1)
+        maps.append(block)
+    return concatenated_blocks(maps, name)
+
+
+def concatenated_blocks(maps: list[torch.Tensor], name: str) -> torch.Tensor:
+    grids = {tuple(m.shape[2:]) for m in maps}
+    if len(grids) != 1:
+        raise UnsupportedOutput(f"{name}: its last blocks have grids {sorted(grids)}; dense_features/last4 "
+                                "concatenates blocks of one grid (ViTs): use dense_features")
+    return torch.cat(maps, 1)
 
 
 class PreLogits(nn.Module):

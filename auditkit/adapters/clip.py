@@ -23,7 +23,10 @@ from typing import Any, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from auditkit.adapters.base import ModelAdapter, UnsupportedResolution, pooled_over_space, resized_module
+from auditkit.adapters.base import (
+    DenseSpec, ModelAdapter, UnsupportedOutput, UnsupportedResolution, concatenated_blocks, pooled_over_space,
+    resized_module,
+)
 from auditkit.adapters.preprocess import PreprocessConfig
 from auditkit.adapters.weights import hash_state_dict
 from auditkit.errors import AuditError
@@ -170,6 +173,27 @@ class ZeroShotClipAdapter(ModelAdapter):
         layers = {name: pooled_over_space(t) for name, t in zip(names, intermediates)}
         layers["penultimate"] = output["image_features"]
         return layers
+
+
+    def dense_features(self, images: torch.Tensor, spec: DenseSpec | None = None) -> torch.Tensor:
+        """The image tower's last (four) blocks as NCHW maps through open_clip's
+        ``visual.forward_intermediates`` (ViT patch tokens normalised, reshaped to the grid; timm
+        trunks' stages), the class token concatenated to every position when asked."""
+        spec = spec or DenseSpec()
+        visual = self.model.visual
+        if not hasattr(visual, "forward_intermediates"):
+            raise UnsupportedOutput(f"{self.name}: open_clip's {type(visual).__name__} has no forward_intermediates")
+        output = visual.forward_intermediates(images.to(self.device), indices=spec.indices, normalize_intermediates=True,
+                                              intermediates_only=True, output_fmt="NCHW",
+                                              output_extra_tokens=spec.class_token)
+        maps = list(output["image_intermediates"])
+        if spec.class_token:
+            prefixes = output.get("image_intermediates_prefix")
+            if not prefixes or prefixes[0].shape[1] == 0:
+                raise UnsupportedOutput(f"{self.name} has no class token; ask for dense_features without /cls")
+            maps = [torch.cat([m, p[:, 0, :, None, None].expand(-1, -1, *m.shape[2:])], 1)
+                    for m, p in zip(maps, prefixes)]
+        return concatenated_blocks(maps, self.name)
 
 
 def _prompts_hash(classnames: Sequence[str], templates: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ Grammar (``E`` in 1/255 of the pixel range; numbers written shortest, ``scale/1`
 ``scale/<s>``                   Resize(round(s * resize)) + CenterCrop(input), bilinear
 ``shift/<px>``                  the center-crop window moved px original pixels, black outside
 ``resolution/<r>``              Resize(floor(r / crop_pct)) + CenterCrop(r), the model run at r
+``squash/<r>``                  the whole image resized to (r, r), no crop, the model run at r
 ``corrupt/<name>/<severity>``   ImageNet-C made from val (auditkit.data.corruptions)
 ``fgsm/eps<E>``                 untargeted L-inf FGSM on the resized, cropped pixels
 ``pgd/eps<E>/steps<S>/seed<K>`` untargeted L-inf PGD, S steps of 2.5 E/S, seeded random start
@@ -39,17 +40,18 @@ from auditkit.conditions.base import WILDCARD, Condition, Pattern
 from auditkit.conditions.corruption import Corruption
 from auditkit.conditions.finetune import Finetune
 from auditkit.conditions.plain import Native, Plain
+from auditkit.conditions.squash import Squash
 from auditkit.conditions.views import Resolution, Scale, Shift
 from auditkit.errors import AuditError
 from auditkit.registry import did_you_mean
 
 # kind name -> class, in the order the grammar is shown
 KINDS: dict[str, type[Condition]] = {
-    kind.kind: kind for kind in (Plain, Native, Scale, Shift, Resolution, Corruption, Fgsm, Pgd, Finetune)
+    kind.kind: kind for kind in (Plain, Native, Scale, Shift, Resolution, Squash, Corruption, Fgsm, Pgd, Finetune)
 }
 
-__all__ = ["KINDS", "WILDCARD", "Attack", "Condition", "Corruption", "Fgsm", "Finetune", "Native", "Pattern", "Pgd", "Plain",
-           "Resolution", "Scale", "Shift", "describe", "forms", "matches", "parse", "parse_pattern"]
+__all__ = ["KINDS", "WILDCARD", "Attack", "Condition", "Corruption", "Fgsm", "Finetune", "Native", "Pattern", "Pgd",
+           "Plain", "Resolution", "Scale", "Shift", "Squash", "describe", "forms", "matches", "parse", "parse_pattern"]
 
 
 def forms() -> list[str]:

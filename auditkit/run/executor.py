@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from auditkit.adapters.base import ModelAdapter
+from auditkit.adapters.base import DenseSpec, ModelAdapter, dense_features_of
 from auditkit.adapters.facts import ModelFacts, counted, model_facts
 from auditkit.conditions import Condition, Plain
 from auditkit.data.source import DatasetSource, ImageDataset, collate
@@ -31,7 +31,7 @@ from auditkit.errors import AuditError
 from auditkit.progress import forward_progress
 from auditkit.run.config import RunConfig
 from auditkit.store import PredictionStore, StoreEntry, store_key
-from auditkit.suite import Predictions
+from auditkit.suite import DenseFeatures, Predictions
 
 
 @dataclass
@@ -201,6 +201,12 @@ class ForwardPasses:
             columns = np.split(values, np.cumsum(widths)[:-1], axis=1)
             return Predictions(source=source, condition=text, logits=None, content_sha1=content_sha1,
                                layers=dict(zip(names, columns)), model_name=adapter.name)
+        if DenseSpec.parse(output) is not None:  # rows are flattened (C, H, W) maps; their shape is kept beside
+            shape = dict(entry.layout() or ())  # kept with the first batch, before any shard
+            dense = DenseFeatures(output, values, (shape["channels"], shape["height"], shape["width"]),
+                                  shape["stride"] / 1000, entry.path)
+            return Predictions(source=source, condition=text, logits=None, content_sha1=content_sha1, dense=dense,
+                               model_name=adapter.name)
         return Predictions(source=source, condition=text, logits=values, content_sha1=content_sha1,
                            model_name=adapter.name)
 
@@ -272,6 +278,20 @@ class ForwardPasses:
                 return torch.cat([t.float() for t in named.values()], 1)
 
             return layers
+        dense = DenseSpec.parse(output)
+        if dense is not None:  # NCHW maps flattened to rows, their (C, H, W) and stride kept like the layers' layout
+            kept_shape = entry.layout() is not None
+
+            def dense_maps(images: torch.Tensor, positions: list[int]) -> torch.Tensor:
+                nonlocal kept_shape
+                maps = dense_features_of(adapter, images, dense)
+                if not kept_shape:  # stride in 1/1000 pixel: the layout holds integers
+                    entry.keep_layout([("channels", maps.shape[1]), ("height", maps.shape[2]), ("width", maps.shape[3]),
+                                       ("stride", round(1000 * images.shape[-1] / maps.shape[3]))])
+                    kept_shape = True
+                return maps.float().flatten(1)
+
+            return dense_maps
         return lambda images, positions: adapter.logits(images)
 
     def _count_facts(

@@ -17,8 +17,8 @@ from auditkit import conditions
 from auditkit.adapters import ModelOptions, load_model
 from auditkit.adapters.preprocess import PreprocessConfig, paper_supervised
 from auditkit.conditions import (
-    KINDS, Corruption, Fgsm, Finetune, Native, Pgd, Plain, Resolution, Scale, Shift, describe, matches, parse,
-    parse_pattern,
+    KINDS, Corruption, Fgsm, Finetune, Native, Pgd, Plain, Resolution, Scale, Shift, Squash, describe, matches,
+    parse, parse_pattern,
 )
 from auditkit.data.imagenet import read_imagenet_val
 from auditkit.errors import AuditError
@@ -36,6 +36,7 @@ EXAMPLES = {
     "scale": (Scale(1.25), "scale/1.25"),
     "shift": (Shift(30), "shift/30"),
     "resolution": (Resolution(336), "resolution/336"),
+    "squash": (Squash(512), "squash/512"),
     "corrupt": (Corruption("fog", 3), "corrupt/fog/3"),
     "fgsm": (Fgsm(0.5), "fgsm/eps0.5"),
     "pgd": (Pgd(2.0, 10, 0), "pgd/eps2/steps10/seed0"),
@@ -50,7 +51,7 @@ def test_every_kind_has_an_example_and_a_one_line_description():
         assert kind.description and "\n" not in kind.description
         assert describe(EXAMPLES[name][1]) == kind.description
     assert conditions.forms() == ["none", "native", "scale/<s>", "shift/<px>", "resolution/<r>",
-                                  "corrupt/<name>/<severity>", "fgsm/eps<E>", "pgd/eps<E>/steps<S>/seed<K>",
+                                  "squash/<r>", "corrupt/<name>/<severity>", "fgsm/eps<E>", "pgd/eps<E>/steps<S>/seed<K>",
                                   "finetune/<recipe>/frac<f>/seed<k>"]
 
 

@@ -23,6 +23,7 @@ from auditkit.cli import main
 from auditkit.records import SCHEMA_VERSION, read_results, sample_path_key
 from suites import SUITES, get_suite
 from tests.conftest import SHARED, TINY_MODEL, VAL_CLASSES, require, standard_val_names, write_image
+from tests.suites.test_dense_layouts import write_voc2012
 from tests.suites.test_human_ood import _human_names
 from tests.suites.test_pug import make_release
 
@@ -42,14 +43,18 @@ def every_suite(tmp_path_factory) -> Path:
     for name, _ in _human_names("colour", 4):  # model-vs-human's colour stimuli, as released
         write_image(root / "data" / "model-vs-human" / "colour" / "dnn" / "session-1" / name, rng, (36, 36))
     pug = make_release(root / "pug")
+    voc = write_voc2012(root / "voc", {split: [(rng.integers(0, 255, (16, 20, 3), dtype=np.uint8),
+                                                rng.integers(0, 3, (16, 20), dtype=np.uint8)) for _ in range(3)]
+                                       for split in ("train", "val")})
     (root / "tiny.py").write_text(TINY_MODEL)
     stimuli = require(SHARED / "data" / "cue-conflict", "cue-conflict stimuli")
     out = root / "run"
     main(["run", "--model", f"python:{root / 'tiny.py'}:make", "--suites", ",".join(SUITES.names()),
           "--reference-model", f"python:{root / 'tiny.py'}:make",
           "--data-root", str(root / "data"), "--data", f"imagenet-val={root / 'val'}", "--data", f"pug-imagenet={pug}",
-          "--data", f"cue-conflict={stimuli}", "--out", str(out), "--cache", str(root / "cache"),
+          "--data", f"cue-conflict={stimuli}", "--data", f"voc2012={voc}", "--out", str(out), "--cache", str(root / "cache"),
           "--no-progress", "--workers", "0", "--batch-size", "256",
+          "--option", "dense.resolution=32", "--option", "dense.iterations=5",
           # ood: OpenOOD's sets are absent here; ID fit / scored sets and an OOD set from the fixtures
           "--option", "ood.id_val=imagenet-val", "--option", "ood.id_test=pug-imagenet", "--option", "ood.near=",
           "--option", "ood.far=cue-conflict", "--option", "ood.knn_k=5"])
