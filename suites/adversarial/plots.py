@@ -8,8 +8,9 @@ from matplotlib.figure import Figure
 from auditkit.plotstyle import subplots
 
 # Okabe-Ito: colour-blind-safe.
-COLOURS = {"fgsm": "#E69F00", "pgd": "#0072B2"}
-MARKERS = {"fgsm": "s", "pgd": "o"}
+COLOURS = {"fgsm": "#E69F00", "pgd": "#0072B2", "autoattack": "#009E73"}
+MARKERS = {"fgsm": "s", "pgd": "o", "autoattack": "^"}
+LABELS = {"fgsm": "FGSM", "pgd": "PGD-10", "autoattack": "AutoAttack"}
 
 
 def accuracy_vs_epsilon(model: str, curves: dict[str, list[tuple[float, float, float, float]]]) -> Figure:
@@ -22,7 +23,7 @@ def accuracy_vs_epsilon(model: str, curves: dict[str, list[tuple[float, float, f
         low = np.array([100 * p[2] for p in points])
         high = np.array([100 * p[3] for p in points])
         axis.errorbar(epsilon, mean, yerr=[mean - low, high - mean], marker=MARKERS.get(method, "o"),
-                      color=COLOURS.get(method), capsize=3, label=method.upper())
+                      color=COLOURS.get(method), capsize=3, label=LABELS.get(method, method.upper()))
     axis.set_xlabel("epsilon (/255, L-inf, before normalisation)")
     axis.set_ylabel("top-1 (%)")
     axis.set_ylim(-2, 102)
