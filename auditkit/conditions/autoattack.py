@@ -5,7 +5,8 @@ left correct, an image robust only if all four fail (the worst case per image):
 - APGD-CE: untargeted APGD on the cross-entropy, 1 restart;
 - APGD-T: targeted APGD on the DLR loss, 9 target classes (the 2nd to 10th highest logits), 1 restart;
 - FAB-T: targeted FAB, 9 target classes, 1 restart;
-- Square: score-based random search, ``p_init`` 0.8, 1 restart.
+- Square: score-based random search on the margin loss, ``p_init`` 0.8, its schedule of square
+  sizes not rescaled to the budget, 1 restart.
 The standard version runs APGD and FAB for 100 iterations and Square for 5,000 queries
 (``autoattack/eps4/steps100/queries5000/seed0`` at RobustBench's ImageNet L-inf budget of
 4/255); a smaller budget is a different condition (the budget is in its text) and not the
@@ -13,9 +14,9 @@ standard version.
 
 The attacks are torchattacks' (``APGD``, ``APGDT``, ``FAB``, ``Square``, ``MultiAttack`` for the
 worst case, the ensemble ``torchattacks.AutoAttack`` builds), set to the parameters of the
-reference code (fra31/auto-attack ``AutoAttack.set_version('standard')``): torchattacks' own
-``AutoAttack`` keeps its attacks' default 10 iterations and targets every other class, which is
-not the standard version on ImageNet. The attack set, its parameters and the torchattacks version
+reference code (fra31/auto-attack ``AutoAttack.__init__`` and ``set_version('standard')``):
+torchattacks' own ``AutoAttack`` keeps its attacks' default 10 iterations, targets every other
+class (999 on ImageNet) and rescales Square's schedule, which is not the standard version. The attack set, its parameters and the torchattacks version
 are the condition's ``implementation()``, so they key the prediction store.
 
 As for FGSM and PGD (``auditkit.conditions.attacks``), epsilon is measured on the resized,
@@ -81,7 +82,7 @@ class AutoAttack(Attack):
 
     def implementation(self) -> dict[str, object]:
         return {"attacks": list(COMPONENTS), "target_classes": TARGET_CLASSES, "restarts": 1,
-                "square_p_init": SQUARE_P_INIT, "torchattacks": torchattacks_module().__version__}
+                "square_p_init": SQUARE_P_INIT, "square_rescaled_schedule": False, "torchattacks": torchattacks_module().__version__}
 
     def perturb(self, forward: Forward, pixels: torch.Tensor, labels: torch.Tensor, first: int) -> torch.Tensor:
         return autoattack(forward, pixels, labels, self.radius, self.steps, self.queries,
@@ -114,7 +115,9 @@ def component_attacks(model: torch.nn.Module, radius: float, steps: int, queries
         torchattacks.APGD(model, loss="ce", steps=steps, **common),
         torchattacks.APGDT(model, steps=steps, n_classes=TARGET_CLASSES + 1, **common),
         torchattacks.FAB(model, steps=steps, multi_targeted=True, n_classes=TARGET_CLASSES + 1, **common),
-        torchattacks.Square(model, n_queries=queries, p_init=SQUARE_P_INIT, **common),
+        # the reference keeps Square's schedule of p fixed (resc_schedule=False); torchattacks'
+        # default rescales it to the query budget
+        torchattacks.Square(model, n_queries=queries, p_init=SQUARE_P_INIT, resc_schedule=False, **common),
     ]
     for attack in attacks[1:3]:  # n_classes only sets the target count (n_classes - 1); say it outright
         attack.n_target_classes = TARGET_CLASSES

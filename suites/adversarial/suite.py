@@ -96,6 +96,21 @@ class AdversarialSuite(Suite):
         "top1_drop": Metric("top-1 drop", "clean top-1 minus top-1 under the attack (lower is better)", True),
     }
     better = {"top1": "higher", "top1_drop": "lower"}
+    # BibTeX of the attacks and the benchmark the AutoAttack numbers follow (audit export's CITATIONS.bib)
+    citations = (
+        """@inproceedings{croce2020reliable,
+  title = {Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks},
+  author = {Croce, Francesco and Hein, Matthias},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year = {2020}
+}""",
+        """@article{kim2020torchattacks,
+  title = {Torchattacks: A {PyTorch} Repository for Adversarial Attacks},
+  author = {Kim, Hoki},
+  journal = {arXiv preprint arXiv:2010.01950},
+  year = {2020}
+}""",
+    )
     # the attack differentiates through the model: recorded answers cannot be attacked
     accepts = ("logits",)
     options = (
