@@ -56,6 +56,7 @@ AUTOATTACK_SEED = 0
 DATASET = "imagenet-val"
 # the ``subset`` option: which images every condition runs on -> the dataset that holds them
 SUBSETS = {"all": DATASET, "robustbench5000": ROBUSTBENCH_DATASET}
+SWEPT = ("fgsm", "pgd")  # the attacks run at every epsilon (curves in the figure)
 
 
 def attacks(autoattack: AutoAttack | None = None) -> list[Attack]:
@@ -178,8 +179,9 @@ class AdversarialSuite(Suite):
                                                   value=value, ci=(low[k], high[k]), n=len(correct)))
             output.add_samples(prediction, {**arrays, "prediction": prediction.predicted_class},
                                dataset=dataset, condition=condition)
-            # the clean point (epsilon 0) starts every attack's curve
-            for method in (dict.fromkeys(a.method for a in attacked) if spec is None else (spec.method,)):
+            # the clean point (epsilon 0) starts the curves of the attacks swept over epsilon;
+            # AutoAttack, at one epsilon, is a point of its own
+            for method in (SWEPT if spec is None else (spec.method,)):
                 epsilon = 0.0 if spec is None else spec.epsilon
                 curves.setdefault(method, []).append((epsilon, values["top1"], float(low[0]), float(high[0])))
         if any(len(points) > 1 for points in curves.values()):
