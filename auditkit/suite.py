@@ -218,8 +218,8 @@ class SuiteOption:
     An option that changes what the model is asked (not only how answers are scored) does so
     through the suite's ``requests`` (a condition, an output): those are the prediction store's
     key, so the store keeps one entry per value and never serves one value's answers to another.
-    No option today changes predictions (``er_scale`` and ``er_baseline`` only change how
-    robustness scores the same answers)."""
+    ``er_scale`` and ``er_baseline`` only change how robustness scores the same answers;
+    adversarial's ``subset`` and ``autoattack*`` change its requests (a dataset, a condition)."""
 
     name: str
     type: type = str  # one of OPTION_TYPES
