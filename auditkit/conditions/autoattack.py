@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from auditkit.conditions.attacks import Attack, Forward
+from auditkit.conditions.attacks import Attack, Forward, batch_seed
 from auditkit.errors import AuditError
 
 if TYPE_CHECKING:
@@ -87,11 +87,6 @@ class AutoAttack(Attack):
     def perturb(self, forward: Forward, pixels: torch.Tensor, labels: torch.Tensor, first: int) -> torch.Tensor:
         return autoattack(forward, pixels, labels, self.radius, self.steps, self.queries,
                           batch_seed(self.seed, first))
-
-
-def batch_seed(seed: int, first: int) -> int:
-    """The seed of the batch whose first sample is at dataset position ``first`` (as PGD's)."""
-    return seed * 1_000_003 + first
 
 
 class LogitsModule(torch.nn.Module):

@@ -22,9 +22,8 @@ torchattacks = pytest.importorskip("torchattacks")
 
 from auditkit.adapters import ModelOptions, load_model  # noqa: E402
 from auditkit.conditions import AutoAttack, parse  # noqa: E402
-from auditkit.conditions.autoattack import (  # noqa: E402
-    LogitsModule, autoattack, batch_seed, component_attacks,
-)
+from auditkit.conditions.attacks import batch_seed  # noqa: E402
+from auditkit.conditions.autoattack import LogitsModule, autoattack, component_attacks  # noqa: E402
 from auditkit.data.imagenet import read_imagenet_val  # noqa: E402
 from auditkit.errors import AuditError  # noqa: E402
 from auditkit.run import ForwardLog, RunConfig  # noqa: E402
