@@ -25,7 +25,8 @@ def accuracy_vs_epsilon(model: str, curves: dict[str, list[tuple[float, float, f
         high = np.array([100 * p[3] for p in points])
         axis.errorbar(epsilon, mean, yerr=[mean - low, high - mean], marker=MARKERS.get(method, "o"),
                       color=COLOURS.get(method), capsize=3, label=LABELS.get(method, method.upper()),
-                      linestyle="-" if len(points) > 1 else "none", markersize=6 if len(points) > 1 else 9)
+                      linestyle="-" if len(points) > 1 else "none", markersize=6 if len(points) > 1 else 9,
+                      zorder=2 if len(points) > 1 else 3)  # a lone point stays visible over the curves
     axis.set_xlabel("epsilon (/255, L-inf, before normalisation)")
     axis.set_ylabel("top-1 (%)")
     axis.set_ylim(-2, 102)
