@@ -22,6 +22,8 @@ install-test: $(PY)
 	# clip_benchmark writes the webdataset fixtures (tests/data/test_wds.py) with its own exporter;
 	# --no-deps: its transformers would be imported by open_clip in every test process
 	$(PIP) install --quiet --no-deps 'clip_benchmark>=1.6'
+	# AutoAttack's attacks (auditkit/conditions/autoattack.py); --no-deps: it pins requests~=2.25.1
+	$(PIP) install --quiet --no-deps torchattacks==3.5.1
 	touch $(TEST_STAMP)
 
 # The test installs are redone only when pyproject.toml changes, so `make check` in the edit loop

@@ -243,9 +243,10 @@ class SuiteOption:
     through the suite's ``requests`` (a condition, an output): those are the prediction store's
     key, so the store keeps one entry per value and never serves one value's answers to another.
     Such an option says so (``asks``): the finetune suite's recipe fields change the conditions
-    it requests, the dense suite's ``resolution``, ``blocks`` and ``class_token`` its outputs;
-    ``er_scale`` and ``er_baseline`` only change how robustness scores the same answers, and a
-    test checks that such options leave the requests as they are."""
+    it requests, the dense suite's ``resolution``, ``blocks`` and ``class_token`` its outputs,
+    adversarial's ``subset`` and ``autoattack*`` a dataset and a condition; ``er_scale`` and
+    ``er_baseline`` only change how robustness scores the same answers, and a test checks that
+    such options leave the requests as they are."""
 
     name: str
     type: type = str  # one of OPTION_TYPES

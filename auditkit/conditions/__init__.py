@@ -19,6 +19,8 @@ Grammar (``E`` in 1/255 of the pixel range; numbers written shortest, ``scale/1`
 ``corrupt/<name>/<severity>``   ImageNet-C made from val (auditkit.data.corruptions)
 ``fgsm/eps<E>``                 untargeted L-inf FGSM on the resized, cropped pixels
 ``pgd/eps<E>/steps<S>/seed<K>`` untargeted L-inf PGD, S steps of 2.5 E/S, seeded random start
+``autoattack/eps<E>/steps<S>/``  AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square, worst
+``queries<Q>/seed<K>``           case per image; standard budget: steps100/queries5000)
 ``finetune/<r>/frac<f>/seed<k>`` fine-tuned on fraction f of train under recipe r, repeat k (test logits)
 ==============================  =====================================================================
 
@@ -36,6 +38,7 @@ A record aggregated over several conditions names them with ``*`` in parameter p
 from __future__ import annotations
 
 from auditkit.conditions.attacks import Attack, Fgsm, Pgd
+from auditkit.conditions.autoattack import AutoAttack
 from auditkit.conditions.base import WILDCARD, Condition, Pattern
 from auditkit.conditions.corruption import Corruption
 from auditkit.conditions.finetune import Finetune
@@ -47,11 +50,13 @@ from auditkit.registry import did_you_mean
 
 # kind name -> class, in the order the grammar is shown
 KINDS: dict[str, type[Condition]] = {
-    kind.kind: kind for kind in (Plain, Native, Scale, Shift, Resolution, Squash, Corruption, Fgsm, Pgd, Finetune)
+    kind.kind: kind for kind in (Plain, Native, Scale, Shift, Resolution, Squash, Corruption, Fgsm, Pgd, AutoAttack,
+                                 Finetune)
 }
 
-__all__ = ["KINDS", "WILDCARD", "Attack", "Condition", "Corruption", "Fgsm", "Finetune", "Native", "Pattern", "Pgd",
-           "Plain", "Resolution", "Scale", "Shift", "Squash", "describe", "forms", "matches", "parse", "parse_pattern"]
+__all__ = ["KINDS", "WILDCARD", "Attack", "AutoAttack", "Condition", "Corruption", "Fgsm", "Finetune", "Native",
+           "Pattern", "Pgd", "Plain", "Resolution", "Scale", "Shift", "Squash", "describe", "forms", "matches", "parse",
+           "parse_pattern"]
 
 
 def forms() -> list[str]:

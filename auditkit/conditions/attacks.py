@@ -98,8 +98,14 @@ class Pgd(Attack):
         return {"step_factor": PGD_STEP_FACTOR}
 
     def perturb(self, forward: Forward, pixels: torch.Tensor, labels: torch.Tensor, first: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + first)
+        generator = torch.Generator().manual_seed(batch_seed(self.seed, first))
         return pgd(forward, pixels, labels, self.radius, self.steps, generator)
+
+
+def batch_seed(seed: int, first: int) -> int:
+    """The random starts' seed for the batch whose first sample is at dataset position ``first``:
+    a shard is attacked the same in a fresh or a resumed run (PGD, AutoAttack)."""
+    return seed * 1_000_003 + first
 
 
 def fgsm(forward: Forward, images: torch.Tensor, labels: torch.Tensor, radius: float) -> torch.Tensor:

@@ -17,8 +17,8 @@ from auditkit import conditions
 from auditkit.adapters import ModelOptions, load_model
 from auditkit.adapters.preprocess import PreprocessConfig, paper_supervised
 from auditkit.conditions import (
-    KINDS, Corruption, Fgsm, Finetune, Native, Pgd, Plain, Resolution, Scale, Shift, Squash, describe, matches,
-    parse, parse_pattern,
+    KINDS, AutoAttack, Corruption, Fgsm, Finetune, Native, Pgd, Plain, Resolution, Scale, Shift, Squash, describe,
+    matches, parse, parse_pattern,
 )
 from auditkit.data.imagenet import read_imagenet_val
 from auditkit.errors import AuditError
@@ -40,6 +40,7 @@ EXAMPLES = {
     "corrupt": (Corruption("fog", 3), "corrupt/fog/3"),
     "fgsm": (Fgsm(0.5), "fgsm/eps0.5"),
     "pgd": (Pgd(2.0, 10, 0), "pgd/eps2/steps10/seed0"),
+    "autoattack": (AutoAttack(4.0, 100, 5000, 0), "autoattack/eps4/steps100/queries5000/seed0"),
     "finetune": (Finetune("zhou2021", 1.0, 0), "finetune/zhou2021/frac1/seed0"),
 }
 
@@ -52,7 +53,7 @@ def test_every_kind_has_an_example_and_a_one_line_description():
         assert describe(EXAMPLES[name][1]) == kind.description
     assert conditions.forms() == ["none", "native", "scale/<s>", "shift/<px>", "resolution/<r>",
                                   "squash/<r>", "corrupt/<name>/<severity>", "fgsm/eps<E>", "pgd/eps<E>/steps<S>/seed<K>",
-                                  "finetune/<recipe>/frac<f>/seed<k>"]
+                                  "autoattack/eps<E>/steps<S>/queries<Q>/seed<K>", "finetune/<recipe>/frac<f>/seed<k>"]
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
@@ -168,7 +169,7 @@ def test_batch_hooks_belong_to_the_kinds_that_need_them():
     for condition, _ in EXAMPLES.values():
         if not isinstance(condition, Corruption):
             assert condition.batch_inputs(preprocess, "cpu") is None
-        assert condition.needs_grad == isinstance(condition, (Fgsm, Pgd))
+        assert condition.needs_grad == isinstance(condition, (Fgsm, Pgd, AutoAttack))
     assert Plain().batch_outputs(None, None) is None  # type: ignore[arg-type]  (attacks': through predict below)
 
 

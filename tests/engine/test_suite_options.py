@@ -89,6 +89,7 @@ def test_audit_ls_suites_lists_every_option(capsys):
     assert "logit | probit (default logit)" in listing
 
 
+# options that choose what the model is asked (the images, the attacks): their requests change
 def test_no_option_of_a_suite_changes_its_requests():
     """Options that change only how answers are scored keep the store key (the requests) as it is;
     an option that changes the requests says so (``asks``) and gets store entries of its own
