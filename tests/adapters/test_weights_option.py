@@ -109,6 +109,7 @@ def family_specs(tiny_model_file: Path, tmp_path: Path) -> dict[str, tuple[str, 
         "python": (f"python:{tiny_model_file}:make", LOADS),
         "decisions": (f"decisions:{recorded}", "holds recorded answers; it takes no --weights"),
         "predictions": (f"predictions:{recorded}", "holds recorded answers; it takes no --weights"),
+        "finetuned": (f"finetuned:{tmp_path / 'model.pt'}", "is its own weights; it takes no --weights"),
     }
 
 
