@@ -95,8 +95,8 @@ def with_scaled(declared: dict[str, Any]) -> dict[str, Any]:
     for name in SCALED:
         entry = declared[name]
         scaled[f"{name}{TS}"] = entry if not isinstance(entry, Metric) else Metric(
-            f"{entry.label} (temperature-scaled)", entry.definition + " after temperature scaling with T (the "
-            "temperature record, fitted on ImageNet val's <split>_fit subset)", entry.proportion, entry.convention)
+            f"{entry.label} (temperature-scaled)", f"{entry.definition}; from softmax(logits / T), T the "
+            "temperature record", entry.proportion, entry.convention)
     return {**declared, **scaled}
 
 
@@ -178,7 +178,9 @@ class CalibrationSuite(Suite):
         return (record.metric in (f"ece{TS}", f"ece_em100{TS}") and record.subset in scored
                 and record.condition in PLAIN_CONDITIONS and not record.aggregate)
 
-    def sample_hits(self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    def sample_hits(
+        self, dataset: str, condition: str, arrays: Mapping[str, np.ndarray]
+    ) -> dict[tuple[str, str], np.ndarray]:
         """``correct`` over all images (``top1``), and over each temperature subset it is recorded on."""
         hits = {(ALL, "top1"): arrays["correct"].astype(bool)}
         for subset, rows in _scored_subsets(arrays).items():
