@@ -70,7 +70,7 @@ from suites.calibration.metrics import (  # noqa: F401 (re-exported: the suite's
     expected_calibration_error,
     max_calibration_error,
 )
-from suites.calibration.temperature import SPLIT_SALT, SPLITS, TemperatureSplit, fit_rows, fit_temperature
+from suites.calibration.temperature import SPLIT_SALT, SPLITS, fit_rows, fit_temperature
 
 TS = "_ts"  # the suffix of a metric computed from softmax(z / T)
 FIT_DATASET = "imagenet-val"  # the held-out data T is fitted on
@@ -229,10 +229,11 @@ class CalibrationSuite(Suite):
         logits = _restricted(val)
         classes, fitting, scoring = logits.shape[1], int(rows.sum()), int((~rows).sum())
         if fitting < classes or scoring < 2:
+            # the console shows a skip up to its first "; " (what is wrong), the report all of it (the fix)
             output.skipped.append(Skipped(self.name, FIT_DATASET, (
-                f"temperature scaling: the {split.name} fit subset holds {fitting} of {len(rows)} images "
-                f"({100 * split.fraction:.0f} %) for {classes} classes and {scoring} are left to score; it needs at "
-                f"least {classes}: run on more of {FIT_DATASET} (raise or drop --limit)"
+                f"temperature scaling needs at least {classes} images (one per class) in the {split.name} fit subset, "
+                f"which holds {fitting} of the {len(rows)} images, {scoring} left to score; run on more of "
+                f"{FIT_DATASET} (raise or drop --limit)"
                 + (" or use --option calibration.temperature_split=guo (half fits)" if split.name != "guo" else ""))))
             return None
         position = {int(c): i for i, c in enumerate(_classes(val))}
