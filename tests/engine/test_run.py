@@ -112,7 +112,7 @@ def test_outputs_figures_per_sample_and_report(tiny_model_file, val_folder, tmp_
         "command", "created", "auditkit_version", "versions", "platform", "model", "datasets", "suites",
         "conditions", "imagenet_c", "seed", "device", "batch_size", "limit", "images_forwarded",
         "images_from_store", "bad_images", "precision", "model_facts", "undecodable_images_skipped", "seconds",
-        "argv", "world_size"]
+        "argv", "world_size", "suite_protocols"]  # calibration's temperature_split, always set
 
 
 def test_limit_takes_the_first_samples(tiny_model_file, val_folder, tmp_path, cache_dir):

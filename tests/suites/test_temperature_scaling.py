@@ -225,7 +225,8 @@ def test_scaled_metrics_equal_netcal_on_the_scored_images_and_shifted_set_uses_t
     assert {("imagenet-val", "minderer_score", "ece_ts"), ("imagenet-r", "all", "ece_ts"),
             ("imagenet-val", "all", "ece"), ("imagenet-r", "all", "nll")} <= headline
     assert not headline & {("imagenet-val", "minderer_score", "ece"), ("imagenet-r", "all", "nll_ts"),
-                           ("imagenet-r", "all", "ece_em100_ts"), ("imagenet-val", "all", "ece_em100")}
+                           ("imagenet-r", "all", "ece_em100_ts"), ("imagenet-val", "all", "ece_em100"),
+                           ("imagenet-val", "minderer_fit", "temperature")}
 
 
 # ------------------------------------------------------------------------------ bad input
