@@ -165,6 +165,9 @@ class Metric:
     label: str  # e.g. "top-1 accuracy", "ECE"
     definition: str  # one line: what the number is, how it is computed, which way is better
     proportion: bool = False  # a fraction of 0 ... 1: `audit export --percent` shows it x 100
+    # which of the field's rival conventions the number follows, and the rival's record ("" where
+    # the field has one convention); the report prints it under the definition (docs/conventions.md)
+    convention: str = ""
 
 
 def metric_label(suite: "Suite | None", metric: str) -> str:

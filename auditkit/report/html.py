@@ -40,6 +40,7 @@ class Definition:
     metric: str
     label: str
     text: str
+    convention: str = ""  # which of the field's rival conventions the number is (docs/conventions.md)
 
 
 def definitions(suite_name: str, metrics: Iterable[str]) -> list[Definition]:
@@ -47,7 +48,7 @@ def definitions(suite_name: str, metrics: Iterable[str]) -> list[Definition]:
     from auditkit.compare.comparison import suite_for
 
     suite = suite_for(suite_name)
-    return [Definition(m, suite.metrics[m].label, suite.metrics[m].definition)
+    return [Definition(m, suite.metrics[m].label, suite.metrics[m].definition, suite.metrics[m].convention)
             for m in dict.fromkeys(metrics) if m in suite.metrics]
 
 

@@ -31,7 +31,7 @@ def reliability_diagram(confidence: np.ndarray, correct: np.ndarray, title: str)
     axis.set_ylabel("accuracy")
     ece = expected_calibration_error(confidence, correct)
     axis.set_title(f"{title}\nECE = {ece:.3f} ({NUM_BINS} bins, n = {len(confidence)})", fontsize=10)
-    axis.legend(loc="upper left", fontsize=8, frameon=False)
+    axis.legend(loc="best", fontsize=8, frameon=False)
     figure.tight_layout()
     return figure
 

@@ -2,8 +2,14 @@
 
 - ``imagenet-val``: the reference, top-1 and top-5 over 1000 classes.
 - ``imagenet-v2`` (matched frequency), ``imagenet-sketch``: top-1 / top-5 over 1000 classes.
-- ``imagenet-a``, ``imagenet-r``: logits restricted to the dataset's 200 classes before the
-  argmax (a model's best guess among the 200 is its answer).
+- ``imagenet-a``, ``imagenet-r``: ``top1`` (and ``top5``) with the logits restricted to the
+  dataset's 200 classes before the argmax (a model's best guess among the 200 is its answer:
+  Hendrycks et al.'s evaluation code, and the paper's numbers); ``top1_1000way`` beside it, the
+  argmax over all 1000 classes (right only when the model's overall best guess is the label: the
+  rival convention, e.g. timm's results tables and the robustness testbed's ``*-1000`` evals).
+  Both from the same logits, each per-sample under its own name (``correct`` and
+  ``top1_1000way``), so both pair in ``audit compare``. Everything built on A and R's top-1
+  (``top1_gap``, effective robustness, the figures) uses the 200-class ``top1``.
 - ``imagenet-real``: the val predictions (same forward pass) scored against the ReaL label sets
   (Beyer et al. 2020; shipped in the imagenet-x package): correct if the top-1 is in the image's
   set; images with an empty set are skipped and counted (``unlabelled``).
@@ -178,7 +184,7 @@ def real_labels() -> dict[str, frozenset[int]]:
 
 class RobustnessSuite(Suite):
     name = "robustness"
-    version = "0.2"  # 0.2: effective robustness against the testbed by default; ObjectNet
+    version = "0.3"  # 0.2: effective robustness against the testbed by default; ObjectNet. 0.3: top1_1000way (A, R)
     # BibTeX of the protocol this suite follows (audit export's CITATIONS.bib)
     citations = (
         """@inproceedings{hendrycks2019benchmarking,
@@ -200,7 +206,13 @@ class RobustnessSuite(Suite):
     metrics = {
         "top1": Metric("top-1 accuracy", "share of images whose highest-scoring class is the label (A and R: among "
                        "their 200 classes; Hard: any label of the set; ImageNet-C: per corrupt/<name>/<severity>, and "
-                       "their mean; higher is better)", True),
+                       "their mean; higher is better)", True,
+                       "ImageNet-A and -R: the argmax among their 200 classes (Hendrycks et al. 2021); the 1000-way "
+                       "argmax is top1_1000way"),
+        "top1_1000way": Metric("top-1 accuracy, 1000-way", "ImageNet-A and -R: share of images whose highest-scoring "
+                               "class of all 1000 is the label (higher is better)", True,
+                               "argmax over all 1000 ImageNet classes; the 200-class convention of the datasets' "
+                               "authors is top1"),
         "top5": Metric("top-5 accuracy", "share of images whose label is among the five highest-scoring classes "
                        "(higher is better)", True),
         "top1_gap": Metric("top-1 gap to val", "ImageNet val top-1 minus this dataset's top-1 (lower is better)", True),
@@ -216,8 +228,8 @@ class RobustnessSuite(Suite):
                                             "images of the shift's classes, logits restricted to them: the x of "
                                             "effective robustness for A, R and ObjectNet", True),
     }
-    better = {"top1": "higher", "top5": "higher", "top1_gap": "lower", "corruption_error": "lower",
-              "mean_corruption_error": "lower", "effective_robustness": "higher"}
+    better = {"top1": "higher", "top1_1000way": "higher", "top5": "higher", "top1_gap": "lower",
+              "corruption_error": "lower", "mean_corruption_error": "lower", "effective_robustness": "higher"}
     options = (
         SuiteOption("er_scale", str, ("logit", "probit"), "logit",
                     "axes of the testbed's baseline line for effective robustness (alias: --er-scale)"),
@@ -292,8 +304,11 @@ class RobustnessSuite(Suite):
                 top5 = restricted_topk(prediction.logits, prediction.source.class_indices, 5)
                 labels = prediction.labels[:, None]
                 hits = {"top1": top5[:, 0] == labels[:, 0], "top5": np.any(top5 == labels, axis=1)}
+                if prediction.source.class_indices is not None:  # A, R: the rival, argmax over all 1000
+                    hits["top1_1000way"] = prediction.predicted_class == prediction.labels
             # named as the convention in auditkit/suite.py says, so runs get paired tests
-            arrays = {"correct": hits["top1"], **({"top5": hits["top5"]} if "top5" in hits else {})}
+            arrays = {"correct": hits["top1"],
+                      **{name: hits[name] for name in ("top5", "top1_1000way") if name in hits}}
             output.records.extend(self._hit_records(model, dataset, "none", arrays, seed))
             output.add_samples(prediction, arrays, dataset=dataset, condition="none")
             top1[dataset] = float(hits["top1"].mean())

@@ -175,8 +175,8 @@ def reproduced(run_dir: Path) -> int:
 
 
 def test_per_sample_arrays_reproduce_the_records(four_runs: Path) -> None:
-    # calibration: top1, brier, nll (the convention) and ece, mce, adaptive ece (the override)
-    assert reproduced(four_runs / "runs" / "m0") == 6
+    # calibration: top1, brier, nll (the convention) and ece, mce, adaptive ece, ece_em100 (the override)
+    assert reproduced(four_runs / "runs" / "m0") == 7
     # and the records themselves, worked by hand: model 0 answers one-hot logits x 4, wrong on 8 of
     # the 24 images (DESIGN), so every image has confidence c = e^4 / (e^4 + 999) and every other
     # class q = 1 / (e^4 + 999)

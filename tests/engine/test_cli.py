@@ -264,7 +264,9 @@ def test_the_console_gives_one_line_per_skipped_dataset(tiny_model_file, val_fol
     err = capsys.readouterr().err
     skips = [line for line in err.splitlines() if line.startswith("skipped")]
     root = tmp_path / "out" / "no-data"
-    assert skips == [f"skipped on imagenet-r (calibration): dataset imagenet-r not found at {root / 'imagenet-r'}"]
+    assert skips == [f"skipped on imagenet-r (calibration): dataset imagenet-r not found at {root / 'imagenet-r'}",
+                     "skipped on imagenet-val (calibration): temperature scaling needs at least 1000 images (one per "
+                     "class) in the minderer fit subset, which holds 6 of the 24 images, 18 left to score"]
     assert "(each skip in full, with how to fix it: the report, in its suite's section)" in err
 
 

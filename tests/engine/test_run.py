@@ -74,8 +74,9 @@ def test_ece_matches_independent_computation_and_store_is_reused(tiny_model_file
 
     # imagenet-r is missing: skipped with the reason, never silently dropped
     skipped = json.loads((out / "results.json").read_text())["skipped"]
-    assert [(s["suite"], s["dataset"]) for s in skipped] == [("calibration", "imagenet-r")]
+    assert [(s["suite"], s["dataset"]) for s in skipped] == [("calibration", "imagenet-r"), ("calibration", "imagenet-val")]
     assert "--data imagenet-r=PATH" in skipped[0]["reason"]
+    assert skipped[1]["reason"].startswith("temperature scaling needs at least 1000 images")  # 24 images here
 
     # the same audit again: no forward pass, identical records
     out2 = tmp_path / "out2"
@@ -111,7 +112,7 @@ def test_outputs_figures_per_sample_and_report(tiny_model_file, val_folder, tmp_
         "command", "created", "auditkit_version", "versions", "platform", "model", "datasets", "suites",
         "conditions", "imagenet_c", "seed", "device", "batch_size", "limit", "images_forwarded",
         "images_from_store", "bad_images", "precision", "model_facts", "undecodable_images_skipped", "seconds",
-        "argv", "world_size"]
+        "argv", "world_size", "suite_protocols"]  # calibration's temperature_split, always set
 
 
 def test_limit_takes_the_first_samples(tiny_model_file, val_folder, tmp_path, cache_dir):

@@ -33,7 +33,7 @@ def _run_args(tiny_model_file: Path, val_folder: Path, tmp_path: Path, suites: s
     ("er_scale=probit", "--option 'er_scale=probit': write SUITE.NAME=VALUE"),
     ("robustness.er_scale", "write SUITE.NAME=VALUE"),
     ("robustness.er_baseline=/no/such/fits.json", "no file at /no/such/fits.json"),
-    ("calibration.bins=20", "suite calibration has no option 'bins'; it has no options"),
+    ("calibration.bins=20", "suite calibration has no option 'bins'; its options: temperature_split"),
 ])
 def test_a_bad_option_is_one_line_before_anything_runs(option, expected, tiny_model_file, val_folder, tmp_path,
                                                        capsys):
