@@ -87,6 +87,9 @@ class Recipe:
         if bad:
             raise AuditError(f"recipe {self.name}: {bad[0]} = {getattr(self, bad[0])!r} is not allowed "
                              f"({FIELD_HELP.get(bad[0], 'see docs/suites/finetune.md')})")
+        if self.drloc:  # reserved for the small_data suite's dense relative localization loss: not trained yet
+            raise AuditError(f"recipe {self.name}: drloc = {self.drloc} asks for Liu et al.'s dense relative "
+                             "localization loss, which the trainer does not apply yet; leave drloc at 0")
         if not (self.max_epochs or self.max_steps):
             raise AuditError(f"recipe {self.name}: give max_epochs or max_steps (both are 0: it would never stop)")
 
