@@ -57,7 +57,10 @@ def every_suite(tmp_path_factory) -> Path:
           "--option", "dense.resolution=32", "--option", "dense.iterations=5",
           # ood: OpenOOD's sets are absent here; ID fit / scored sets and an OOD set from the fixtures
           "--option", "ood.id_val=imagenet-val", "--option", "ood.id_test=pug-imagenet", "--option", "ood.near=",
-          "--option", "ood.far=cue-conflict", "--option", "ood.knn_k=5"])
+          "--option", "ood.far=cue-conflict", "--option", "ood.knn_k=5",
+          # finetune: one short repeat at the tiny model's own size (the recipe's own budget is hours)
+          "--option", "finetune.input_size=0", "--option", "finetune.max_epochs=1", "--option",
+          "finetune.warmup_steps=0", "--option", "finetune.seeds=0"])
     return out
 
 
