@@ -16,6 +16,7 @@ SUITES.register("adversarial", "suites.adversarial.suite:AdversarialSuite")
 SUITES.register("human_ood", "suites.human_ood.suite:HumanOodSuite")
 SUITES.register("finetune", "suites.finetune.suite:FinetuneSuite")
 SUITES.register("ood", "suites.ood.suite:OodSuite")
+SUITES.register("small_data", "suites.small_data.suite:SmallDataSuite")
 
 
 def get_suite(name: str) -> Suite:

@@ -4,6 +4,8 @@ A spec is one of
 - a preset name (``vit_b_sup``, ``convnext_b_sup``, ``vit_b_clip``, ``convnext_b_clip``,
   ``efficientnet_lite0``; docs/protocols.md "Models");
 - ``timm:NAME`` (any timm model; pretrained weights from the hub, or ``--weights PATH``);
+- ``arch:NAME[,key=value...]`` (a timm architecture with random weights, for training from
+  scratch: the small_data suite);
 - ``open_clip:ARCH/PRETRAINED`` (zero-shot head; ``--weights PATH`` instead of PRETRAINED);
 - ``python:MODULE:FACTORY`` or ``python:path/to/file.py:FACTORY``: the factory returns an
   ``nn.Module`` with a timm-style ``pretrained_cfg`` dict, or a ``ModelAdapter``.
@@ -100,6 +102,47 @@ def _load_timm_family(target: str, options: ModelOptions, preset: str | None) ->
     return _override(load_timm(target, options, label, paper_default=preset is not None), options)
 
 
+def _load_arch_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
+    """``arch:NAME[,key=value...]``: a timm architecture with timm's random initialisation (seed
+    0), nothing downloaded, the keys passed to ``timm.create_model`` (``drop_path_rate=0.2``,
+    ``img_size=112``): the subject of the small_data suite, which draws its weights afresh per
+    repeat anyway."""
+    import ast
+
+    import timm
+    import torch
+
+    name, *pairs = [part.strip() for part in target.split(",")]
+    if options.weights:
+        raise AuditError(f"arch:{name} is an architecture with random weights; for trained weights use "
+                         f"timm:{name} --weights PATH")
+    if not timm.is_model(name):
+        raise AuditError(f"timm has no model {name!r}{did_you_mean(name, timm.list_models())}; "
+                         "list them with `python -c 'import timm; print(timm.list_models())'`")
+    arguments: dict[str, object] = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key.isidentifier():
+            raise AuditError(f"arch:{target}: {pair!r} is not key=value (e.g. arch:{name},drop_path_rate=0.1)")
+        try:
+            arguments[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            arguments[key] = text
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        model = timm.create_model(name, pretrained=False, **arguments)
+    except TypeError as error:
+        raise AuditError(f"arch:{target}: timm.create_model({name!r}) refused the arguments "
+                         f"({_first_line(error)})") from None
+    finally:
+        torch.random.set_rng_state(state)
+    label = preset or f"arch:{target}"
+    adapter = ClassifierAdapter(model, name=label, preprocess=from_pretrained_cfg(dict(model.pretrained_cfg), name="timm"),
+                                source={"source": f"arch:{target}", "timm": timm.__version__, "weights": "random, seed 0"})
+    return _override(adapter, options)
+
+
 def _load_open_clip_family(target: str, options: ModelOptions, preset: str | None) -> ModelAdapter:
     return _override(load_open_clip(target, options, preset or f"open_clip:{target}"), options)
 
@@ -143,6 +186,8 @@ def _recorded(kind: str, observer: type) -> Callable[[str, ModelOptions, str | N
 FAMILIES: Registry[SpecFamily] = Registry("model family", base=SpecFamily)
 FAMILIES.register("timm", SpecFamily((("timm:NAME", "any timm model; hub weights, or --weights PATH"),),
                                      _load_timm_family))
+FAMILIES.register("arch", SpecFamily((("arch:NAME[,key=value]", "a timm architecture, random weights (no "
+                                       "download): for small_data"),), _load_arch_family))
 FAMILIES.register("open_clip", SpecFamily((("open_clip:ARCH/PRETRAINED",
                                             "OpenCLIP zero-shot (80 templates, logits = 100 cos)"),),
                                           _load_open_clip_family))

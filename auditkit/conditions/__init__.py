@@ -43,6 +43,7 @@ from auditkit.conditions.base import WILDCARD, Condition, Pattern
 from auditkit.conditions.corruption import Corruption
 from auditkit.conditions.finetune import Finetune
 from auditkit.conditions.plain import Native, Plain
+from auditkit.conditions.scratch import Scratch
 from auditkit.conditions.squash import Squash
 from auditkit.conditions.views import Resolution, Scale, Shift
 from auditkit.errors import AuditError
@@ -51,11 +52,11 @@ from auditkit.registry import did_you_mean
 # kind name -> class, in the order the grammar is shown
 KINDS: dict[str, type[Condition]] = {
     kind.kind: kind for kind in (Plain, Native, Scale, Shift, Resolution, Squash, Corruption, Fgsm, Pgd, AutoAttack,
-                                 Finetune)
+                                 Finetune, Scratch)
 }
 
 __all__ = ["KINDS", "WILDCARD", "Attack", "AutoAttack", "Condition", "Corruption", "Fgsm", "Finetune", "Native",
-           "Pattern", "Pgd", "Plain", "Resolution", "Scale", "Shift", "Squash", "describe", "forms", "matches", "parse",
+           "Pattern", "Pgd", "Plain", "Resolution", "Scale", "Scratch", "Shift", "Squash", "describe", "forms", "matches", "parse",
            "parse_pattern"]
 
 

@@ -30,47 +30,43 @@ if TYPE_CHECKING:
 TRAINER_VERSION = 1  # bump when the training loop changes what a recipe trains
 
 
-@dataclass(frozen=True)
-class Finetune(Condition):
-    kind: ClassVar[str] = "finetune"
-    template: ClassVar[str] = "finetune/{recipe}/frac{fraction}/seed{seed}"
-    description: ClassVar[str] = "the model fine-tuned on the task's train split (auditkit.train), scored on test"
-    trains: ClassVar[bool] = True  # answered by training (ForwardPasses), not by a transform
+class TrainedCondition(Condition):
+    """A condition answered by training a copy of the model (``finetune``, ``scratch``): its
+    ``spec`` carries the recipe's every field, or None when the condition was read from text
+    (a record's), where only a named, unchanged recipe can be rebuilt."""
 
-    recipe: str = field(metadata={"shown": "recipe"})
-    fraction: float = field(metadata={"shown": "f"})
-    seed: int = field(metadata={"shown": "k"})
-    # the recipe's every field; None when the condition was read from text (a record's), where
-    # only a named, unchanged recipe can be rebuilt
-    spec: "Recipe | None" = field(default=None, compare=False, repr=False)
+    trains: ClassVar[bool] = True  # answered by training (ForwardPasses), not by a transform
+    recipe: str
+    seed: int
+    spec: "Recipe | None"
 
     @classmethod
     def fields(cls) -> list[dataclasses.Field]:
         return [f for f in dataclasses.fields(cls) if f.name != "spec"]
 
-    @classmethod
-    def of(cls, recipe: "Recipe", fraction: float, seed: int) -> "Finetune":
-        """The condition of one repeat of ``recipe`` at train ``fraction``."""
+    @staticmethod
+    def recipe_token(recipe: "Recipe", *own: str) -> str:
+        """The recipe's name, with a digest of its changed fields (those the condition names
+        itself, ``own``, and the repeats and fractions aside) when any changed."""
         changed = recipe.changed()
-        for name in ("seeds", "fractions"):  # the repeat and fraction are fields of the condition
+        for name in ("seeds", "fractions", *own):
             changed.pop(name, None)
-        token = recipe.name
-        if changed:
-            digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:6]
-            token = f"{recipe.name}_{digest}"
-        return cls(token, float(fraction), int(seed), recipe)
+        if not changed:
+            return recipe.name
+        return f"{recipe.name}_{hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:6]}"
+
+    def named_recipe(self) -> "Recipe":
+        from auditkit.train.recipes import RECIPES
+
+        if self.recipe not in RECIPES:
+            raise AuditError(f"condition {self}: recipe {self.recipe!r} was changed by --option {self.kind}.*; "
+                             f"run it through its suite with those options")
+        return RECIPES[self.recipe]
 
     @property
     def resolved(self) -> "Recipe":
         """The recipe's fields: carried, or the named recipe's defaults."""
-        if self.spec is not None:
-            return self.spec
-        from auditkit.train.recipes import RECIPES
-
-        if self.recipe not in RECIPES:
-            raise AuditError(f"condition {self}: recipe {self.recipe!r} was changed by --option finetune.*; "
-                             "run it through the finetune suite with those options")
-        return RECIPES[self.recipe]
+        return self.spec if self.spec is not None else self.named_recipe()
 
     def implementation(self) -> dict[str, object]:
         return {"recipe": self.resolved.training_key(), "trainer": TRAINER_VERSION}
@@ -87,3 +83,20 @@ class Finetune(Condition):
         from auditkit.train.augment import eval_transform
 
         return eval_transform(self.resolved, preprocess, self.input_size(preprocess))
+
+
+@dataclass(frozen=True)
+class Finetune(TrainedCondition):
+    kind: ClassVar[str] = "finetune"
+    template: ClassVar[str] = "finetune/{recipe}/frac{fraction}/seed{seed}"
+    description: ClassVar[str] = "the model fine-tuned on the task's train split (auditkit.train), scored on test"
+
+    recipe: str = field(metadata={"shown": "recipe"})
+    fraction: float = field(metadata={"shown": "f"})  # type: ignore[assignment]
+    seed: int = field(metadata={"shown": "k"})
+    spec: "Recipe | None" = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, recipe: "Recipe", fraction: float, seed: int) -> "Finetune":
+        """The condition of one repeat of ``recipe`` at train ``fraction``."""
+        return cls(cls.recipe_token(recipe), float(fraction), int(seed), recipe)

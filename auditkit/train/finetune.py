@@ -49,7 +49,9 @@ from auditkit.distributed import Ranks
 from auditkit.errors import AuditError
 from auditkit.paths import open_temporary
 from auditkit.records import write_json_atomic
+from auditkit.adapters.base import PreLogits
 from auditkit.train.augment import SeededImages, eval_transform, sample_seed, train_transform
+from auditkit.train.drloc import DRLocHead, NoGrid, drloc_loss, embedding_grid, pooled_grid, sample_pairs
 
 if TYPE_CHECKING:
     from auditkit.adapters.base import ModelAdapter
@@ -62,6 +64,8 @@ PROGRESS_FILE = "state.json"  # the epoch and step state.pt holds, readable with
 MODEL_FORMAT = 1
 VAL_FRACTION = 0.1  # a task without a val split: 10 % of train held out (Zhou et al.'s CUB split)
 VAL_SPLIT_SEED = 0  # the same held-out images for every repeat: repeats differ by their seed only
+# VTs-Drloc's lambda schedule (main.py: SSL warm-up 20 epochs, the 300-epoch horizon of its config)
+RELEASED_DRLOC_WARMUP, RELEASED_DRLOC_HORIZON = 20, 300
 
 
 class UntrainableTask(AuditError):
@@ -70,9 +74,11 @@ class UntrainableTask(AuditError):
 
 
 class FineTuned(nn.Module):
-    """The backbone under a new linear head (dropout before it, as Zhou et al.)."""
+    """The backbone under a new linear head (dropout before it, as Zhou et al.), and, when the
+    recipe asks for L_drloc, the MLP f of Liu et al. on the backbone's final grid."""
 
-    def __init__(self, backbone: nn.Module, width: int, classes: int, dropout: float, head_init: str) -> None:
+    def __init__(self, backbone: nn.Module, width: int, classes: int, dropout: float, head_init: str,
+                 drloc_width: int = 0, drloc_hidden: int = 0) -> None:
         super().__init__()
         self.backbone = backbone
         self.dropout = nn.Dropout(dropout)
@@ -80,9 +86,49 @@ class FineTuned(nn.Module):
         if head_init == "zeros":  # task_adaptation's kernel_initializer=tf.zeros_initializer()
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+        self.drloc_head = DRLocHead(drloc_width, drloc_hidden) if drloc_width else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.backbone(images)))
+
+    def features_and_grid(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pooled features the head reads and the final embedding grid (batch, C, H, W)."""
+        return final_grid(self.backbone, images)
+
+
+def final_grid(backbone: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A timm backbone's pooled pre-logits and its last layer's grid (``drloc.embedding_grid``:
+    prefix tokens dropped, channels-last maps permuted); other backbones have no grid to read."""
+    model = getattr(backbone, "model", None)
+    if not (isinstance(backbone, PreLogits) and hasattr(model, "forward_features")):
+        raise NoGrid(f"{type(backbone).__name__} gives pooled features only: L_drloc needs the final grid of a "
+                     "timm model (forward_features); give the architecture as timm:NAME or arch:NAME")
+    features = model.forward_features(images)
+    pooled = model.forward_head(features, pre_logits=True)
+    grid = embedding_grid(features, int(getattr(model, "num_prefix_tokens", 0)),
+                          channels_last=getattr(model, "output_fmt", "NCHW") == "NHWC")
+    return pooled, grid
+
+
+def reinitialise(backbone: nn.Module, seed: int, name: str) -> None:
+    """The backbone's weights drawn afresh, seeded (training from scratch): the model's own
+    initialisation where it has one (timm's ``init_weights``), after every layer's
+    ``reset_parameters``. A parameter neither reaches is refused: it would keep its pretrained
+    value and the run would not be from scratch."""
+    torch.manual_seed(seed)
+    covered: set[int] = set()
+    for module in backbone.modules():
+        if hasattr(module, "reset_parameters") and callable(module.reset_parameters):
+            module.reset_parameters()
+            covered.update(id(p) for p in module.parameters(recurse=False))
+    model = getattr(backbone, "model", backbone)
+    if callable(getattr(model, "init_weights", None)):
+        model.init_weights()
+        return
+    missed = [n for n, p in backbone.named_parameters() if id(p) not in covered]
+    if missed:
+        raise UntrainableTask(f"{name}: cannot draw {missed[0]} afresh (no reset_parameters, no init_weights()); "
+                              "give the model an init_weights() method to train it from scratch")
 
 
 @dataclass(frozen=True)
@@ -179,19 +225,36 @@ def precision_of(device: torch.device) -> str:
     return "bf16" if device.type == "cuda" else "fp32"
 
 
-def build_network(adapter: "ModelAdapter", classes: int, recipe: "Recipe", size: int) -> FineTuned:
-    """The parent's backbone (a trainable copy) under a new head, its width found with one
-    blank image at the training size. The head's initial weights draw from torch's generator,
-    which the caller seeds."""
+def build_network(adapter: "ModelAdapter", classes: int, recipe: "Recipe", size: int, seed: int = 0) -> FineTuned:
+    """The parent's backbone (a trainable copy; drawn afresh from ``seed`` for a from-scratch
+    recipe) under a new head, its width found with one blank image at the training size. The
+    head's initial weights draw from torch's generator, which the caller seeds. A recipe with
+    L_drloc whose backbone has no final grid (or one under 2 x 2) is an ``UntrainableTask``."""
     backbone = adapter.backbone()
     if size != adapter.preprocess.input_size:
         from auditkit.adapters.base import resized_module
 
-        backbone = resized_module(backbone, size, adapter.name)
+        if isinstance(backbone, PreLogits):  # the timm model inside resamples (a ViT's position embedding)
+            backbone = PreLogits(resized_module(backbone.model, size, adapter.name))
+        else:
+            backbone = resized_module(backbone, size, adapter.name)
+    if recipe.init == "scratch":
+        state = torch.random.get_rng_state()
+        reinitialise(backbone, sample_seed(seed, "init"), adapter.name)
+        torch.random.set_rng_state(state)  # the caller's head seed is drawn as without re-initialising
     backbone.eval()
+    blank = torch.zeros(1, 3, size, size, device=adapter.device)
+    drloc_width = 0
     with torch.no_grad():
-        width = int(backbone(torch.zeros(1, 3, size, size, device=adapter.device)).reshape(1, -1).shape[1])
-    return FineTuned(backbone, width, classes, recipe.head_dropout, recipe.head_init).to(adapter.device)
+        width = int(backbone(blank).reshape(1, -1).shape[1])
+        if recipe.drloc:
+            try:
+                grid = pooled_grid(final_grid(backbone, blank)[1], recipe.drloc_grid)
+            except NoGrid as error:
+                raise UntrainableTask(f"{adapter.name}: L_drloc cannot apply: {error}") from None
+            drloc_width = int(grid.shape[1])
+    return FineTuned(backbone, width, classes, recipe.head_dropout, recipe.head_init, drloc_width,
+                     recipe.drloc_hidden).to(adapter.device)
 
 
 def steps_per_epoch(train_images: int, recipe: "Recipe") -> int:
@@ -214,7 +277,7 @@ def train(job: TrainingJob) -> FineTuned:
     recipe, splits, adapter = job.recipe, job.splits, job.adapter
     device = adapter.device
     torch.manual_seed(sample_seed(job.condition.seed, "head"))
-    network = build_network(adapter, splits.classes, recipe, job.size)
+    network = build_network(adapter, splits.classes, recipe, job.size, job.condition.seed)
     if done.is_file():
         network.load_state_dict(load_checkpoint(done)["state_dict"])
         return network.eval()
@@ -232,15 +295,18 @@ class Loop:
         self.job, self.network, self.recipe = job, network, job.recipe
         recipe = self.recipe
         self.device = job.adapter.device
-        groups = [{"params": list(network.backbone.parameters()), "name": "backbone"},
-                  {"params": list(network.head.parameters()), "name": "head"}]
+        groups = parameter_groups(network, recipe)
         if recipe.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
                 groups, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+        elif recipe.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
         else:
             self.optimizer = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
                                              weight_decay=recipe.weight_decay)
         self.loss = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.mixing = batch_mixing(recipe, job.splits.classes)
+        self.drloc_epoch: float | None = None
         source, splits = job.source, job.splits
         labels = source.labels
         self.train_images = SeededImages(tuple(source.samples[i] for i in splits.train),
@@ -252,6 +318,10 @@ class Loop:
                                        eval_transform(recipe, job.adapter.preprocess, job.size), 0, source.table)
         self.per_epoch = steps_per_epoch(len(splits.train), recipe)
         self.total_steps = planned_steps(len(splits.train), recipe)
+        self.warmup_steps = recipe.warmup_steps + recipe.warmup_epochs * self.per_epoch
+        if self.mixing is not None and (recipe.batch_size // job.ranks.world) % 2:
+            raise AuditError(f"--option finetune.batch_size={recipe.batch_size}: mixup / cutmix pair each image with "
+                             "another of its batch and need an even batch per process; choose an even one")
         if job.ranks.world > 1 and recipe.batch_size % job.ranks.world:
             raise AuditError(f"--option finetune.batch_size={recipe.batch_size} does not split evenly over "
                              f"{job.ranks.world} torchrun processes; choose a multiple of {job.ranks.world}")
@@ -301,6 +371,7 @@ class Loop:
             self.seconds += seconds
             self._after_epoch(val_loss)
             self.history.append({"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
+                                 **({"drloc_loss": self.drloc_epoch} if self.drloc_epoch is not None else {}),
                                  "val_loss": val_loss, "val_top1": val_top1, "lr": self._current_lr(),
                                  "seconds": seconds, "images_per_second": images / max(seconds, 1e-9)})
             if job.ranks.leader:
@@ -333,7 +404,7 @@ class Loop:
                                              pin_memory=self.device.type == "cuda")
         # randomness inside a backbone (stochastic depth) draws from each rank's own generator
         torch.manual_seed(sample_seed(job.condition.seed, self.epoch, "backbone", ranks.rank))
-        total, seen = 0.0, 0
+        total, seen, drloc_total = 0.0, 0, 0.0
         for images, labels, positions in loader:
             frozen = self._set_learning_rates()
             network.train()
@@ -341,16 +412,30 @@ class Loop:
                 network.backbone.eval()
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
+            targets: torch.Tensor = labels
+            if self.mixing is not None:  # timm's Mixup draws from numpy's global generator: seeded per step
+                with _numpy_seeded(sample_seed(job.condition.seed, self.epoch, self.step, ranks.rank, "mixup")):
+                    images, targets = self.mixing(images, labels)
             with _autocast(self.device):
                 with torch.no_grad() if frozen else contextlib.nullcontext():
-                    features = network.backbone(images)
+                    if network.drloc_head is not None:
+                        features, grid = network.features_and_grid(images)
+                    else:
+                        features = network.backbone(images)
                 features = features.reshape(len(images), -1)
                 logits = network.head(self._dropout(features, positions))
-                loss = self.loss(logits.float(), labels)
+                loss = self._criterion(logits.float(), targets)
+                if network.drloc_head is not None:
+                    auxiliary = self._drloc(grid, positions, ranks.world)
+                    loss = loss + self._drloc_weight() * auxiliary
+                    summed = recipe.drloc_convention == "paper"  # this rank's sum x ranks, or its mean
+                    drloc_total += float(auxiliary.detach()) * (1 / ranks.world if summed else len(images))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if ranks.world > 1:
                 _average_gradients(network, ranks.world)
+            if recipe.clip_grad:
+                nn.utils.clip_grad_norm_(network.parameters(), recipe.clip_grad)
             self.optimizer.step()
             self.step += 1
             total += float(loss.detach()) * len(images)
@@ -358,7 +443,40 @@ class Loop:
         if recipe.max_steps and self.step >= recipe.max_steps:
             self.stopped = f"{recipe.max_steps} steps"
         train_loss = ranks_mean(ranks, total, seen)
+        # L_drloc per image (before lambda), for the curves: the mean over this epoch's images
+        self.drloc_epoch = ranks_mean(ranks, drloc_total, seen) if network.drloc_head is not None else None
         return train_loss, ranks.total(seen)
+
+    def _criterion(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy with label smoothing; mixed batches carry soft targets (smoothing already
+        in them, as timm's Mixup makes them): the cross-entropy with those."""
+        if targets.ndim == 2:
+            return torch.sum(-targets * torch.log_softmax(logits, dim=-1), dim=-1).mean()
+        return self.loss(logits, targets)
+
+    def _drloc_weight(self) -> float:
+        """lambda this epoch: constant (the paper), or VTs-Drloc's schedule (``released``:
+        main.py's ``_weight_decay(lambda, epoch, 20, 300)``, per epoch)."""
+        recipe = self.recipe
+        if recipe.drloc_convention == "paper":
+            return recipe.drloc
+        if self.epoch <= RELEASED_DRLOC_WARMUP:
+            return recipe.drloc * self.epoch / RELEASED_DRLOC_WARMUP
+        return recipe.drloc * max(0.0, 1 - (self.epoch - RELEASED_DRLOC_WARMUP) / (RELEASED_DRLOC_HORIZON - RELEASED_DRLOC_WARMUP))
+
+    def _drloc(self, grid: torch.Tensor, positions: torch.Tensor, world: int) -> torch.Tensor:
+        """L_drloc of this process's images, the pairs of each drawn from (seed, epoch, position).
+        Eq. 2 sums over the batch: under torchrun each rank's sum is scaled by the ranks so the
+        averaged gradient is the global batch's sum, as one process computes it (``released``:
+        the mean over the images, which averaging over ranks keeps)."""
+        recipe = self.recipe
+        grid = pooled_grid(grid, recipe.drloc_grid)
+        generators = [torch.Generator().manual_seed(sample_seed(self.job.condition.seed, self.epoch, position, "drloc"))
+                      for position in positions.tolist()]
+        pairs = sample_pairs(len(grid), grid.shape[2], grid.shape[3], recipe.drloc_pairs, generators)
+        paper = recipe.drloc_convention == "paper"
+        loss = drloc_loss(grid, self.network.drloc_head, pairs, normalised=paper, reduction="sum" if paper else "mean")  # type: ignore[arg-type]
+        return loss * world if paper else loss
 
     def _dropout(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The head's dropout, its mask drawn per image from (seed, epoch, position): the same
@@ -374,7 +492,7 @@ class Loop:
         return features * keep / (1 - rate)
 
     def _in_warmup(self) -> bool:
-        return self.step < self.recipe.warmup_steps
+        return self.step < self.warmup_steps
 
     def _set_learning_rates(self) -> bool:
         """This step's learning rate per group; True while the backbone is frozen."""
@@ -382,8 +500,8 @@ class Loop:
         frozen = self._in_warmup() and recipe.warmup == "frozen"
         if frozen:
             rates = {"backbone": 0.0, "head": recipe.warmup_lr}
-        elif self._in_warmup():  # linear, from 0 (task_adaptation: step * lr / warmup_steps)
-            rate = self.step * recipe.lr / recipe.warmup_steps
+        elif self._in_warmup():  # linear from warmup_lr (task_adaptation: from 0; timm: warmup_lr_init)
+            rate = recipe.warmup_lr + self.step * (recipe.lr - recipe.warmup_lr) / self.warmup_steps
             rates = {"backbone": rate, "head": rate}
         else:
             rate = self._current_lr()
@@ -396,6 +514,11 @@ class Loop:
         recipe = self.recipe
         if recipe.schedule == "steps":
             return recipe.lr * recipe.decay_factor ** sum(self.step >= s for s in recipe.decay_steps)
+        if recipe.schedule == "cosine":
+            # timm's CosineLRScheduler as Swin (and VTs-Drloc) build it: t_initial = all planned
+            # steps, the warm-up overriding its first steps (warmup_prefix False)
+            progress = min(self.step, self.total_steps) / max(self.total_steps, 1)
+            return recipe.min_lr + 0.5 * (recipe.lr - recipe.min_lr) * (1 + math.cos(math.pi * progress))
         return self.lr
 
     def _validate(self) -> tuple[float | None, float | None]:
@@ -477,6 +600,53 @@ class Loop:
             log.write(line + "\n")
         if self.job.progress:
             print(line, file=sys.stderr, flush=True)
+
+
+def parameter_groups(network: FineTuned, recipe: "Recipe") -> list[dict[str, Any]]:
+    """The optimiser's groups, named by learning-rate role (``backbone`` / ``head``; L_drloc's
+    MLP learns as the head). ``decay_norm_bias`` False: biases, norms (every 1-d parameter) and
+    the model's ``no_weight_decay()`` names get none, as Swin's ``set_weight_decay`` does."""
+    roles = {"backbone": [network.backbone], "head": [network.head]
+             + ([network.drloc_head] if network.drloc_head is not None else [])}
+    groups = []
+    for role, modules in roles.items():
+        decayed, free = [], []
+        for module in modules:
+            model = getattr(module, "model", module)
+            skip = set(model.no_weight_decay()) if callable(getattr(model, "no_weight_decay", None)) else set()
+            for name, parameter in module.named_parameters():
+                bare = name.removeprefix("model.")
+                exempt = parameter.ndim <= 1 or name.endswith(".bias") or bare in skip or bare.split(".")[-1] in skip
+                (free if exempt and not recipe.decay_norm_bias else decayed).append(parameter)
+        groups.append({"params": decayed, "name": role})
+        if free:
+            groups.append({"params": free, "name": role, "weight_decay": 0.0})
+    return groups
+
+
+def batch_mixing(recipe: "Recipe", classes: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
+    """timm's Mixup / CutMix over a batch (``mode="batch"``: one lambda per batch, as DeiT and
+    Swin), the recipe's label smoothing folded into its soft targets; None when both are off."""
+    if not (recipe.mixup or recipe.cutmix):
+        return None
+    from timm.data import Mixup
+
+    return Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, prob=recipe.mixup_prob,
+                 switch_prob=recipe.mixup_switch_prob, mode="batch", label_smoothing=recipe.label_smoothing,
+                 num_classes=classes)
+
+
+def _numpy_seeded(seed: int) -> contextlib.AbstractContextManager:
+    """numpy's global generator seeded for a block, its state restored after."""
+    @contextlib.contextmanager
+    def seeded():
+        state = np.random.get_state()
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+    return seeded()
 
 
 def ranks_mean(ranks: Ranks, total: float, count: int) -> float:

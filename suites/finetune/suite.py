@@ -143,13 +143,13 @@ class FinetuneSuite(Suite):
             curves, scored = {}, {}
             for fraction in sorted({c.fraction for c in runs}):
                 repeats = {c: p for c, p in runs.items() if c.fraction == fraction}
-                top1 = self._repeats(model, dataset, repeats, seed, output)
+                top1 = repeat_records(self, model, dataset, repeats, seed, output)
                 first = next(iter(repeats))
                 pattern = f"finetune/{first.recipe}/frac{number_text(first.fraction)}/seed*"
                 n_test = len(next(iter(repeats.values())).labels)
                 values = np.array(list(top1.values()))
                 output.records.append(self.record(model, dataset=dataset, condition=pattern, aggregate="mean",
-                                                  metric="top1", value=float(values.mean()), ci=_t_interval(values),
+                                                  metric="top1", value=float(values.mean()), ci=t_interval_of(values),
                                                   n=n_test))
                 probe = self._probe(slot["features"], repeats, output, dataset)
                 if probe is not None:
@@ -171,30 +171,6 @@ class FinetuneSuite(Suite):
                                               "Top-1 of the fine-tuned copy (mean of the repeats) and of the linear "
                                               "probe on the frozen features, same splits."))
         return output
-
-    def _repeats(self, model: str, dataset: str, repeats: dict[Finetune, Predictions], seed: int,
-                 output: SuiteOutput) -> dict[int, float]:
-        """Each repeat's records and per-sample hits; its top-1 by seed."""
-        top1 = {}
-        for condition, prediction in sorted(repeats.items(), key=lambda item: item[0].seed):
-            assert prediction.logits is not None
-            predicted = np.asarray(prediction.logits).argmax(axis=1)
-            correct = predicted == prediction.labels
-            output.records.append(self.record(model, dataset=dataset, condition=condition, metric="top1",
-                                              value=float(correct.mean()),
-                                              ci=bootstrap_ci(np.mean, correct.astype(float), seed=seed), n=len(correct)))
-            output.add_samples(prediction, {"correct": correct, "label": prediction.labels, "prediction": predicted},
-                               dataset=dataset, condition=str(condition))
-            top1[condition.seed] = float(correct.mean())
-            cost = (prediction.training or {}).get("cost")
-            if cost:
-                for metric in ("train_steps", "train_seconds", "train_images_per_second", "peak_memory_mb"):
-                    output.records.append(self.record(model, dataset=dataset, condition=condition, metric=metric,
-                                                      subset="training", value=float(cost[metric]), n=len(correct)))
-                output.records.append(self.record(model, dataset=dataset, condition=condition, metric="scored_epoch",
-                                                  subset="training", value=float(prediction.training["scored_epoch"]),
-                                                  n=len(correct)))
-        return top1
 
     def _probe(self, features: Predictions | None, repeats: dict[Finetune, Predictions], output: SuiteOutput,
                dataset: str) -> float | None:
@@ -228,7 +204,34 @@ class FinetuneSuite(Suite):
         return float(np.mean(scores))
 
 
-def _t_interval(values: np.ndarray) -> tuple[float, float] | None:
+def repeat_records(suite: Suite, model: str, dataset: str, repeats: dict[Any, Predictions], seed: int,
+                   output: SuiteOutput) -> dict[int, float]:
+    """Each trained repeat's records (``top1`` with a bootstrap CI over test images, the training
+    cost) and per-sample hits; its top-1 by seed. Shared by the finetune and small_data suites."""
+    top1 = {}
+    for condition, prediction in sorted(repeats.items(), key=lambda item: item[0].seed):
+        assert prediction.logits is not None
+        predicted = np.asarray(prediction.logits).argmax(axis=1)
+        correct = predicted == prediction.labels
+        output.records.append(suite.record(model, dataset=dataset, condition=condition, metric="top1",
+                                           value=float(correct.mean()),
+                                           ci=bootstrap_ci(np.mean, correct.astype(float), seed=seed), n=len(correct)))
+        output.add_samples(prediction, {"correct": correct, "label": prediction.labels, "prediction": predicted},
+                           dataset=dataset, condition=str(condition))
+        top1[condition.seed] = float(correct.mean())
+        cost = (prediction.training or {}).get("cost")
+        if cost:
+            for metric in ("train_steps", "train_seconds", "train_images_per_second", "peak_memory_mb"):
+                output.records.append(suite.record(model, dataset=dataset, condition=condition, metric=metric,
+                                                   subset="training", value=float(cost[metric]), n=len(correct)))
+            output.records.append(suite.record(model, dataset=dataset, condition=condition, metric="scored_epoch",
+                                               subset="training", value=float(prediction.training["scored_epoch"]),
+                                               n=len(correct)))
+    return top1
+
+
+def t_interval_of(values: np.ndarray) -> tuple[float, float] | None:
+    """Student-t 95 % interval of a mean over repeats (None for one repeat)."""
     from suites.linear_probe.suite import t_interval
 
     low, high = t_interval(values)

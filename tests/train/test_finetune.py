@@ -135,6 +135,7 @@ def test_the_learning_rate_follows_each_schedule():
     class Stub(finetune.Loop):
         def __init__(self, recipe):  # the schedule only: no network, no data
             self.recipe, self.lr, self.step = recipe, recipe.lr, 0
+            self.warmup_steps = recipe.warmup_steps
 
     vtab = Stub(recipe("vtab"))
     rates = {}
@@ -148,6 +149,7 @@ def test_plateau_halves_after_three_epochs_without_a_lower_val_loss_and_stops_af
     class Stub(finetune.Loop):
         def __init__(self):
             self.recipe, self.lr, self.step, self.epoch = ZHOU2021, ZHOU2021.lr, 10_000, 0
+            self.warmup_steps = ZHOU2021.warmup_steps
             self.best = {"val_loss": float("inf"), "epoch": 0, "weights": None}
             self.since_best = self.plateau_bad = 0
             self.plateau_best = float("inf")
@@ -185,7 +187,7 @@ def test_a_task_it_cannot_train_on_is_skipped_with_one_line(tmp_path, per_split,
     ({"lrr": "0.1"}, "no option 'lrr'"),
     ({"lr": "fast"}, "lr is a number"),
     ({"seeds": "0,x"}, "seeds is an integer"),
-    ({"optimizer": "adagrad"}, "adam or sgd"),
+    ({"optimizer": "adagrad"}, "adam, adamw or sgd"),
 ])
 def test_a_bad_recipe_field_is_one_line(tmp_path, options, message):
     task = write_task(tmp_path / "task", {"train": 9, "val": 3, "test": 3})
