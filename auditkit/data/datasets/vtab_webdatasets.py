@@ -49,6 +49,7 @@ ENTRIES = tuple(
         "CLIP_benchmark webdataset: train/ and test/ ({0..N-1}.tar + nshards.txt) + classnames.txt",
         f"`audit fetch wds/vtab/{task}` (CLIP_benchmark's copy on the Hugging Face hub), or pass --data {name}=PATH",
         license=license_, reader=partial(read_transfer, name=name), citation=citation,
+        downloads_folded=f"wds/vtab/{task} (declared with transfer; installs into this folder)",
         notes=f"{splits}; the same folder as --data transfer=<data root>/wds/vtab/{task}, under a name of its own "
               "so a suite can train on several tasks in one run",
     )
