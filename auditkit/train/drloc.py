@@ -6,9 +6,11 @@ positions (i, j), (p, h) are drawn uniformly; a small MLP ``f`` reads the concat
 embeddings and predicts their normalised distance t = (|i - p| / k, |j - h| / k); the loss is the
 L1 distance between prediction and target, averaged over the pairs of an image and summed over
 the images of the batch (the paper's Eq. 2), and L_tot = L_ce + lambda * L_drloc. The authors'
-released code (yhlleo/VTs-Drloc, read at 6ac2c44) differs in three places, selectable as the
-recipe's ``drloc_convention = "released"``: the target in grid cells (not divided by k), the mean
-over the batch (``F.l1_loss``), lambda ramped over 20 epochs and decayed toward epoch 300.
+released code (yhlleo/VTs-Drloc, read at 6ac2c44) differs in three places, each a recipe field:
+the target in grid cells, not divided by k (``drloc_target``); the mean over the batch, not the
+sum (``F.l1_loss``; ``drloc_reduction``, whose default is the code's: with the paper's lambda a
+sum would weigh L_drloc batch-size times more than the cross-entropy); lambda ramped from 0 over
+20 epochs, then decayed toward epoch 300 (``drloc_schedule``).
 
 - ``embedding_grid``: the final grid, (batch, C, H, W): a ConvNet's last feature map as it is
   (the paper's ResNet row of Table 4); a token sequence without its prefix (class) tokens,

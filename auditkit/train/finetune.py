@@ -171,7 +171,7 @@ def task_splits(source: "DatasetSource", recipe: "Recipe", fraction: float, seed
         train = np.sort(train[_fraction_of(labels[train], fraction, seed)])
     if len(train) < recipe.batch_size:
         raise UntrainableTask(f"{source.name}: {len(train)} train images, fewer than one batch of {recipe.batch_size}; "
-                         "lower --option finetune.batch_size or raise the fraction")
+                         f"lower --option {recipe.suite}.batch_size" + ("" if recipe.init == "scratch" else " or raise the fraction"))
     return Splits(train, val, test, classes, tuple(notes))
 
 
@@ -320,10 +320,10 @@ class Loop:
         self.total_steps = planned_steps(len(splits.train), recipe)
         self.warmup_steps = recipe.warmup_steps + recipe.warmup_epochs * self.per_epoch
         if self.mixing is not None and (recipe.batch_size // job.ranks.world) % 2:
-            raise AuditError(f"--option finetune.batch_size={recipe.batch_size}: mixup / cutmix pair each image with "
+            raise AuditError(f"--option {recipe.suite}.batch_size={recipe.batch_size}: mixup / cutmix pair each image with "
                              "another of its batch and need an even batch per process; choose an even one")
         if job.ranks.world > 1 and recipe.batch_size % job.ranks.world:
-            raise AuditError(f"--option finetune.batch_size={recipe.batch_size} does not split evenly over "
+            raise AuditError(f"--option {recipe.suite}.batch_size={recipe.batch_size} does not split evenly over "
                              f"{job.ranks.world} torchrun processes; choose a multiple of {job.ranks.world}")
         # the state a checkpoint carries
         self.epoch = 0  # epochs completed
@@ -428,7 +428,7 @@ class Loop:
                 if network.drloc_head is not None:
                     auxiliary = self._drloc(grid, positions, ranks.world)
                     loss = loss + self._drloc_weight() * auxiliary
-                    summed = recipe.drloc_convention == "paper"  # this rank's sum x ranks, or its mean
+                    summed = recipe.drloc_reduction == "sum"  # this rank's sum x ranks, or its mean
                     drloc_total += float(auxiliary.detach()) * (1 / ranks.world if summed else len(images))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -458,7 +458,7 @@ class Loop:
         """lambda this epoch: constant (the paper), or VTs-Drloc's schedule (``released``:
         main.py's ``_weight_decay(lambda, epoch, 20, 300)``, per epoch)."""
         recipe = self.recipe
-        if recipe.drloc_convention == "paper":
+        if recipe.drloc_schedule == "constant":
             return recipe.drloc
         if self.epoch <= RELEASED_DRLOC_WARMUP:
             return recipe.drloc * self.epoch / RELEASED_DRLOC_WARMUP
@@ -466,17 +466,16 @@ class Loop:
 
     def _drloc(self, grid: torch.Tensor, positions: torch.Tensor, world: int) -> torch.Tensor:
         """L_drloc of this process's images, the pairs of each drawn from (seed, epoch, position).
-        Eq. 2 sums over the batch: under torchrun each rank's sum is scaled by the ranks so the
-        averaged gradient is the global batch's sum, as one process computes it (``released``:
-        the mean over the images, which averaging over ranks keeps)."""
+        A ``sum`` over the batch is scaled by the ranks under torchrun, so the averaged gradient
+        is the global batch's sum, as one process computes it (a ``mean`` averages as it is)."""
         recipe = self.recipe
         grid = pooled_grid(grid, recipe.drloc_grid)
         generators = [torch.Generator().manual_seed(sample_seed(self.job.condition.seed, self.epoch, position, "drloc"))
                       for position in positions.tolist()]
         pairs = sample_pairs(len(grid), grid.shape[2], grid.shape[3], recipe.drloc_pairs, generators)
-        paper = recipe.drloc_convention == "paper"
-        loss = drloc_loss(grid, self.network.drloc_head, pairs, normalised=paper, reduction="sum" if paper else "mean")  # type: ignore[arg-type]
-        return loss * world if paper else loss
+        loss = drloc_loss(grid, self.network.drloc_head, pairs, normalised=recipe.drloc_target == "normalised",  # type: ignore[arg-type]
+                          reduction=recipe.drloc_reduction)
+        return loss * world if recipe.drloc_reduction == "sum" else loss
 
     def _dropout(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The head's dropout, its mask drawn per image from (seed, epoch, position): the same

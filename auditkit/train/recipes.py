@@ -74,10 +74,12 @@ class Recipe:
     drloc_pairs: int = 64  # m: position pairs per image (Liu et al. Table 2a)
     drloc_grid: int = 7  # k: the final grid is average-pooled to k x k when finer
     drloc_hidden: int = 512  # the width of the MLP f's two hidden layers
-    # "paper": section 4 / Eq. 2 as written (t = |delta| / k, summed over the batch, lambda constant);
-    # "released": as yhlleo/VTs-Drloc runs it (t = |delta| in grid cells, the mean over the batch,
-    # lambda ramped from 0 over 20 epochs, then decayed linearly toward 0 at epoch 300)
-    drloc_convention: str = "paper"
+    # where the paper's text and its released code (yhlleo/VTs-Drloc) differ, each selectable:
+    drloc_target: str = "normalised"  # the paper's t = |i - p| / k; "cells": |i - p| (the code never divides)
+    # "mean" over the batch (the code's F.l1_loss), or "sum" as Eq. 2 is written: with the paper's
+    # lambda a sum weighs L_drloc batch-size times more than the cross-entropy (1024 x at batch 1024)
+    drloc_reduction: str = "mean"
+    drloc_schedule: str = "constant"  # the paper's lambda; "released": 0 -> lambda over 20 epochs, then linearly toward 0 at 300
     # from scratch (Liu et al.): the backbone's weights re-initialised, seeded by the repeat
     init: str = "pretrained"  # "pretrained" | "scratch"
     decay_norm_bias: bool = True  # False: biases, norms and the model's no_weight_decay() set get no weight decay
@@ -109,7 +111,9 @@ class Recipe:
             "drloc": self.drloc >= 0, "train_on": self.train_on in ("train", "train_val"),
             "drloc_pairs": self.drloc_pairs >= 1, "drloc_grid": self.drloc_grid >= 2, "drloc_hidden": self.drloc_hidden >= 1,
             "init": self.init in ("pretrained", "scratch"),
-            "drloc_convention": self.drloc_convention in ("paper", "released"), "min_lr": 0 <= self.min_lr <= self.lr,
+            "drloc_target": self.drloc_target in ("normalised", "cells"),
+            "drloc_reduction": self.drloc_reduction in ("mean", "sum"),
+            "drloc_schedule": self.drloc_schedule in ("constant", "released"), "min_lr": 0 <= self.min_lr <= self.lr,
             "warmup_epochs": self.warmup_epochs >= 0, "clip_grad": self.clip_grad >= 0,
             "color_jitter": self.color_jitter >= 0, "re_prob": 0 <= self.re_prob <= 1, "mixup": self.mixup >= 0,
             "cutmix": self.cutmix >= 0, "mixup_prob": 0 <= self.mixup_prob <= 1,
@@ -121,6 +125,11 @@ class Recipe:
                              f"({FIELD_HELP.get(bad[0], 'see docs/suites/finetune.md')})")
         if not (self.max_epochs or self.max_steps):
             raise AuditError(f"recipe {self.name}: give max_epochs or max_steps (both are 0: it would never stop)")
+
+    @property
+    def suite(self) -> str:
+        """The suite whose options set this recipe's fields (messages name it)."""
+        return "small_data" if self.init == "scratch" else "finetune"
 
     def as_dict(self) -> dict[str, Any]:
         """Every field, JSON-able: the store key and the record's description of the recipe."""
@@ -184,7 +193,8 @@ FIELD_HELP = {
     "optimizer": "adam, adamw or sgd", "lr": "a positive number", "batch_size": "at least 1",
     "label_smoothing": "in [0, 1)", "head_dropout": "in [0, 1)", "head_init": "default or zeros",
     "warmup": "frozen or linear", "schedule": "plateau, steps or cosine", "plateau_factor": "in (0, 1]",
-    "augment": "crop_rotate_flip, timm or none", "resize": "model, square or deit", "drloc_convention": "paper or released", "fractions": "each in (0, 1]",
+    "augment": "crop_rotate_flip, timm or none", "resize": "model, square or deit", "drloc_target": "normalised or cells",
+    "drloc_reduction": "mean or sum", "drloc_schedule": "constant or released", "fractions": "each in (0, 1]",
     "seeds": "at least one seed", "train_on": "train or train_val", "drloc": "lambda, at least 0",
     "drloc_grid": "at least 2 (a 2 x 2 grid)", "init": "pretrained or scratch", "min_lr": "in [0, lr]",
     "re_prob": "in [0, 1]", "mixup_prob": "in [0, 1]", "mixup_switch_prob": "in [0, 1]",

@@ -29,8 +29,10 @@ reports the best test epoch, a selection on the test set); the cosine runs over 
 trained (the released code's runs 101 epochs of a 300-epoch cosine); a finer grid is pooled to
 7 x 7 with adaptive average pooling (VTs-Drloc: AvgPool2d(3, 2, 1) for T2T and CvT); timm's Swin
 gives its grid after the final norm (VTs-Drloc: before); drop path is the architecture's own
-(``arch:NAME,drop_path_rate=0.2`` sets Swin's). ``drloc_convention`` = ``paper`` (default: Eq. 2
-as written) or ``released`` (the code's target in grid cells, batch mean, lambda schedule).
+(``arch:NAME,drop_path_rate=0.2`` sets Swin's). L_drloc's target is the paper's (divided by k;
+``drloc_target=cells``: the code's), lambda constant (``drloc_schedule=released``: the code's
+ramp), and the loss the mean over the batch as the code computes it (``drloc_reduction=sum``: Eq.
+2 as written, which with the paper's lambda weighs L_drloc batch-size times the cross-entropy).
 
 Records, per task: ``top1`` per repeat and arm (bootstrap CI over test images, per-sample
 ``correct``) and over the seeds per arm (condition ``.../seed*``, aggregate ``mean``, Student-t
@@ -62,7 +64,10 @@ class SmallDataSuite(Suite):
     version = "0.1"
     description = "trained from scratch on a small dataset, with and without the dense relative localization loss (Liu et al. 2021)"
     title = "Small-data training"
-    datasets = ("digits", "transfer")
+    # the paper's small datasets (its Table 4) as auditkit reads them, the built-in digits first
+    datasets = ("digits", "transfer", "vtab-cifar10", "vtab-cifar100", "vtab-svhn", "vtab-flowers102",
+                *(f"domainnet-{domain}" for domain in ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")),
+                "imagenet-100")
     accepts = ("logits",)
     metrics = {
         "top1": Metric("top-1 accuracy", "test accuracy of the architecture trained from scratch (over seeds: their "

@@ -17,7 +17,8 @@ from auditkit import conditions
 from auditkit.adapters import ModelOptions, load_model
 from auditkit.adapters.preprocess import PreprocessConfig, paper_supervised
 from auditkit.conditions import (
-    KINDS, AutoAttack, Corruption, Fgsm, Finetune, Native, Pgd, Plain, Resolution, Scale, Shift, Squash, describe,
+    KINDS, AutoAttack, Corruption, Fgsm, Finetune, Native, Pgd, Plain, Resolution, Scale, Scratch, Shift, Squash,
+    describe,
     matches, parse, parse_pattern,
 )
 from auditkit.data.imagenet import read_imagenet_val
@@ -42,6 +43,7 @@ EXAMPLES = {
     "pgd": (Pgd(2.0, 10, 0), "pgd/eps2/steps10/seed0"),
     "autoattack": (AutoAttack(4.0, 100, 5000, 0), "autoattack/eps4/steps100/queries5000/seed0"),
     "finetune": (Finetune("zhou2021", 1.0, 0), "finetune/zhou2021/frac1/seed0"),
+    "scratch": (Scratch("liu2021", 0.5, 2), "scratch/liu2021/drloc0.5/seed2"),
 }
 
 
@@ -53,7 +55,8 @@ def test_every_kind_has_an_example_and_a_one_line_description():
         assert describe(EXAMPLES[name][1]) == kind.description
     assert conditions.forms() == ["none", "native", "scale/<s>", "shift/<px>", "resolution/<r>",
                                   "squash/<r>", "corrupt/<name>/<severity>", "fgsm/eps<E>", "pgd/eps<E>/steps<S>/seed<K>",
-                                  "autoattack/eps<E>/steps<S>/queries<Q>/seed<K>", "finetune/<recipe>/frac<f>/seed<k>"]
+                                  "autoattack/eps<E>/steps<S>/queries<Q>/seed<K>", "finetune/<recipe>/frac<f>/seed<k>",
+                                  "scratch/<recipe>/drloc<lambda>/seed<k>"]
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))

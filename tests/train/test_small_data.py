@@ -201,7 +201,8 @@ def test_the_recipe_is_the_released_one_line_by_line():
         ("timm", "rand-m9-mstd0.5-inc1", 0.25, 224, 100)
     assert (r.init, r.decay_norm_bias, r.select_best, r.train_on, r.seeds) == \
         ("scratch", False, False, "train_val", (0, 1, 2, 3, 4))
-    assert (r.drloc_pairs, r.drloc_grid, r.drloc_hidden, r.drloc_convention) == (64, 7, 512, "paper")
+    assert (r.drloc_pairs, r.drloc_grid, r.drloc_hidden) == (64, 7, 512)
+    assert (r.drloc_target, r.drloc_reduction, r.drloc_schedule) == ("normalised", "mean", "constant")
 
 
 def test_an_architecture_without_a_grid_runs_the_baseline_only_and_says_why(tmp_path):
@@ -248,3 +249,33 @@ def test_randaugment_at_magnitude_10_posterizes_to_black_instead_of_raising():
     for seed in range(40):
         torch.manual_seed(seed)
         assert transform(image).shape == (3, 16, 16)
+
+
+def test_the_released_lambda_schedule_ramps_over_20_epochs_and_decays_toward_300():
+    class Stub(finetune.Loop):
+        def __init__(self):
+            self.recipe = dataclasses.replace(LIU2021, drloc=0.5, drloc_schedule="released")
+            self.epoch = 0
+
+    loop = Stub()
+    weights = {}
+    for epoch in (0, 1, 10, 20, 21, 100, 300):
+        loop.epoch = epoch
+        weights[epoch] = loop._drloc_weight()
+    # VTs-Drloc's log: 0.0, 0.025, 0.25, 0.5, 0.4982, 0.3571 (main.py _weight_decay)
+    assert weights == pytest.approx({0: 0.0, 1: 0.025, 10: 0.25, 20: 0.5, 21: 0.49821, 100: 0.35714, 300: 0.0}, abs=1e-5)
+    loop.recipe = dataclasses.replace(LIU2021, drloc=0.5)
+    assert loop._drloc_weight() == 0.5
+
+
+def test_drloc_regularises_fine_tuning_too(tmp_path):
+    """The paper's Table 5: --option finetune.drloc=<lambda> while fine-tuning a pretrained model."""
+    from tests.train.fixtures import config as finetune_config
+
+    task = write_task(tmp_path / "task")
+    results = run_audit(grid_adapter(), finetune_config(tmp_path, task, drloc="0.1", max_epochs="3"))
+    assert any(r.metric == "top1" and r.suite == "finetune" for r in results.records)
+    (kept,) = _models(tmp_path / "cache").values()
+    assert kept["recipe"]["drloc"] == 0.1 and kept["recipe"]["init"] == "pretrained"
+    assert all("drloc_loss" in h for h in kept["history"])
+    assert any(name.startswith("drloc_head.") for name in kept["state_dict"])
