@@ -112,7 +112,10 @@ def _load_arch_family(target: str, options: ModelOptions, preset: str | None) ->
     import timm
     import torch
 
-    name, *pairs = [part.strip() for part in target.split(",")]
+    import re
+
+    # commas inside brackets belong to a value (channels=(32,64,128,256))
+    name, *pairs = [part.strip() for part in re.split(r",(?![^()\[\]]*[)\]])", target)]
     if options.weights:
         raise AuditError(f"arch:{name} is an architecture with random weights; for trained weights use "
                          f"timm:{name} --weights PATH")

@@ -224,3 +224,27 @@ def test_preprocess_choice_is_refused_where_it_would_be_ignored(factory_file):
     assert "timm models only" in one_line_error(f"python:{factory_file}:make", ModelOptions(preprocess="timm"))
     # single fields still override
     assert load_model("efficientnet_lite0", ModelOptions(crop_pct=1.0)).preprocess.crop_pct == 1.0
+
+
+def test_arch_builds_timms_random_init_with_its_arguments_and_downloads_nothing():
+    adapter = load_model("arch:resnet10t,output_stride=8,channels=(16,32,64,128)")
+    torch.manual_seed(0)
+    reference = timm.create_model("resnet10t", pretrained=False, output_stride=8, channels=(16, 32, 64, 128))
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(adapter.module.state_dict()[name], tensor), name
+    assert adapter.module.forward_features(torch.zeros(1, 3, 56, 56)).shape == (1, 128, 7, 7)
+    assert load_model("arch:resnet10t,output_stride=8,channels=(16,32,64,128)").fingerprint == adapter.fingerprint
+    assert load_model("arch:resnet10t").fingerprint != adapter.fingerprint
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("arch:resnet1Ot", "did you mean"),
+    ("arch:resnet10t,output_stride", "not key=value"),
+    ("arch:resnet10t,no_such_argument=3", "refused the arguments"),
+])
+def test_arch_mistakes_are_one_line(spec, message):
+    with pytest.raises(AuditError, match=message) as error:
+        load_model(spec)
+    assert "\n" not in str(error.value)
+    with pytest.raises(AuditError, match="random weights"):
+        load_model("arch:resnet10t", ModelOptions(weights="w.safetensors"))
