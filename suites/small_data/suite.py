@@ -112,7 +112,10 @@ class SmallDataSuite(Suite):
         return [PredictionRequest(dataset, condition) for dataset in self.datasets for condition in self.conditions()]
 
     def headline(self, record: MetricRecord) -> bool:
-        return record.aggregate == "mean" and record.metric in ("top1", "drloc_gain")
+        """The without-arm's mean top-1 (the architecture's own small-data accuracy) and the gain."""
+        if record.aggregate != "mean":
+            return False
+        return record.metric == "drloc_gain" or (record.metric == "top1" and "/drloc0/" in record.condition)
 
     def evaluate(self, model: str, predictions: dict[PredictionRequest, Predictions], seed: int) -> SuiteOutput:
         from suites.small_data.plots import arms_top1, drloc_curves

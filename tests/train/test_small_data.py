@@ -20,6 +20,7 @@ from auditkit.errors import AuditError
 from auditkit.run import run_audit
 from auditkit.run.config import RunConfig
 from auditkit.train.recipes import LIU2021, recipe
+from suites.small_data.suite import SmallDataSuite
 from tests.train.fixtures import SIZE, tiny_adapter, write_task
 
 PREPROCESS = PreprocessConfig("custom", input_size=SIZE, crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
@@ -93,6 +94,9 @@ def test_both_arms_train_from_scratch_and_the_gain_is_paired_by_seed(tmp_path):
     assert all("drloc_loss" not in m["history"][0] for c, m in models.items() if "/drloc0/" in c)
     # L_drloc is learnt: the with-arm's auxiliary loss falls
     assert all(h[-1]["drloc_loss"] < h[0]["drloc_loss"] for h in drloc_histories)
+    suite = SmallDataSuite()
+    headline = [(r.metric, r.condition) for r in results.records if r.suite == "small_data" and suite.headline(r)]
+    assert sorted(headline) == [("drloc_gain", pattern), ("top1", pattern.replace("drloc0.5", "drloc0"))]
     figures = sorted(p.name for p in (tmp_path / "out").rglob("*.png"))
     assert any("training" in f for f in figures) and any("top1" in f for f in figures)
 
