@@ -258,7 +258,6 @@ def _depth_scene(rng: np.random.Generator, base: float, size: tuple[int, int] = 
 
 @pytest.mark.slow  # two heads of 300 + 100 iterations: about 30 s on 2 shared cores
 def test_depth_linear_in_a_feature_is_learned_and_segmentation_runs_beside_it(tmp_path):
-    pytest.importorskip("h5py")
     rng = np.random.default_rng(1)
     # train depths span 1.5 .. 7.5 m, val depths lie inside them (a head is not asked to extrapolate)
     # (the 256-bin head's 0.1 floor per bin pulls towards mid-range: 300 iterations fit 1.5 m to 0.4 m)
