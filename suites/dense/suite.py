@@ -8,7 +8,8 @@ Zhou et al.: the backbone frozen, only a head trained; docs/protocols.md "DINOv2
   ``class_token=true`` concatenates the class token to every position (DINOv2's depth "lin. 1").
   Input: the whole image resized to ``resolution`` x ``resolution`` (condition ``squash/<r>``,
   default 512 as DINOv2's segmentation; no crop, so every labelled pixel is scored). Forwarded
-  once per image and cached in the store (float32 rows, the map's shape kept beside them).
+  once per image and cached in the store (float16 rows, the map's shape kept beside them; the dtype,
+  output and resolution are in the store key), read back as float32.
 - heads (``suites/dense/heads.py``), trained on the cached features of the ``train`` split only
   and scored on ``val`` (NYU: the 654 test images): ``linear`` (BatchNorm + 1 x 1 convolution,
   DINOv2's linear probe) and ``decoder`` (two 3 x 3 conv blocks, then 1 x 1), logits upsampled

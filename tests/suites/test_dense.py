@@ -187,6 +187,30 @@ def test_decoder_head_is_recorded_beside_the_linear_one(voc, tmp_path):
     assert _records(output, "decoder")["miou"].value > 0.5
 
 
+def test_features_are_cached_in_float16_and_the_head_scores_as_on_float32(voc, tmp_path, monkeypatch):
+    """Issue 24: dense features are kept in float16 (half the disk); the dtype is in the store key,
+    and a head trained on the rounded rows scores what it scores on the float32 rows."""
+    import json
+
+    from auditkit.run import executor
+
+    source, _ = voc
+    request, half = _predictions(PooledPixels(), source, tmp_path)
+    stored = np.load(half.dense.entry / "values.npy", mmap_mode="r")
+    assert stored.dtype == np.float16 and half.dense.values.dtype == np.float16
+    assert json.loads((half.dense.entry / "meta.json").read_text())["dtype"] == "float16"
+    monkeypatch.setattr(executor, "DENSE_STORE_DTYPE", "float32")  # what the store kept before
+    _, full = _predictions(PooledPixels(), source, tmp_path)  # the same store: another key, another entry
+    assert full.dense.values.dtype == np.float32 and full.dense.entry != half.dense.entry
+    rounded = half.dense.values.astype(np.float32)
+    assert not np.array_equal(rounded, full.dense.values)  # rounding happened ...
+    np.testing.assert_allclose(rounded, full.dense.values, rtol=2 ** -11, atol=2 ** -24)  # ... to float16's precision
+    # a short training (mIoU below 1, where rounding could show) on each: the same mIoU within 0.01
+    scores = [_records(_suite(heads="linear", iterations=12).evaluate("m", {request: p}, seed=0))["miou"].value
+              for p in (half, full)]
+    assert scores[0] < 0.99 and abs(scores[0] - scores[1]) <= 0.01, scores
+
+
 def test_training_is_seeded_bit_identical_resumable_and_kept(voc, tmp_path, monkeypatch):
     source, _ = voc
     request, separable = _predictions(PooledPixels(), source, tmp_path)
