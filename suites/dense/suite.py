@@ -231,7 +231,9 @@ class DenseSuite(Suite):
         return output
 
     def _spec(self, head: str, task: str, dense: DenseFeatures, labels: DenseLabels, seed: int) -> HeadSpec:
+        blocks = DenseSpec.parse(dense.output).blocks  # type: ignore[union-attr]
         return HeadSpec(kind=head, task=task, channels=dense.shape[0],
+                        levels=4 if head == "decoder" and blocks == "last4" else 1,
                         outputs=len(labels.classes) if task == "segmentation" else DEPTH_BINS,
                         iterations=int(self.setting("iterations")), batch_size=int(self.setting("batch_size")),  # type: ignore[arg-type]
                         learning_rate=float(self.setting("learning_rate")), weight_decay=WEIGHT_DECAY,  # type: ignore[arg-type]

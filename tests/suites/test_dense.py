@@ -211,6 +211,54 @@ def test_features_are_cached_in_float16_and_the_head_scores_as_on_float32(voc, t
     assert scores[0] < 0.99 and abs(scores[0] - scores[1]) <= 0.01, scores
 
 
+class FourBlocks(ClassifierAdapter):
+    """An adapter with DINOv2's "lin. 4" features: four blocks of one grid concatenated along channels
+    (here the separable maps at four scales, as a ViT's blocks differ in magnitude)."""
+
+    def dense_features(self, images, spec=None):
+        maps = self.module.dense_features(images)
+        if spec is None or spec.blocks == "last":
+            return maps
+        return torch.cat([maps * factor for factor in (0.5, 1.0, 2.0, 1.0)], 1)
+
+
+@pytest.mark.slow  # the level decoder trains 60 iterations at 4 x the grid: about 20 s on 2 shared cores
+def test_decoder_reads_the_last_four_blocks_as_four_levels(voc, tmp_path):
+    """Lin et al.'s tunable head over several feature levels: with dense.blocks=last4 the decoder
+    is the level decoder (one branch per block, each at its own scale), trained and scored."""
+    source, _ = voc
+    config = RunConfig(suites=(), out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", data_root=tmp_path,
+                       workers=0, progress=False, batch_size=8)
+    adapter = FourBlocks(PooledPixels(), "four", PREPROCESS)
+    passes = ForwardPasses(adapter, PredictionStore(tmp_path / "cache" / "store"), config, ForwardLog())
+    request = PredictionRequest(source.name, Squash(64), "dense_features/last4")
+    predictions = passes.predict(source, request.condition, request.output)
+    assert predictions.dense.shape == (4 * 37, 8, 8)
+    suite = _suite(blocks="last4", iterations=60)
+    assert suite.requests()[0].output == "dense_features/last4"
+    output = suite.evaluate("four", {request: predictions}, seed=0)
+    assert _records(output, "decoder")["miou"].value > 0.9 and _records(output)["miou"].value >= 0.95
+    kept = {path.name.split("-")[0]: torch.load(path, weights_only=True)
+            for path in (predictions.dense.entry / "heads").glob("*.pt")}
+    assert {name.split(".")[0] for name in kept["decoder"]} == {"project", "refine", "fuse"}
+    assert {name.split(".")[1] for name in kept["decoder"] if name.startswith("refine")} == {"0", "1", "2", "3"}
+    assert set(kept["linear"]) == {"0.weight", "0.bias", "0.running_mean", "0.running_var", "0.num_batches_tracked",
+                                   "1.weight", "1.bias"}  # the linear probe stays BatchNorm + 1 x 1 over all blocks
+
+
+def test_level_decoder_scales_and_depth_output():
+    spec = dense_heads.HeadSpec("decoder", "depth", 8, dense_heads.DEPTH_BINS, 1, 1, 1e-3, 0.0, 0, levels=4)
+    head = dense_heads.make_head(spec).eval()
+    assert head.scales == (4.0, 2.0, 1.0, 0.5)
+    with torch.no_grad():
+        depth = dense_heads.head_output(head, spec, torch.randn(2, 8, 6, 10))
+    assert depth.shape == (2, 1, 24, 40) and float(depth.min()) >= 1e-3 and float(depth.max()) <= 10.0
+    one = dense_heads.HeadSpec("decoder", "depth", 8, dense_heads.DEPTH_BINS, 1, 1, 1e-3, 0.0, 0)
+    assert isinstance(dense_heads.make_head(one), nn.Sequential) and one.key("t") != spec.key("t")
+    with pytest.raises(ValueError, match="do not split into 4 levels"):
+        dense_heads.make_head(dense_heads.HeadSpec("decoder", "depth", 6, 256, 1, 1, 1e-3, 0.0, 0, levels=4))
+
+
 def test_training_is_seeded_bit_identical_resumable_and_kept(voc, tmp_path, monkeypatch):
     source, _ = voc
     request, separable = _predictions(PooledPixels(), source, tmp_path)
