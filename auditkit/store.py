@@ -150,28 +150,29 @@ class StoreEntry:
         values_tmp, hashes_tmp = self.path / f".values{suffix}", self.path / f".hashes{suffix}"
         try:
             hashes: list[np.ndarray] = []
-            values = None
-            for start, end in ranges:
-                try:
-                    with np.load(self._shard_path(start, end)) as shard:
-                        rows = shard["logits"]
-                        hashes.append(shard["content_sha1"].astype("S40"))
-                except FileNotFoundError:
-                    if self.complete():  # another process consolidated and removed the shards
-                        return
-                    raise
-                if values is None:
-                    values = np.lib.format.open_memmap(values_tmp, mode="w+", dtype=self.dtype,
-                                                       shape=(self.num_samples, rows.shape[1]))
-                values[start:end] = rows
-            assert values is not None
-            values.flush()
-            del values
+            # written as a stream, not through a memory map: the rows pass through the page cache
+            # without becoming this process's resident memory (peak RSS flat in the entry's size)
+            with open(values_tmp, "wb") as values:
+                for start, end in ranges:  # in order: each shard's rows follow the previous ones
+                    try:
+                        with np.load(self._shard_path(start, end)) as shard:
+                            rows = shard["logits"]
+                            hashes.append(shard["content_sha1"].astype("S40"))
+                    except FileNotFoundError:
+                        if self.complete():  # another process consolidated and removed the shards
+                            return
+                        raise
+                    if start == 0:
+                        np.lib.format.write_array_header_1_0(values, {
+                            "descr": np.lib.format.dtype_to_descr(np.dtype(self.dtype)), "fortran_order": False,
+                            "shape": (self.num_samples, rows.shape[1])})
+                    values.write(memoryview(np.ascontiguousarray(rows, dtype=self.dtype)))
+                assert hashes, "an entry of no samples has nothing to consolidate"
+                values.flush()
+                os.fsync(values.fileno())
             with open(hashes_tmp, "wb") as stream:
                 np.save(stream, np.concatenate(hashes))
                 stream.flush()
-                os.fsync(stream.fileno())
-            with open(values_tmp, "rb+") as stream:
                 os.fsync(stream.fileno())
             os.replace(hashes_tmp, self._hashes)
             os.replace(values_tmp, self._values)  # last: its presence marks the entry complete

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from auditkit.paths import open_temporary
+from auditkit.suite import DenseFeatures
 
 DEPTH_BINS = 256
 BIN_EPSILON = 0.1  # AdaBins' linear normalisation
@@ -95,6 +96,30 @@ class HeadSpec:
 
 
 LEVEL_SCALES = (4.0, 2.0, 1.0, 0.5)  # MultiLevelNeck's, shallowest block first
+
+
+class FeatureRows:
+    """``DenseFeatures.maps`` read with plain file reads instead of through the store's memory map:
+    the rows pass through the page cache without staying in this process's resident memory, so
+    peak RSS does not grow with the number of images the heads read (benchmarks/dense_memory.py).
+    Values that are not a file-backed map (a test's array) are read as they are."""
+
+    def __init__(self, dense: DenseFeatures) -> None:
+        self.dense = dense
+        values = dense.values
+        self.file = values.filename if isinstance(values, np.memmap) and values.flags.c_contiguous else None
+
+    def __call__(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        if self.file is None:
+            return self.dense.maps(rows)
+        values = self.dense.values
+        row_bytes = values.shape[1] * values.itemsize
+        out = np.empty((len(rows), values.shape[1]), values.dtype)
+        with open(self.file, "rb", buffering=0) as stream:
+            for k, row in enumerate(np.asarray(rows, dtype=np.int64)):
+                stream.seek(values.offset + int(row) * row_bytes)
+                stream.readinto(memoryview(out[k]).cast("B"))
+        return out.astype(np.float32).reshape(-1, *self.dense.shape)
 
 
 def _block(channels_in: int, channels_out: int, kernel: int) -> nn.Sequential:

@@ -58,7 +58,7 @@ from auditkit.errors import AuditError
 from auditkit.records import ALL, MetricRecord, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import DenseFeatures, Metric, PredictionRequest, Predictions, Suite, SuiteOption, SuiteOutput
-from suites.dense.heads import DEPTH_BINS, HEADS_FOLDER, HeadSpec, predict_map, train_head
+from suites.dense.heads import DEPTH_BINS, HEADS_FOLDER, FeatureRows, HeadSpec, predict_map, train_head
 from suites.dense.metrics import (
     DEPTH_METRICS, DEPTH_RANGE, DepthProfile, class_iou, depth_errors, image_counts, segmentation_scores,
 )
@@ -187,6 +187,7 @@ class DenseSuite(Suite):
                 continue
             arrays: dict[str, np.ndarray] = {}
             shown: dict[str, list[np.ndarray]] = {}
+            maps = FeatureRows(dense)  # read from the entry's file, not kept resident
             with TargetReader(source) as reader:
                 for task in labels.tasks:
                     read = reader.segmentation if task == "segmentation" else reader.depth
@@ -194,13 +195,13 @@ class DenseSuite(Suite):
                     profiles = {}
                     for head in self._heads():
                         spec = self._spec(head, task, dense, labels, seed)
-                        trained, _ = train_head(spec, dense.maps, train, lambda row: read(source.samples[row]),
+                        trained, _ = train_head(spec, maps, train, lambda row: read(source.samples[row]),
                                                 IGNORE_INDEX, dense.entry / HEADS_FOLDER, targets_key(source, labels, train))
                         # one val image at a time: ADE20K's 2,000 label maps and answers would not fit at once
                         per_image, profile, shown[f"{task}/{head}"] = [], DepthProfile(DEPTH_PROFILE_EDGES), []
                         for k, row in enumerate(val):
                             truth = read(source.samples[int(row)])
-                            answer = predict_map(trained, spec, dense.maps([int(row)])[0], truth.shape)
+                            answer = predict_map(trained, spec, maps([int(row)])[0], truth.shape)
                             if k < EXAMPLES_SHOWN:
                                 shown[f"{task}/{head}"].append(answer)
                             if task == "segmentation":

@@ -211,6 +211,17 @@ def test_features_are_cached_in_float16_and_the_head_scores_as_on_float32(voc, t
     assert scores[0] < 0.99 and abs(scores[0] - scores[1]) <= 0.01, scores
 
 
+def test_feature_rows_read_from_the_file_what_the_memory_map_holds(voc, tmp_path):
+    source, _ = voc
+    _, predictions = _predictions(PooledPixels(), source, tmp_path)
+    dense = predictions.dense
+    rows = dense_heads.FeatureRows(dense)
+    assert rows.file is not None  # the store's values.npy, read with file reads
+    for chosen in ([0], [3, 1, 17], list(range(18))):
+        np.testing.assert_array_equal(rows(chosen), dense.maps(chosen))
+    assert rows([5]).dtype == np.float32 and rows([5]).shape == (1, *dense.shape)
+
+
 class FourBlocks(ClassifierAdapter):
     """An adapter with DINOv2's "lin. 4" features: four blocks of one grid concatenated along channels
     (here the separable maps at four scales, as a ViT's blocks differ in magnitude)."""
