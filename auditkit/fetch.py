@@ -5,7 +5,8 @@ its ``Fetchable`` archives (urls, digests, sizes, unpack layout, content check),
 gathers them (``auditkit.data.catalog.FETCHABLE``; `audit fetch NAME` is ``catalog.fetch``). This module only knows how:
 
 - every download is checked against a digest before anything is unpacked: sha256 where one is
-  published, else md5 (Zenodo and torchvision-style loaders publish md5). ``UNPUBLISHED`` marks
+  published, else md5 (Zenodo and torchvision-style loaders publish md5), else sha1 (GluonCV's
+  scripts publish sha1: ADE20K). ``UNPUBLISHED`` marks
   an archive with no published digest: it is accepted with a printed warning that names its
   sha256 (so a lab can pin it), except where the unpacked content is checked instead
   (``content_check``: cue-conflict's content digest).
@@ -41,7 +42,7 @@ from auditkit.errors import AuditError
 UNPUBLISHED = None  # no digest is published for this archive: accepted with a warning
 HUB = "hub"  # the sha256 the Hugging Face hub lists for the file
 CHUNK = 1 << 20
-LAYOUTS = ("folder", "merge", "wds")
+LAYOUTS = ("folder", "merge", "wds", "files")
 OFFLINE_VARIABLES = ("AUDITKIT_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
@@ -53,7 +54,9 @@ class Fetchable:
     folder; ``merge`` — each top-level folder of each archive is moved into the target folder
     (ImageNet-C families share one folder; ``contents`` names each archive's folders, so an
     archive whose folders are all there is not downloaded again); ``wds`` — a Hugging Face
-    dataset repository's files, kept as they are (never unpacked)."""
+    dataset repository's files, kept as they are (never unpacked); ``files`` — each url's file
+    kept as it is (NYU Depth V2's .mat files) in the target folder, renamed into place once all
+    are verified."""
 
     name: str
     folder: str  # under the data root
@@ -282,6 +285,7 @@ def _install(fetchable: Fetchable, archive: Path, target: Path, say: Callable[[s
 def _fetch_archives(fetchable: Fetchable, target: Path, downloads: Path, progress: bool,
                     say: Callable[[str], None]) -> Path:
     contents = fetchable.contents or ((),) * len(fetchable.urls)
+    verified = []
     for url, digest, size, folders in zip(fetchable.urls, fetchable.digests, fetchable.sizes, contents):
         if url.startswith("https://huggingface.co/"):  # HF_ENDPOINT: a mirror serves the hub's files
             url = _hub_endpoint() + url[len("https://huggingface.co"):]
@@ -297,9 +301,26 @@ def _fetch_archives(fetchable: Fetchable, target: Path, downloads: Path, progres
         else:
             check_digest(archive, _hub_file_digest(url, fetchable.name) if digest == HUB else digest,
                          fetchable.name, say)
+        if fetchable.layout == "files":
+            verified.append(archive)
+            continue
         _install(fetchable, archive, target, say)
         archive.unlink()
+    if verified:
+        _install_files(verified, target)
     return target
+
+
+def _install_files(files: list[Path], target: Path) -> None:
+    """``files`` layout: the verified downloads moved, as they are, into a folder renamed into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".unpacking-{target.name}-"))
+    try:
+        for file in files:
+            os.replace(file, staging / file.name)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _fetch_hub_folder(fetchable: Fetchable, target: Path, downloads: Path, progress: bool,

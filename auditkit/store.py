@@ -7,7 +7,8 @@ only complete shards and the next run computes exactly the missing ones. Two run
 store may write the same shard: both files are complete and either may win.
 
 Once every shard is there, the first reader consolidates them, streaming one shard at a time,
-into ``values.npy`` (float32, exact) and ``content_sha1.npy`` (renamed into place, ``values.npy``
+into ``values.npy`` (float32, exact; float16 for an entry keyed so: dense feature maps,
+half the disk) and ``content_sha1.npy`` (renamed into place, ``values.npy``
 last: its presence means complete) and removes the shards. Readers get ``values.npy``
 memory-mapped: nothing is read until a suite touches it, a repeated audit costs no load time,
 and a condition's rows leave memory when its array is dropped, so memory does not grow with
@@ -35,6 +36,7 @@ from typing import Mapping
 
 import numpy as np
 
+from auditkit.errors import AuditError
 from auditkit.paths import open_temporary
 from auditkit.records import write_json_atomic
 
@@ -45,7 +47,7 @@ FACTS_FORMAT = 1  # model facts and measured speed: bump when how they are count
 
 def store_key(
     model_fingerprint: str, manifest_hash: str, condition: Mapping[str, object], output: str = "logits",
-    precision: str = "fp32",
+    precision: str = "fp32", dtype: str = "float32",
 ) -> str:
     """The entry's hash. ``condition`` is the condition's ``store_key()`` (``auditkit.conditions``):
     its kind, parameters, version and the identity of the code behind it."""
@@ -56,6 +58,8 @@ def store_key(
         parts.append(output)
     if precision != "fp32":  # autocast changes the numbers; fp32 keys stay as they always were
         parts.append(["precision", precision])
+    if dtype != "float32":  # rows rounded to another width are other numbers; float32 keys stay as they were
+        parts.append(["dtype", dtype])
     payload = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -65,6 +69,7 @@ class StoreEntry:
     path: Path
     num_samples: int
     shard_size: int = SHARD_SIZE
+    dtype: str = "float32"  # of the stored rows (part of the key)
 
     def shard_ranges(self) -> list[tuple[int, int]]:
         return [
@@ -96,9 +101,14 @@ class StoreEntry:
     def write_shard(self, start: int, end: int, logits: np.ndarray, content_sha1: list[str]) -> None:
         if logits.shape[0] != end - start or len(content_sha1) != end - start:
             raise ValueError(f"shard {start}-{end} got {logits.shape[0]} rows")
+        rows = logits.astype(self.dtype)
+        overflow = np.isinf(rows) & np.isfinite(logits) if self.dtype != "float32" else None
+        if overflow is not None and overflow.any():  # never a silent inf in place of a number
+            raise AuditError(f"{self.path}: values up to {np.abs(logits[overflow]).max():.4g} exceed {self.dtype}'s "
+                             f"range ({float(np.finfo(self.dtype).max):.0f}), in which this output is cached; report it")
         handle, tmp = open_temporary(self.path, prefix=".shard-", suffix=".npz.tmp")
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, logits=logits.astype(np.float32), content_sha1=np.array(content_sha1))
+            np.savez(stream, logits=rows, content_sha1=np.array(content_sha1))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, self._shard_path(start, end))
@@ -140,28 +150,29 @@ class StoreEntry:
         values_tmp, hashes_tmp = self.path / f".values{suffix}", self.path / f".hashes{suffix}"
         try:
             hashes: list[np.ndarray] = []
-            values = None
-            for start, end in ranges:
-                try:
-                    with np.load(self._shard_path(start, end)) as shard:
-                        rows = shard["logits"]
-                        hashes.append(shard["content_sha1"].astype("S40"))
-                except FileNotFoundError:
-                    if self.complete():  # another process consolidated and removed the shards
-                        return
-                    raise
-                if values is None:
-                    values = np.lib.format.open_memmap(values_tmp, mode="w+", dtype=np.float32,
-                                                       shape=(self.num_samples, rows.shape[1]))
-                values[start:end] = rows
-            assert values is not None
-            values.flush()
-            del values
+            # written as a stream, not through a memory map: the rows pass through the page cache
+            # without becoming this process's resident memory (peak RSS flat in the entry's size)
+            with open(values_tmp, "wb") as values:
+                for start, end in ranges:  # in order: each shard's rows follow the previous ones
+                    try:
+                        with np.load(self._shard_path(start, end)) as shard:
+                            rows = shard["logits"]
+                            hashes.append(shard["content_sha1"].astype("S40"))
+                    except FileNotFoundError:
+                        if self.complete():  # another process consolidated and removed the shards
+                            return
+                        raise
+                    if start == 0:
+                        np.lib.format.write_array_header_1_0(values, {
+                            "descr": np.lib.format.dtype_to_descr(np.dtype(self.dtype)), "fortran_order": False,
+                            "shape": (self.num_samples, rows.shape[1])})
+                    values.write(memoryview(np.ascontiguousarray(rows, dtype=self.dtype)))
+                assert hashes, "an entry of no samples has nothing to consolidate"
+                values.flush()
+                os.fsync(values.fileno())
             with open(hashes_tmp, "wb") as stream:
                 np.save(stream, np.concatenate(hashes))
                 stream.flush()
-                os.fsync(stream.fileno())
-            with open(values_tmp, "rb+") as stream:
                 os.fsync(stream.fileno())
             os.replace(hashes_tmp, self._hashes)
             os.replace(values_tmp, self._values)  # last: its presence marks the entry complete
@@ -182,19 +193,19 @@ class PredictionStore:
 
     def find(
         self, model_fingerprint: str, manifest_hash: str, condition: Mapping[str, object], num_samples: int,
-        shard_size: int = SHARD_SIZE, output: str = "logits", precision: str = "fp32",
+        shard_size: int = SHARD_SIZE, output: str = "logits", precision: str = "fp32", dtype: str = "float32",
     ) -> StoreEntry | None:
         """The entry ``entry`` would give, if it exists; None when it does not. Writes nothing
         (``audit run --dry-run`` plans with it)."""
-        path = self.path(store_key(model_fingerprint, manifest_hash, condition, output, precision))
-        return StoreEntry(path=path, num_samples=num_samples, shard_size=shard_size) if path.is_dir() else None
+        path = self.path(store_key(model_fingerprint, manifest_hash, condition, output, precision, dtype))
+        return StoreEntry(path, num_samples, shard_size, dtype) if path.is_dir() else None
 
     def entry(
         self, model_fingerprint: str, manifest_hash: str, condition: Mapping[str, object], num_samples: int,
         describe: dict[str, object], shard_size: int = SHARD_SIZE, output: str = "logits",
-        precision: str = "fp32",
+        precision: str = "fp32", dtype: str = "float32",
     ) -> StoreEntry:
-        key = store_key(model_fingerprint, manifest_hash, condition, output, precision)
+        key = store_key(model_fingerprint, manifest_hash, condition, output, precision, dtype)
         path = self.path(key)
         path.mkdir(parents=True, exist_ok=True)
         meta = path / "meta.json"
@@ -206,10 +217,11 @@ class PredictionStore:
                 "condition": dict(condition),
                 **({} if output == "logits" else {"output": output}),
                 **({} if precision == "fp32" else {"precision": precision}),
+                **({} if dtype == "float32" else {"dtype": dtype}),
                 "samples": num_samples,
                 **describe,
             })
-        return StoreEntry(path=path, num_samples=num_samples, shard_size=shard_size)
+        return StoreEntry(path, num_samples, shard_size, dtype)
 
     def _facts_path(self, key: Mapping[str, object]) -> Path:
         payload = json.dumps([FACTS_FORMAT, dict(key)], sort_keys=True)

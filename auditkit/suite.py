@@ -61,10 +61,10 @@ OUTPUTS = {
 @dataclass(frozen=True)
 class DenseFeatures:
     """Output ``dense_features``: one (C, H, W) map per sample, stored flattened as rows
-    (the store holds float32 rows), with the map's shape and stride kept beside the entry."""
+    (the store holds them as float16 rows), with the map's shape and stride kept beside the entry."""
 
     output: str  # the request output that gave them, e.g. "dense_features/cls"
-    values: np.ndarray  # (n, C * H * W) float32, memory-mapped
+    values: np.ndarray  # (n, C * H * W) float16, memory-mapped (``maps`` gives float32)
     shape: tuple[int, int, int]  # (C, H, W)
     stride: float  # input pixels per feature position
     entry: Path  # the store entry's folder: heads trained on these features are kept beside them

@@ -3,14 +3,13 @@
     python benchmarks/dense_memory.py [--sizes 64,256,1024] [--shard-size 32]
 
 For each N, a fresh process forwards N small images through a model whose dense features are
-256 x 32 x 32 float32 maps (1 MB per image, a ViT-B/14's map at 448 px is 3 MB), writes them to
-a store entry shard by shard, then reads every row back once through ``DenseFeatures.maps`` as
-the heads do (a batch at a time), and reports its peak RSS and, at the end, its anonymous and
-file-backed resident memory. The features stream when the anonymous part is flat in N (one shard
-of rows, ``--shard-size`` x the row size, plus the process, never N rows); the file-backed part is
-the store's memory-mapped pages, which the kernel drops under pressure. Measured (2 shared cores,
-shard 32, 1 MB rows): N = 64: peak RSS 805 MB, anonymous 380 MB at the end, file-backed 381 MB;
-N = 1024: peak 1,810 MB, anonymous 437 MB, file-backed 1,341 MB.
+256 x 32 x 32 maps (cached as float16: 0.5 MB per image; a ViT-B/14's map at 448 px is 1.5 MB),
+writes them to a store entry shard by shard, consolidates the entry, then reads every row back
+once through ``FeatureRows`` as the heads do (a batch at a time), and reports its peak RSS and,
+at the end, its anonymous and file-backed resident memory. The features stream when peak RSS is
+flat in N: one shard of rows (``--shard-size`` x the row size) plus the process, never N rows.
+Measured (2 shared cores, shard 32, 0.5 MB rows), peak RSS: N = 64: 792 MB, 256: 796 MB,
+1,024: 796 MB, 4,096: 812 MB (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from auditkit.data.source import DatasetSource, Sample
 from auditkit.run.config import RunConfig
 from auditkit.run.executor import ForwardLog, ForwardPasses
 from auditkit.store import PredictionStore
+from suites.dense.heads import FeatureRows
 
 class BigMaps(nn.Module):
     def forward(self, x):
@@ -56,10 +56,11 @@ passes = ForwardPasses(ClassifierAdapter(BigMaps(), "big", preprocess), Predicti
 dense = passes.predict(source, Squash(32), "dense_features").dense
 after_forward = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 total = 0.0
+maps = FeatureRows(dense)  # as the heads read them
 for start in range(0, n, 8):
-    total += float(dense.maps(np.arange(start, min(start + 8, n))).sum())
+    total += float(maps(np.arange(start, min(start + 8, n))).sum())
 status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-print(json.dumps({"images": n, "row_mb": dense.values.shape[1] * 4 / 2**20, "peak_rss_forward_mb": after_forward,
+print(json.dumps({"images": n, "row_mb": dense.values.shape[1] * dense.values.itemsize / 2**20, "peak_rss_forward_mb": after_forward,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "anonymous_rss_end_mb": int(status["RssAnon"].split()[0]) / 1024,
                   "file_rss_end_mb": int(status["RssFile"].split()[0]) / 1024}))

@@ -3,8 +3,14 @@
 ``linear``: DINOv2's linear probe (Oquab et al. 2023, 7.4; mmsegmentation's ``BNHead``):
 BatchNorm over the feature channels, then a 1 x 1 convolution to the outputs.
 ``decoder``: a small trainable decoder (ours, after Lin et al. 2022's finding that tunable
-parameters placed in the head close most of the gap to fine-tuning): two 3 x 3 convolution
-blocks (conv, BatchNorm, ReLU; 256 channels) over the feature map, then a 1 x 1 convolution.
+parameters placed in the head close most of the gap to fine-tuning). Over one feature level
+(``dense_features``): two 3 x 3 convolution blocks (conv, BatchNorm, ReLU; 256 channels), then a
+1 x 1 convolution. Over several (``dense_features/last4``: four blocks concatenated along
+channels, ``levels`` = 4; ``LevelDecoder``): each level projected (1 x 1 conv, BatchNorm, ReLU)
+and resampled to its own stride, the deepest coarsest, as mmsegmentation's ``MultiLevelNeck``
+turns a ViT's blocks into a pyramid (scales 4, 2, 1, 1/2 of the patch grid, in block order), a
+3 x 3 block at that scale, then every level upsampled to the finest (4 x the grid) and summed,
+BatchNorm, ReLU, 1 x 1 convolution.
 Segmentation: logits upsampled bilinearly (align_corners False) to each label map's own size,
 cross-entropy over the labelled pixels (the ignore index left out), averaged over the batch's
 pixels. Depth: 256 outputs read as DINOv2's classification head over uniform bins from 1e-3 to
@@ -39,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from auditkit.paths import open_temporary
+from auditkit.suite import DenseFeatures
 
 DEPTH_BINS = 256
 BIN_EPSILON = 0.1  # AdaBins' linear normalisation
@@ -78,10 +85,71 @@ class HeadSpec:
     seed: int
     depth_range: tuple[float, float] = (1e-3, 10.0)
     version: int = 1  # bump on any change of the heads or the training loop
+    levels: int = 1  # feature levels the decoder reads (the channel blocks of dense_features/last4)
 
     def key(self, targets: str) -> str:
-        payload = json.dumps([asdict(self), targets], sort_keys=True)
+        described = asdict(self)
+        if self.levels == 1:  # keys of one-level heads stay as they were before levels existed
+            del described["levels"]
+        payload = json.dumps([described, targets], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+LEVEL_SCALES = (4.0, 2.0, 1.0, 0.5)  # MultiLevelNeck's, shallowest block first
+
+
+class FeatureRows:
+    """``DenseFeatures.maps`` read with plain file reads instead of through the store's memory map:
+    the rows pass through the page cache without staying in this process's resident memory, so
+    peak RSS does not grow with the number of images the heads read (benchmarks/dense_memory.py).
+    Values that are not a file-backed map (a test's array) are read as they are."""
+
+    def __init__(self, dense: DenseFeatures) -> None:
+        self.dense = dense
+        values = dense.values
+        self.file = values.filename if isinstance(values, np.memmap) and values.flags.c_contiguous else None
+
+    def __call__(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        if self.file is None:
+            return self.dense.maps(rows)
+        values = self.dense.values
+        row_bytes = values.shape[1] * values.itemsize
+        out = np.empty((len(rows), values.shape[1]), values.dtype)
+        with open(self.file, "rb", buffering=0) as stream:
+            for k, row in enumerate(np.asarray(rows, dtype=np.int64)):
+                stream.seek(values.offset + int(row) * row_bytes)
+                stream.readinto(memoryview(out[k]).cast("B"))
+        return out.astype(np.float32).reshape(-1, *self.dense.shape)
+
+
+def _block(channels_in: int, channels_out: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(channels_in, channels_out, kernel, padding=kernel // 2, bias=False),
+                         nn.BatchNorm2d(channels_out), nn.ReLU())
+
+
+class LevelDecoder(nn.Module):
+    """The decoder over several feature levels (module docstring): (B, levels x C, h, w) in,
+    (B, outputs, 4h, 4w) out."""
+
+    def __init__(self, channels: int, levels: int, outputs: int) -> None:
+        super().__init__()
+        if channels % levels or levels > len(LEVEL_SCALES):
+            raise ValueError(f"{channels} channels do not split into {levels} levels (at most {len(LEVEL_SCALES)})")
+        self.scales = LEVEL_SCALES[-levels:]  # the deepest levels keep the coarse end of the pyramid
+        self.project = nn.ModuleList(_block(channels // levels, DECODER_WIDTH, 1) for _ in self.scales)
+        self.refine = nn.ModuleList(_block(DECODER_WIDTH, DECODER_WIDTH, 3) for _ in self.scales)
+        self.fuse = nn.Sequential(nn.BatchNorm2d(DECODER_WIDTH), nn.ReLU(), nn.Conv2d(DECODER_WIDTH, outputs, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        height, width = features.shape[-2:]
+        finest = (round(height * self.scales[0]), round(width * self.scales[0]))
+        fused = features.new_zeros(())
+        for level, project, refine, scale in zip(features.chunk(len(self.scales), 1), self.project, self.refine,
+                                                 self.scales):
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            at_scale = refine(F.interpolate(project(level), size=size, mode="bilinear", align_corners=False))
+            fused = fused + F.interpolate(at_scale, size=finest, mode="bilinear", align_corners=False)
+        return self.fuse(fused)
 
 
 def make_head(spec: HeadSpec) -> nn.Module:
@@ -90,6 +158,8 @@ def make_head(spec: HeadSpec) -> nn.Module:
         torch.manual_seed(spec.seed)
         if spec.kind == "linear":
             return nn.Sequential(nn.BatchNorm2d(spec.channels), nn.Conv2d(spec.channels, spec.outputs, 1))
+        if spec.levels > 1:
+            return LevelDecoder(spec.channels, spec.levels, spec.outputs)
         return nn.Sequential(
             nn.Conv2d(spec.channels, DECODER_WIDTH, 3, padding=1, bias=False), nn.BatchNorm2d(DECODER_WIDTH), nn.ReLU(),
             nn.Conv2d(DECODER_WIDTH, DECODER_WIDTH, 3, padding=1, bias=False), nn.BatchNorm2d(DECODER_WIDTH), nn.ReLU(),
@@ -102,11 +172,15 @@ def bin_centres(spec: HeadSpec) -> torch.Tensor:
 
 
 def head_output(head: nn.Module, spec: HeadSpec, features: torch.Tensor) -> torch.Tensor:
-    """Segmentation: (B, K, h, w) logits on the feature grid. Depth: (B, 1, 4h, 4w) metres."""
+    """Segmentation: (B, K, h, w) logits on the feature grid (4h x 4w from the level decoder).
+    Depth: (B, 1, 4h, 4w) metres (the level decoder's output is at 4 x the grid already)."""
     if spec.task == "segmentation":
         return head(features)
-    upsampled = F.interpolate(features, scale_factor=DEPTH_UPSAMPLE, mode="bilinear", align_corners=False)
-    weights = torch.relu(head(upsampled)) + BIN_EPSILON
+    if isinstance(head, LevelDecoder):
+        weights = torch.relu(head(features)) + BIN_EPSILON
+    else:
+        upsampled = F.interpolate(features, scale_factor=DEPTH_UPSAMPLE, mode="bilinear", align_corners=False)
+        weights = torch.relu(head(upsampled)) + BIN_EPSILON
     weights = weights / weights.sum(1, keepdim=True)
     return torch.einsum("bkhw,k->bhw", weights, bin_centres(spec).to(weights))[:, None]
 

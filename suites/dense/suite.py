@@ -8,7 +8,8 @@ Zhou et al.: the backbone frozen, only a head trained; docs/protocols.md "DINOv2
   ``class_token=true`` concatenates the class token to every position (DINOv2's depth "lin. 1").
   Input: the whole image resized to ``resolution`` x ``resolution`` (condition ``squash/<r>``,
   default 512 as DINOv2's segmentation; no crop, so every labelled pixel is scored). Forwarded
-  once per image and cached in the store (float32 rows, the map's shape kept beside them).
+  once per image and cached in the store (float16 rows, the map's shape kept beside them; the dtype,
+  output and resolution are in the store key), read back as float32.
 - heads (``suites/dense/heads.py``), trained on the cached features of the ``train`` split only
   and scored on ``val`` (NYU: the 654 test images): ``linear`` (BatchNorm + 1 x 1 convolution,
   DINOv2's linear probe) and ``decoder`` (two 3 x 3 conv blocks, then 1 x 1), logits upsampled
@@ -57,7 +58,7 @@ from auditkit.errors import AuditError
 from auditkit.records import ALL, MetricRecord, Skipped
 from auditkit.stats import bootstrap_intervals
 from auditkit.suite import DenseFeatures, Metric, PredictionRequest, Predictions, Suite, SuiteOption, SuiteOutput
-from suites.dense.heads import DEPTH_BINS, HEADS_FOLDER, HeadSpec, predict_map, train_head
+from suites.dense.heads import DEPTH_BINS, HEADS_FOLDER, FeatureRows, HeadSpec, predict_map, train_head
 from suites.dense.metrics import (
     DEPTH_METRICS, DEPTH_RANGE, DepthProfile, class_iou, depth_errors, image_counts, segmentation_scores,
 )
@@ -186,6 +187,7 @@ class DenseSuite(Suite):
                 continue
             arrays: dict[str, np.ndarray] = {}
             shown: dict[str, list[np.ndarray]] = {}
+            maps = FeatureRows(dense)  # read from the entry's file, not kept resident
             with TargetReader(source) as reader:
                 for task in labels.tasks:
                     read = reader.segmentation if task == "segmentation" else reader.depth
@@ -193,13 +195,13 @@ class DenseSuite(Suite):
                     profiles = {}
                     for head in self._heads():
                         spec = self._spec(head, task, dense, labels, seed)
-                        trained, _ = train_head(spec, dense.maps, train, lambda row: read(source.samples[row]),
+                        trained, _ = train_head(spec, maps, train, lambda row: read(source.samples[row]),
                                                 IGNORE_INDEX, dense.entry / HEADS_FOLDER, targets_key(source, labels, train))
                         # one val image at a time: ADE20K's 2,000 label maps and answers would not fit at once
                         per_image, profile, shown[f"{task}/{head}"] = [], DepthProfile(DEPTH_PROFILE_EDGES), []
                         for k, row in enumerate(val):
                             truth = read(source.samples[int(row)])
-                            answer = predict_map(trained, spec, dense.maps([int(row)])[0], truth.shape)
+                            answer = predict_map(trained, spec, maps([int(row)])[0], truth.shape)
                             if k < EXAMPLES_SHOWN:
                                 shown[f"{task}/{head}"].append(answer)
                             if task == "segmentation":
@@ -230,7 +232,9 @@ class DenseSuite(Suite):
         return output
 
     def _spec(self, head: str, task: str, dense: DenseFeatures, labels: DenseLabels, seed: int) -> HeadSpec:
+        blocks = DenseSpec.parse(dense.output).blocks  # type: ignore[union-attr]
         return HeadSpec(kind=head, task=task, channels=dense.shape[0],
+                        levels=4 if head == "decoder" and blocks == "last4" else 1,
                         outputs=len(labels.classes) if task == "segmentation" else DEPTH_BINS,
                         iterations=int(self.setting("iterations")), batch_size=int(self.setting("batch_size")),  # type: ignore[arg-type]
                         learning_rate=float(self.setting("learning_rate")), weight_decay=WEIGHT_DECAY,  # type: ignore[arg-type]

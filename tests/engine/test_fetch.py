@@ -312,7 +312,7 @@ def test_the_table_is_well_formed() -> None:
         assert entry.layout in fetch_module.LAYOUTS and len(entry.urls) == len(entry.digests) == len(entry.sizes)
         for url, digest in zip(entry.urls, entry.digests):
             assert entry.layout == "wds" or url.startswith("https://")
-            assert digest in (UNPUBLISHED, HUB) or re.fullmatch(r"(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})", digest)
+            assert digest in (UNPUBLISHED, HUB) or re.fullmatch(r"(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32}|sha1:[0-9a-f]{40})", digest)
         assert "imagenet1k" not in name and name != "imagenet-val"
     assert catalog.FETCHABLE["cue-conflict"].content_check is not None
 

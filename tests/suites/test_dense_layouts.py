@@ -53,7 +53,7 @@ def write_nyu(root: Path, images: np.ndarray, depths: np.ndarray, labels: np.nda
               test: list[int], mapping: np.ndarray | None = None) -> Path:
     """images (n, H, W, 3) uint8, depths (n, H, W) metres, labels (n, H, W) in 0 .. 894, stored as
     MATLAB v7.3 does (HDF5, dimensions reversed); splits 1-based."""
-    h5py = pytest.importorskip("h5py")
+    import h5py  # a test dependency (the test extra): a missing one fails, never skips
     from scipy.io import savemat
 
     root.mkdir(parents=True, exist_ok=True)
@@ -169,7 +169,8 @@ def test_nyu_mat_images_depths_and_forty_classes(tmp_path):
 
 
 def test_nyu_bad_inputs_are_one_line(tmp_path):
-    h5py = pytest.importorskip("h5py")
+    import h5py
+
     rng = np.random.default_rng(5)
     root = write_nyu(tmp_path / "nyu", *_nyu_arrays(rng), train=[1, 2], test=[3, 9])
     with pytest.raises(AuditError, match=r"names image 9, but nyu_depth_v2_labeled.mat holds images 1 .. 4"):
@@ -182,3 +183,11 @@ def test_nyu_bad_inputs_are_one_line(tmp_path):
     (root / "nyu_depth_v2_labeled.mat").write_bytes(b"MATLAB 5.0 MAT-file, not HDF5")
     with pytest.raises(AuditError, match="is not an HDF5"):
         open_dataset("nyu-depth-v2", tmp_path, {"nyu-depth-v2": str(root)})
+
+
+def test_nyu_without_h5py_is_one_line_naming_the_install(tmp_path, monkeypatch):
+    root = write_nyu(tmp_path / "nyu-depth-v2", *_nyu_arrays(np.random.default_rng(6)), train=[1, 2], test=[3, 4])
+    monkeypatch.setitem(__import__("sys").modules, "h5py", None)  # what `import h5py` meets when it is not installed
+    with pytest.raises(AuditError, match=r"needs h5py: pip install h5py") as error:
+        open_dataset("nyu-depth-v2", tmp_path, {"nyu-depth-v2": str(root)})
+    assert "\n" not in str(error.value)

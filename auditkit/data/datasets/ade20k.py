@@ -18,6 +18,7 @@ from auditkit.data.dense_targets import PNG_REDUCE_ZERO, DenseLabels
 from auditkit.data.entry import DatasetEntry
 from auditkit.data.source import DatasetSource, Sample, list_images
 from auditkit.errors import AuditError
+from auditkit.fetch import single_archive
 
 CLASSES = 150
 SPLITS = {"training": "train", "validation": "val"}
@@ -71,10 +72,16 @@ def read_ade20k(root: Path) -> DatasetSource:
 ENTRIES = (
     DatasetEntry(
         "ade20k", "ADEChallengeData2016", "images|annotations/{training,validation}/*.jpg|png (150 classes)",
-        "download ADEChallengeData2016.zip from the MIT Scene Parsing benchmark (sceneparsing.csail.mit.edu) "
-        "and unpack it under the data root",
+        "`audit fetch ade20k`, or download ADEChallengeData2016.zip from the MIT Scene Parsing benchmark "
+        "(sceneparsing.csail.mit.edu) and unpack it under the data root",
         license="research and education use (the MIT Scene Parsing benchmark terms); images from LabelMe / SUN",
         reader=read_ade20k, citation=CITATION,
+        # sha1 and url: GluonCV's scripts/datasets/ade20k.py (the only digest of this zip we found
+        # published; no size is)
+        downloads=(single_archive("ade20k", "ADEChallengeData2016",
+                                  "https://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+                                  "sha1:219e1696abb36c8ba3a3afe7fb2f4b4606a897c7", None,
+                                  "MIT Scene Parsing benchmark (sha1: GluonCV's ADE20K script)"),),
         notes="dense suite: 150 classes, label 0 ignored (mmsegmentation's reduce_zero_label); train 20,210 / val 2,000",
     ),
 )

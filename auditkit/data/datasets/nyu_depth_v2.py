@@ -21,6 +21,7 @@ from auditkit.data.dense_targets import NYU_MAT, DenseLabels, open_nyu_mat
 from auditkit.data.entry import DatasetEntry
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.errors import AuditError
+from auditkit.fetch import UNPUBLISHED, Fetchable
 
 LABELED, SPLIT_FILE, MAPPING = "nyu_depth_v2_labeled.mat", "splits.mat", "classMapping40.mat"
 IMAGES = 1449
@@ -107,10 +108,21 @@ def read_nyu_depth_v2(root: Path) -> DatasetSource:
 ENTRIES = (
     DatasetEntry(
         "nyu-depth-v2", "nyu-depth-v2", f"{LABELED} (HDF5) + {SPLIT_FILE} + {MAPPING}",
-        "download nyu_depth_v2_labeled.mat and splits.mat from the NYU Depth V2 page (cs.nyu.edu/~silberman) and "
-        "classMapping40.mat from Gupta et al.'s NYU-40 release; needs h5py",
+        "`audit fetch nyu-depth-v2` (or download nyu_depth_v2_labeled.mat and splits.mat from the NYU Depth V2 "
+        "page, cs.nyu.edu/~silberman), then classMapping40.mat by hand from Gupta et al.'s NYU-40 release "
+        "(www.cs.berkeley.edu/~sgupta/cvpr13/); needs h5py (pip install h5py)",
         license="research use (the NYU Depth V2 terms)",
         reader=read_nyu_depth_v2, citation=CITATION,
+        # the two files as released (not archives); nyu_depth_v2_labeled.mat's md5: torch-uncertainty's
+        # NYUv2 loader (torch_uncertainty/datasets/nyu.py, depth_md5); splits.mat: no digest found
+        # published by a source we can name, so accepted with a warning naming its sha256. Gupta et
+        # al.'s classMapping40.mat has no stable url with a digest: by hand (how_to_get)
+        downloads=(Fetchable("nyu-depth-v2", "nyu-depth-v2",
+                             ("https://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/" + LABELED,
+                              "https://horatio.cs.nyu.edu/mit/silberman/indoor_seg_sup/" + SPLIT_FILE),
+                             ("md5:520609c519fba3ba5ac58c8fefcc3530", UNPUBLISHED), (None, None), "files",
+                             "NYU Depth V2 (md5 of the labeled .mat: torch-uncertainty's loader; splits.mat: none "
+                             f"published); put {MAPPING} beside them by hand"),),
         notes="dense suite: 40 classes (Gupta et al. 2013), depth in metres; splits 795 train / 654 test (scored)",
     ),
 )

@@ -4,7 +4,8 @@
 Layout read (``VOCtrainval_11-May-2012.tar`` unpacked): ``<root>/JPEGImages/<id>.jpg``,
 ``<root>/SegmentationClass/<id>.png`` (palette indices are the classes) and
 ``<root>/ImageSets/Segmentation/{train,val}.txt`` (one id per line), ``<root>`` being
-``VOCdevkit/VOC2012``. A split file naming an image or label that is not there is an error, never a
+``VOCdevkit/VOC2012`` (``VOCdevkit``, the folder the tar unpacks to and `audit fetch voc2012`
+installs, is read as its ``VOC2012``). A split file naming an image or label that is not there is an error, never a
 smaller dataset. Sample ids ``<id>``; split ``train`` / ``val``."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from auditkit.data.datasets.ade20k import checked_pair
 from auditkit.data.entry import DatasetEntry
 from auditkit.data.source import DatasetSource, Sample
 from auditkit.errors import AuditError
+from auditkit.fetch import single_archive
 
 CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
            "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
@@ -34,6 +36,8 @@ CITATION = """@article{everingham2010pascal,
 
 
 def read_voc2012(root: Path) -> DatasetSource:
+    if not (root / "ImageSets").is_dir() and (root / "VOC2012" / "ImageSets").is_dir():
+        root = root / "VOC2012"  # the release's VOCdevkit/ (where `audit fetch voc2012` puts it)
     samples = []
     for split in SPLITS:
         listing = root / "ImageSets" / "Segmentation" / f"{split}.txt"
@@ -60,10 +64,17 @@ def read_voc2012(root: Path) -> DatasetSource:
 
 ENTRIES = (
     DatasetEntry(
-        "voc2012", "VOCdevkit/VOC2012", "JPEGImages/*.jpg + SegmentationClass/*.png + ImageSets/Segmentation/*.txt",
-        "download VOCtrainval_11-May-2012.tar from the Pascal VOC site and unpack it under the data root",
+        "voc2012", "VOCdevkit", "VOC2012/JPEGImages/*.jpg + SegmentationClass/*.png + ImageSets/Segmentation/*.txt",
+        "`audit fetch voc2012`, or download VOCtrainval_11-May-2012.tar from the Pascal VOC site and unpack it "
+        "under the data root",
         license="images from Flickr under their owners' terms; annotations: the VOC challenge's terms",
         reader=read_voc2012, citation=CITATION,
+        # md5 and url: torchvision's DATASET_YEAR_DICT["2012"] (torchvision/datasets/voc.py); size: the
+        # same tar's row in tensorflow/datasets' url_checksums/voc.txt (1,999,639,040 bytes, its mirror)
+        downloads=(single_archive("voc2012", "VOCdevkit",
+                                  "https://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+                                  "md5:6cd6e144f989b92b3379bac3b3de84fd", 1999639040,
+                                  "Pascal VOC 2012 (md5: torchvision's VOC loader)"),),
         notes="dense suite: 21 classes, 255 ignored; ImageSets/Segmentation train 1,464 / val 1,449",
     ),
 )
