@@ -155,6 +155,11 @@ class SeededImages(torch.utils.data.Dataset):
                 break
             self.decoded[position] = image
 
+    @property
+    def all_kept(self) -> bool:
+        """Every image held decoded (``keep_decoded`` found room for all)."""
+        return self.decoded is not None and len(self.decoded) == len(self.samples)
+
     def _fixed(self, position: int) -> Image.Image:
         sample = self.samples[position]
         data = self.table.read(sample.row) if sample.row >= 0 and self.table else sample.path.read_bytes()

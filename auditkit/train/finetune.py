@@ -311,7 +311,8 @@ class Loop:
         if recipe.max_steps:
             batches = batches[: max(0, recipe.max_steps - self.step)]
         mine = [batch[ranks.rank::ranks.world] for batch in batches]
-        loader = torch.utils.data.DataLoader(self.train_images, batch_sampler=mine, num_workers=job.workers,
+        loader = torch.utils.data.DataLoader(self.train_images, batch_sampler=mine,
+                                             num_workers=self._workers(self.train_images),
                                              pin_memory=self.device.type == "cuda")
         # randomness inside a backbone (stochastic depth) draws from each rank's own generator
         torch.manual_seed(sample_seed(job.condition.seed, self.epoch, "backbone", ranks.rank))
@@ -341,6 +342,13 @@ class Loop:
             self.stopped = f"{recipe.max_steps} steps"
         train_loss = ranks_mean(ranks, total, seen)
         return train_loss, ranks.total(seen)
+
+    def _workers(self, images: SeededImages) -> int:
+        """Loader workers: none on CPU while every image is held decoded. The network's own
+        threads already take every core, and a worker forked each epoch makes this process copy
+        each page it writes while the worker lives (copy-on-write): measured, the first step
+        of an epoch then took several times longer (benchmarks/finetune_speed.py)."""
+        return 0 if self.device.type == "cpu" and images.all_kept else self.job.workers
 
     def _dropout(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The head's dropout, its mask drawn per image from (seed, epoch, position): the same
@@ -388,7 +396,7 @@ class Loop:
         network = self.network.eval()
         self.val_images.keep_decoded()
         loader = torch.utils.data.DataLoader(self.val_images, batch_size=max(self.recipe.batch_size, 64),
-                                             num_workers=self.job.workers)
+                                             num_workers=self._workers(self.val_images))
         total, correct, seen = 0.0, 0, 0
         with torch.no_grad(), _autocast(self.device):
             for images, labels, _ in loader:
