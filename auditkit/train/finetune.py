@@ -45,12 +45,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from auditkit.data.splits import stratified_holdout, stratified_sample
 from auditkit.distributed import Ranks
 from auditkit.errors import AuditError
 from auditkit.paths import open_temporary
 from auditkit.records import write_json_atomic
 from auditkit.adapters.base import PreLogits
-from auditkit.train.augment import SeededImages, eval_transform, sample_seed, train_transform
+from auditkit.train.augment import SeededImages, eval_pipeline, sample_seed, train_pipeline
 from auditkit.train.drloc import DRLocHead, NoGrid, drloc_loss, embedding_grid, pooled_grid, sample_pairs
 
 if TYPE_CHECKING:
@@ -163,36 +164,16 @@ def task_splits(source: "DatasetSource", recipe: "Recipe", fraction: float, seed
     if recipe.train_on == "train_val":
         train, val = np.sort(np.concatenate([train, val])), np.array([], dtype=np.int64)
     elif not len(val):
-        held = _stratified(labels[train], VAL_FRACTION, VAL_SPLIT_SEED)
+        held = stratified_holdout(labels[train], VAL_FRACTION, VAL_SPLIT_SEED)
         train, val = train[~held], train[held]
         notes.append(f"no val split: {len(val)} train images ({VAL_FRACTION:.0%}, stratified, seed "
                      f"{VAL_SPLIT_SEED}) hold out for choosing the weights")
     if fraction < 1:
-        train = np.sort(train[_fraction_of(labels[train], fraction, seed)])
+        train = train[stratified_sample(labels[train], seed, fraction=fraction)]
     if len(train) < recipe.batch_size:
         raise UntrainableTask(f"{source.name}: {len(train)} train images, fewer than one batch of {recipe.batch_size}; "
                          f"lower --option {recipe.suite}.batch_size" + ("" if recipe.init == "scratch" else " or raise the fraction"))
     return Splits(train, val, test, classes, tuple(notes))
-
-
-def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """A boolean mask: a seeded ``fraction`` of each class (rounded; none of a class of one)."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(len(labels), bool)
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        mask[members[: int(round(len(members) * fraction)) if len(members) > 1 else 0]] = True
-    return mask
-
-
-def _fraction_of(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Positions of a seeded, stratified ``fraction`` of ``labels``: at least one per class."""
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        chosen.append(members[: max(1, int(round(len(members) * fraction)))])
-    return np.concatenate(chosen)
 
 
 @dataclass(frozen=True)
@@ -311,11 +292,11 @@ class Loop:
         labels = source.labels
         self.train_images = SeededImages(tuple(source.samples[i] for i in splits.train),
                                          [int(labels[i]) for i in splits.train],
-                                         train_transform(recipe, job.adapter.preprocess, job.size),
+                                         train_pipeline(recipe, job.adapter.preprocess, job.size),
                                          job.condition.seed, source.table)
         self.val_images = SeededImages(tuple(source.samples[i] for i in splits.val),
                                        [int(labels[i]) for i in splits.val],
-                                       eval_transform(recipe, job.adapter.preprocess, job.size), 0, source.table)
+                                       eval_pipeline(recipe, job.adapter.preprocess, job.size), 0, source.table)
         self.per_epoch = steps_per_epoch(len(splits.train), recipe)
         self.total_steps = planned_steps(len(splits.train), recipe)
         self.warmup_steps = recipe.warmup_steps + recipe.warmup_epochs * self.per_epoch
@@ -393,6 +374,7 @@ class Loop:
     def _train_epoch(self) -> tuple[float, int]:
         job, recipe, network = self.job, self.recipe, self.network
         ranks = job.ranks
+        self.train_images.keep_decoded()  # before the loader's workers fork: they share it
         self.train_images.set_epoch(self.epoch)
         order = torch.randperm(len(self.train_images),
                                generator=torch.Generator().manual_seed(sample_seed(job.condition.seed, self.epoch, "order")))
@@ -400,7 +382,8 @@ class Loop:
         if recipe.max_steps:
             batches = batches[: max(0, recipe.max_steps - self.step)]
         mine = [batch[ranks.rank::ranks.world] for batch in batches]
-        loader = torch.utils.data.DataLoader(self.train_images, batch_sampler=mine, num_workers=job.workers,
+        loader = torch.utils.data.DataLoader(self.train_images, batch_sampler=mine,
+                                             num_workers=self._workers(self.train_images),
                                              pin_memory=self.device.type == "cuda")
         # randomness inside a backbone (stochastic depth) draws from each rank's own generator
         torch.manual_seed(sample_seed(job.condition.seed, self.epoch, "backbone", ranks.rank))
@@ -477,6 +460,13 @@ class Loop:
                           reduction=recipe.drloc_reduction)
         return loss * world if recipe.drloc_reduction == "sum" else loss
 
+    def _workers(self, images: SeededImages) -> int:
+        """Loader workers: none on CPU while every image is held decoded. The network's own
+        threads already take every core, and a worker forked each epoch makes this process copy
+        each page it writes while the worker lives (copy-on-write): measured, the first step
+        of an epoch then took several times longer (benchmarks/finetune_speed.py)."""
+        return 0 if self.device.type == "cpu" and images.all_kept else self.job.workers
+
     def _dropout(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The head's dropout, its mask drawn per image from (seed, epoch, position): the same
         masks whichever rank holds the image, so N processes train what one does."""
@@ -526,8 +516,9 @@ class Loop:
         if not len(self.val_images):
             return None, None
         network = self.network.eval()
+        self.val_images.keep_decoded()
         loader = torch.utils.data.DataLoader(self.val_images, batch_size=max(self.recipe.batch_size, 64),
-                                             num_workers=self.job.workers)
+                                             num_workers=self._workers(self.val_images))
         total, correct, seen = 0.0, 0, 0
         with torch.no_grad(), _autocast(self.device):
             for images, labels, _ in loader:

@@ -191,9 +191,10 @@ class FinetuneSuite(Suite):
         for condition in repeats:
             splits = task_splits(features.source, condition.resolved, condition.fraction, condition.seed)
             if not len(splits.val):  # train_val recipes: the probe chooses C on a held-out 20 %, as linear_probe
-                from suites.linear_probe.suite import held_out_split
+                from auditkit.data.splits import stratified_holdout
+                from suites.linear_probe.suite import HELD_OUT_FRACTION
 
-                held = held_out_split(y[splits.train])
+                held = stratified_holdout(y[splits.train], HELD_OUT_FRACTION, 0)
                 train, val = splits.train[~held], splits.train[held]
             else:
                 train, val = splits.train, splits.val

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 import numpy as np
 from scipy import stats
 
+from auditkit.data.splits import stratified_holdout, stratified_sample
 from auditkit.data.transfer import VTAB_TASKS, split_of, task_of
 
 if TYPE_CHECKING:
@@ -170,23 +171,6 @@ def few_shot_probe(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, seed: int) 
     c = few_shot_c(x, y, seed)
     fit_x, test_x = standardise(x, test_x)
     return fit_probe(fit_x, y, c).predict(test_x), c
-
-
-def few_shot_sample(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
-    """Indices of ``shots`` images per class (all of a class that has fewer), seeded."""
-    rng = np.random.default_rng(seed)
-    chosen = [rng.permutation(np.flatnonzero(labels == c))[:shots] for c in np.unique(labels)]
-    return np.sort(np.concatenate(chosen))
-
-
-def held_out_split(labels: np.ndarray, fraction: float = HELD_OUT_FRACTION, seed: int = 0) -> np.ndarray:
-    """Boolean mask of a stratified, seeded validation hold-out of ``labels``."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(len(labels), bool)
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        mask[members[: int(round(len(members) * fraction))]] = True
-    return mask
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -400,7 +384,7 @@ class LinearProbeSuite(Suite):
                                           "(did --limit cut the split? raise it or drop it)"))
             return None
         if not val.any():
-            held = held_out_split(y[train], seed=seed)
+            held = stratified_holdout(y[train], HELD_OUT_FRACTION, seed)
             val = np.zeros_like(train)
             val[np.flatnonzero(train)[held]] = True
             train = train & ~val
@@ -415,7 +399,7 @@ class LinearProbeSuite(Suite):
         for shots in SHOTS:
             scores, chosen_c, sizes = [], [], []
             for shot_seed in FEW_SHOT_SEEDS:
-                chosen = np.flatnonzero(train)[few_shot_sample(y[train], shots, shot_seed)]
+                chosen = np.flatnonzero(train)[stratified_sample(y[train], shot_seed, shots=shots)]
                 if len(np.unique(y[chosen])) < 2:
                     scores.append(np.nan)
                     continue

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 
 from auditkit.cli import main
+from auditkit.data.splits import stratified_holdout, stratified_sample
 from auditkit.records import per_sample_path
 from suites.linear_probe.suite import (
     LinearProbeSuite,
     average_precisions,
     choose_c,
-    few_shot_sample,
-    held_out_split,
     linear_probe,
     nearest_neighbour,
 )
@@ -63,11 +62,11 @@ def test_c_is_the_best_on_val_and_the_middle_of_ties():
 
 def test_few_shot_and_held_out_samples():
     labels = np.repeat(np.arange(5), 30)
-    chosen = few_shot_sample(labels, 10, seed=3)
+    chosen = stratified_sample(labels, 3, shots=10)
     assert np.bincount(labels[chosen]).tolist() == [10] * 5
-    np.testing.assert_array_equal(chosen, few_shot_sample(labels, 10, seed=3))
-    assert not np.array_equal(chosen, few_shot_sample(labels, 10, seed=4))
-    held = held_out_split(labels, 0.2, seed=0)
+    np.testing.assert_array_equal(chosen, stratified_sample(labels, 3, shots=10))
+    assert not np.array_equal(chosen, stratified_sample(labels, 4, shots=10))
+    held = stratified_holdout(labels, 0.2, seed=0)
     assert np.bincount(labels[held]).tolist() == [6] * 5
 
 

@@ -242,17 +242,42 @@ def test_randaugment_at_magnitude_10_posterizes_to_black_instead_of_raising():
     """timm asks Pillow for 0 bits at magnitude 10, which Pillow >= 11 refuses."""
     from PIL import Image
 
-    from auditkit.train.augment import TimmTrainTransform
+    from auditkit.train.augment import TimmRandom
 
     chosen = dataclasses.replace(LIU2021, auto_augment="rand-m10-n4-mstd0", re_prob=0.0)
-    transform = TimmTrainTransform(chosen, PREPROCESS, 16)
+    transform = TimmRandom(chosen, PREPROCESS, 16)
     posterize = next(op for t in transform.pipeline.transforms for op in getattr(t, "ops", []) if "Posterize" in op.name)
     image = Image.new("RGB", (16, 16), (200, 120, 30))
     assert posterize.aug_fn(image, 0).getextrema() == ((0, 0), (0, 0), (0, 0))
     assert posterize.aug_fn(image, 2).getextrema() == ((192, 192), (64, 64), (0, 0))
     for seed in range(40):
-        torch.manual_seed(seed)
-        assert transform(image).shape == (3, 16, 16)
+        assert transform(image, torch.Generator().manual_seed(seed)).shape == (3, 16, 16)
+
+
+def test_timms_pipeline_is_drawn_from_the_images_own_generator_alone():
+    """Same generator seed: the same tensor, whatever torch's, Python's and numpy's global
+    generators hold; another seed: another tensor; the globals are left as they were."""
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from auditkit.train.augment import train_pipeline
+
+    pipeline = train_pipeline(dataclasses.replace(LIU2021, input_size=16), PREPROCESS, 16)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    outputs = []
+    for noise in range(3):
+        torch.manual_seed(noise)
+        random.seed(noise)
+        np.random.seed(noise)
+        before = (torch.random.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+        outputs.append(pipeline.after_fixed(pipeline.fixed(image), torch.Generator().manual_seed(11)))
+        assert torch.equal(before[0], torch.random.get_rng_state()) and before[1] == random.getstate()
+        assert (before[2] == np.random.get_state()[1]).all()
+    assert all(torch.equal(outputs[0], o) for o in outputs)
+    other = pipeline.after_fixed(pipeline.fixed(image), torch.Generator().manual_seed(12))
+    assert not torch.equal(outputs[0], other)
 
 
 def test_the_released_lambda_schedule_ramps_over_20_epochs_and_decays_toward_300():
