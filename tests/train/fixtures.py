@@ -64,3 +64,23 @@ def config(tmp: Path, task: Path, cache: Path | None = None, **options: str) -> 
     return RunConfig(suites=("finetune",), out_dir=tmp / "out", cache_dir=cache or tmp / "cache", data_root=tmp / "data",
                      data_overrides={"transfer": str(task)}, batch_size=16, workers=0, progress=False,
                      suite_options={"finetune": chosen}, datasets=("transfer",))
+
+
+def interrupted_after_epoch(monkeypatch, epoch: int, run) -> None:
+    """``run()`` with Ctrl-C raised right after epoch ``epoch``'s checkpoint (the loop's report
+    follows it), the loop restored after: the in-process stand-in for a killed training."""
+    import pytest
+
+    import auditkit.train.finetune as finetune
+
+    original = finetune.Loop._report
+
+    def dies(self, seconds, images):
+        original(self, seconds, images)
+        if self.epoch == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune.Loop, "_report", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(finetune.Loop, "_report", original)

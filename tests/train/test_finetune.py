@@ -16,7 +16,7 @@ from auditkit.errors import AuditError
 from auditkit.records import per_sample_path
 from auditkit.run import run_audit
 from auditkit.train.recipes import ZHOU2021, recipe
-from tests.train.fixtures import config, tiny_adapter, write_task
+from tests.train.fixtures import config, interrupted_after_epoch, tiny_adapter, write_task
 
 
 def _records(results, metric: str) -> dict[str, float]:
@@ -81,17 +81,7 @@ def test_killed_after_an_epoch_resumes_and_ends_identical(tmp_path, monkeypatch)
     weights of an uninterrupted run (the subprocess kill -9 test: test_finetune_kill.py)."""
     task = write_task(tmp_path / "task")
     run_audit(tiny_adapter(), config(tmp_path, task, cache=tmp_path / "whole"))
-    original = finetune.Loop._report
-
-    def dies_after_two(self, seconds, images):
-        original(self, seconds, images)
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(finetune.Loop, "_report", dies_after_two)
-    with pytest.raises(KeyboardInterrupt):
-        run_audit(tiny_adapter(), config(tmp_path, task, cache=tmp_path / "cut"))
-    monkeypatch.setattr(finetune.Loop, "_report", original)
+    interrupted_after_epoch(monkeypatch, 2, lambda: run_audit(tiny_adapter(), config(tmp_path, task, cache=tmp_path / "cut")))
     folder = next(p.parent for p in (tmp_path / "cut" / "store").glob("*/*/state.pt"))
     assert finetune.resumable_epoch(folder) == 2
     run_audit(tiny_adapter(), config(tmp_path, task, cache=tmp_path / "cut"))

@@ -21,7 +21,7 @@ from auditkit.run import run_audit
 from auditkit.run.config import RunConfig
 from auditkit.train.recipes import LIU2021, recipe
 from suites.small_data.suite import SmallDataSuite
-from tests.train.fixtures import SIZE, tiny_adapter, write_task
+from tests.train.fixtures import SIZE, interrupted_after_epoch, tiny_adapter, write_task
 
 PREPROCESS = PreprocessConfig("custom", input_size=SIZE, crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 
@@ -125,17 +125,7 @@ def test_the_full_recipe_is_bit_identical_and_resumes_identical(tmp_path, monkey
     task = write_task(tmp_path / "task")
     run_audit(grid_adapter(), config(tmp_path, task, cache=tmp_path / "a", **FULL))
     run_audit(grid_adapter(), config(tmp_path, task, cache=tmp_path / "b", **FULL))
-    original = finetune.Loop._report
-
-    def dies_after_two(self, seconds, images):
-        original(self, seconds, images)
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(finetune.Loop, "_report", dies_after_two)
-    with pytest.raises(KeyboardInterrupt):
-        run_audit(grid_adapter(), config(tmp_path, task, cache=tmp_path / "cut", **FULL))
-    monkeypatch.setattr(finetune.Loop, "_report", original)
+    interrupted_after_epoch(monkeypatch, 2, lambda: run_audit(grid_adapter(), config(tmp_path, task, cache=tmp_path / "cut", **FULL)))
     run_audit(grid_adapter(), config(tmp_path, task, cache=tmp_path / "cut", **FULL))
     a, b, cut = (_models(tmp_path / c) for c in ("a", "b", "cut"))
     assert sorted(a) == sorted(b) == sorted(cut) and len(a) == 2
