@@ -55,7 +55,7 @@ from auditkit.train.recipes import RECIPES, Recipe, recipe
 from suites.finetune.suite import repeat_records, t_interval_of
 
 DEFAULT_LAMBDA = 0.5  # Swin's (the paper's Table 4, the released train.sh); T2T and CvT: 0.1
-FIXED = ("name", "version", "init", "drloc")  # the condition sets init (scratch) and lambda itself
+FIXED = ("name", "version", "init", "drloc", "fractions")  # the condition sets init (scratch), lambda, the whole split
 RECIPE_FIELDS = [f for f in dataclasses.fields(Recipe) if f.name not in FIXED]
 
 

@@ -220,6 +220,7 @@ def test_a_grid_under_2x2_is_refused_in_one_line(tmp_path):
     ({"drloc_grid": "1"}, "drloc_grid"),
     ({"init": "pretrained"}, "init"),
     ({"schedule": "cosin"}, "plateau, steps or cosine"),
+    ({"fractions": "0.1"}, "no option 'fractions'"),  # the whole train split: a fraction would be ignored
 ])
 def test_bad_small_data_options_are_one_line(tmp_path, options, message):
     task = write_task(tmp_path / "task")
