@@ -105,6 +105,7 @@ def family_specs(tiny_model_file: Path, tmp_path: Path) -> dict[str, tuple[str, 
     recorded.write_text("subj,session,trial,rt,object_response,category,condition,imagename\n")
     return {
         "timm": ("timm:resnet18", LOADS),
+        "arch": ("arch:resnet18", "is an architecture with random weights"),
         "open_clip": ("open_clip:ViT-S-32", LOADS),
         "python": (f"python:{tiny_model_file}:make", LOADS),
         "decisions": (f"decisions:{recorded}", "holds recorded answers; it takes no --weights"),

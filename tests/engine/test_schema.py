@@ -60,7 +60,10 @@ def every_suite(tmp_path_factory) -> Path:
           "--option", "ood.far=cue-conflict", "--option", "ood.knn_k=5",
           # finetune: one short repeat at the tiny model's own size (the recipe's own budget is hours)
           "--option", "finetune.input_size=0", "--option", "finetune.max_epochs=1", "--option",
-          "finetune.warmup_steps=0", "--option", "finetune.seeds=0"])
+          "finetune.warmup_steps=0", "--option", "finetune.seeds=0",
+          # small_data: likewise, one seed, one epoch, a batch the digits hold
+          "--option", "small_data.input_size=0", "--option", "small_data.max_epochs=1", "--option",
+          "small_data.warmup_epochs=0", "--option", "small_data.seeds=0", "--option", "small_data.batch_size=64"])
     return out
 
 
